@@ -1,0 +1,253 @@
+//! Frame codecs: postcard (binary, the default) and JSON (text, `{"type": ...}`).
+//!
+//! Both carry the same enums. postcard cannot decode serde's internally tagged enums, so
+//! the enums are externally tagged in Rust and the JSON codec moves the tag into a `type`
+//! field on the way out (`{"hello":{..}}` → `{"type":"hello",..}`) and back on the way in.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::{ClientMsg, ServerMsg};
+
+/// How a connection's frames are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Codec {
+    /// postcard in binary frames (the default).
+    #[default]
+    Postcard,
+    /// JSON in text frames.
+    Json,
+}
+
+/// Why a frame could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The postcard bytes do not form a valid message.
+    #[error("malformed binary frame: {0}")]
+    Postcard(#[from] postcard::Error),
+    /// The JSON text does not form a valid message.
+    #[error("malformed JSON frame: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON frame is not an object with a string `type` field.
+    #[error("a JSON frame must be an object with a string \"type\" field")]
+    MissingType,
+}
+
+impl Codec {
+    /// Picks the codec from a `codec=` query value: `json`, or `postcard`/absent.
+    pub fn from_query(value: Option<&str>) -> Option<Self> {
+        match value {
+            None | Some("postcard") | Some("binary") => Some(Self::Postcard),
+            Some("json") => Some(Self::Json),
+            Some(_) => None,
+        }
+    }
+
+    /// Whether frames of this codec are text (JSON) rather than binary.
+    pub fn is_text(self) -> bool {
+        self == Self::Json
+    }
+
+    /// Encodes a server message.
+    pub fn encode_server(self, msg: &ServerMsg) -> Result<Vec<u8>, CodecError> {
+        self.encode(msg)
+    }
+
+    /// Decodes a server message (used by clients).
+    pub fn decode_server(self, frame: &[u8]) -> Result<ServerMsg, CodecError> {
+        self.decode(frame)
+    }
+
+    /// Encodes a client message (used by clients).
+    pub fn encode_client(self, msg: &ClientMsg) -> Result<Vec<u8>, CodecError> {
+        self.encode(msg)
+    }
+
+    /// Decodes a client message.
+    pub fn decode_client(self, frame: &[u8]) -> Result<ClientMsg, CodecError> {
+        self.decode(frame)
+    }
+
+    fn encode<T: Serialize>(self, msg: &T) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Self::Postcard => Ok(postcard::to_allocvec(msg)?),
+            Self::Json => Ok(serde_json::to_vec(&tag_to_field(serde_json::to_value(
+                msg,
+            )?))?),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(self, frame: &[u8]) -> Result<T, CodecError> {
+        match self {
+            Self::Postcard => Ok(postcard::from_bytes(frame)?),
+            Self::Json => {
+                let value: Value = serde_json::from_slice(frame)?;
+                Ok(serde_json::from_value(field_to_tag(value)?)?)
+            }
+        }
+    }
+}
+
+/// `{"kind":{..fields}}` → `{"type":"kind",..fields}`; `"kind"` → `{"type":"kind"}`.
+fn tag_to_field(value: Value) -> Value {
+    match value {
+        Value::String(kind) => {
+            let mut map = Map::with_capacity(1);
+            map.insert("type".into(), Value::String(kind));
+            Value::Object(map)
+        }
+        Value::Object(outer) if outer.len() == 1 => {
+            let (kind, inner) = outer
+                .into_iter()
+                .next()
+                .expect("a map of length 1 has an entry");
+            let mut map = match inner {
+                Value::Object(fields) => fields,
+                other => {
+                    let mut map = Map::with_capacity(2);
+                    map.insert("value".into(), other);
+                    map
+                }
+            };
+            map.insert("type".into(), Value::String(kind));
+            Value::Object(map)
+        }
+        other => other,
+    }
+}
+
+/// `{"type":"kind",..fields}` → `{"kind":{..fields}}`, or `"kind"` when there are no fields
+/// (serde's form for a unit variant).
+fn field_to_tag(value: Value) -> Result<Value, CodecError> {
+    let Value::Object(mut map) = value else {
+        return Err(CodecError::MissingType);
+    };
+    let Some(Value::String(kind)) = map.remove("type") else {
+        return Err(CodecError::MissingType);
+    };
+    if map.is_empty() {
+        return Ok(Value::String(kind));
+    }
+    let mut outer = Map::with_capacity(1);
+    outer.insert(kind, Value::Object(map));
+    Ok(Value::Object(outer))
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{ErrorCode, Props, WireChat, WireTransform};
+
+    fn json(msg: &ServerMsg) -> Value {
+        serde_json::from_slice(&Codec::Json.encode_server(msg).expect("encodes")).expect("json")
+    }
+
+    #[test]
+    fn json_shapes_match_the_published_contract() {
+        let hello = br#"{"type":"hello","protocol":1,"name":"alice"}"#;
+        assert_eq!(
+            Codec::Json.decode_client(hello).expect("decodes"),
+            ClientMsg::Hello {
+                protocol: 1,
+                name: "alice".into()
+            }
+        );
+        let spawn = br#"{"type":"spawn","ref":7,"model":"cube","transform":{"pos":[1,2,3],"rot":[0,0,0,1],"scale":[1,1,1]},"props":{"c":1}}"#;
+        let ClientMsg::Spawn {
+            client_ref,
+            transform,
+            props,
+            ..
+        } = Codec::Json.decode_client(spawn).expect("decodes")
+        else {
+            panic!("spawn decodes as Spawn");
+        };
+        assert_eq!(
+            (client_ref, transform.pos, props.as_str()),
+            (7, [1.0, 2.0, 3.0], r#"{"c":1}"#)
+        );
+        assert_eq!(
+            Codec::Json
+                .decode_client(br#"{"type":"leave"}"#)
+                .expect("decodes"),
+            ClientMsg::Leave
+        );
+
+        let id = Uuid::from_u128(1);
+        assert_eq!(
+            json(&ServerMsg::Spawned { client_ref: 7, id }),
+            serde_json::json!({"type":"spawned","ref":7,"id":id.to_string()})
+        );
+        assert_eq!(
+            json(&ServerMsg::Error {
+                code: ErrorCode::NotJoined,
+                message: "join first".into()
+            }),
+            serde_json::json!({"type":"error","code":"not_joined","message":"join first"})
+        );
+        let chat = WireChat {
+            from: id,
+            name: "a".into(),
+            text: "hi".into(),
+            at: "t".into(),
+        };
+        assert_eq!(
+            json(&ServerMsg::Chat(chat)),
+            serde_json::json!({"type":"chat","from":id.to_string(),"name":"a","text":"hi","at":"t"})
+        );
+    }
+
+    #[test]
+    fn both_codecs_round_trip_every_shape() {
+        let id = Uuid::from_u128(42);
+        let msgs = vec![
+            ServerMsg::Welcome {
+                session: id,
+                user: id,
+                protocol: 1,
+                tick_rate: 20,
+            },
+            ServerMsg::Delta {
+                tick: 9,
+                objects: vec![crate::WireObject {
+                    id,
+                    model: "cube".into(),
+                    transform: WireTransform::at([1.0, 2.0, 3.0]),
+                    props: Props::from_json(r#"{"x":true}"#).expect("object"),
+                    owner: id,
+                    version: 3,
+                }],
+                removed: vec![id],
+                avatars: vec![],
+                joined: vec![],
+                left: vec![id],
+            },
+            ServerMsg::Pong { t: 1.5, tick: 3 },
+        ];
+        for codec in [Codec::Postcard, Codec::Json] {
+            for msg in &msgs {
+                let frame = codec.encode_server(msg).expect("encodes");
+                assert_eq!(&codec.decode_server(&frame).expect("decodes"), msg);
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for frame in [
+            &b""[..],
+            b"\xff\xff\xff",
+            b"{}",
+            b"[]",
+            b"{\"type\":7}",
+            b"{\"type\":\"warp\"}",
+        ] {
+            assert!(Codec::Json.decode_client(frame).is_err());
+            assert!(Codec::Postcard.decode_client(frame).is_err());
+        }
+        assert!(Codec::Postcard.decode_client(&[200, 1, 2]).is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! Every message of protocol version 1, one enum per direction.
+//!
+//! The JSON shapes (`{"type":"hello",...}`) are a published contract: fields may be added,
+//! never renamed. `docs/protocol.md` documents each message.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Props;
+
+/// The protocol version this crate speaks; `hello` must carry it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Position, rotation (unit quaternion `x,y,z,w`) and scale, as plain arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WireTransform {
+    /// Position in metres.
+    pub pos: [f32; 3],
+    /// Rotation quaternion `[x, y, z, w]`.
+    pub rot: [f32; 4],
+    /// Scale per axis.
+    pub scale: [f32; 3],
+}
+
+impl WireTransform {
+    /// The identity transform: at the origin, unrotated, unit scale.
+    pub const IDENTITY: Self = Self {
+        pos: [0.0; 3],
+        rot: [0.0, 0.0, 0.0, 1.0],
+        scale: [1.0; 3],
+    };
+
+    /// A transform at `pos`, unrotated and at unit scale.
+    pub fn at(pos: [f32; 3]) -> Self {
+        Self {
+            pos,
+            ..Self::IDENTITY
+        }
+    }
+}
+
+impl Default for WireTransform {
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+/// A world object as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireObject {
+    /// Stable id of the object.
+    pub id: Uuid,
+    /// Model reference (a built-in name such as `cube`, or an uploaded model's id).
+    pub model: String,
+    /// Where the object is.
+    pub transform: WireTransform,
+    /// Free-form JSON object.
+    pub props: Props,
+    /// User who created the object.
+    pub owner: Uuid,
+    /// Rises on every change; a client keeps the highest it has seen.
+    pub version: u64,
+}
+
+/// A person present in a space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireUser {
+    /// The person's user id.
+    pub user: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Avatar transform.
+    pub transform: WireTransform,
+}
+
+/// An avatar that moved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WireAvatar {
+    /// Whose avatar.
+    pub user: Uuid,
+    /// Where it is now.
+    pub transform: WireTransform,
+}
+
+/// One chat line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireChat {
+    /// User who said it.
+    pub from: Uuid,
+    /// Their display name at the time.
+    pub name: String,
+    /// What they said.
+    pub text: String,
+    /// When the server received it, RFC 3339 in UTC.
+    pub at: String,
+}
+
+/// Why the server refused something; sent inside [`ServerMsg::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame could not be decoded, or a field is out of range (e.g. a non-finite float).
+    BadMessage,
+    /// `hello` named a protocol version this server does not speak; the connection closes.
+    ProtocolMismatch,
+    /// The message needs a joined space (send `join` first).
+    NotJoined,
+    /// No object with that id exists.
+    NotFound,
+    /// The frame or a field in it is over its size limit.
+    TooLarge,
+    /// The object exists but this session may not change it.
+    Forbidden,
+    /// Too many messages; slow down.
+    RateLimited,
+    /// The server cannot serve this right now (e.g. its store is unreachable); retry later.
+    Unavailable,
+}
+
+/// Messages a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First message on every connection.
+    Hello {
+        /// Must equal [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// Display name; guests with the same name are the same user.
+        name: String,
+    },
+    /// Enter a space by name, creating it on first use.
+    Join {
+        /// Space name.
+        space: String,
+    },
+    /// Leave the current space.
+    Leave,
+    /// Create an object; answered by `spawned` with the same `ref`.
+    Spawn {
+        /// Client-chosen number echoed in `spawned`.
+        #[serde(rename = "ref")]
+        client_ref: u32,
+        /// Model reference.
+        model: String,
+        /// Initial transform.
+        transform: WireTransform,
+        /// Initial props (a JSON object).
+        #[serde(default)]
+        props: Props,
+    },
+    /// Move an object.
+    Move {
+        /// Object id.
+        id: Uuid,
+        /// New transform.
+        transform: WireTransform,
+    },
+    /// Replace an object's props.
+    SetProps {
+        /// Object id.
+        id: Uuid,
+        /// New props (a JSON object).
+        props: Props,
+    },
+    /// Remove an object.
+    Despawn {
+        /// Object id.
+        id: Uuid,
+    },
+    /// Move one's own avatar.
+    Pose {
+        /// New avatar transform.
+        transform: WireTransform,
+    },
+    /// Say something to everyone in the space.
+    Chat {
+        /// The message.
+        text: String,
+    },
+    /// Round-trip probe; answered by `pong` with the same `t`.
+    Ping {
+        /// Any number, echoed back.
+        t: f64,
+    },
+}
+
+/// Messages the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Answer to `hello`.
+    Welcome {
+        /// This connection's session id.
+        session: Uuid,
+        /// The user behind it.
+        user: Uuid,
+        /// Protocol version spoken.
+        protocol: u32,
+        /// Ticks per second.
+        tick_rate: u32,
+    },
+    /// Answer to `join`: the whole visible state of the space.
+    Joined {
+        /// Space id.
+        space: Uuid,
+        /// Space name.
+        name: String,
+        /// Tick this state is from; deltas follow from the next tick.
+        tick: u64,
+        /// Every object in the space.
+        objects: Vec<WireObject>,
+        /// Everyone in the space (oneself included).
+        users: Vec<WireUser>,
+        /// The latest chat lines, oldest first.
+        chat: Vec<WireChat>,
+    },
+    /// Answer to `leave`.
+    Left {
+        /// The space left.
+        space: Uuid,
+    },
+    /// Answer to `spawn`.
+    Spawned {
+        /// The `ref` of the `spawn`.
+        #[serde(rename = "ref")]
+        client_ref: u32,
+        /// The new object's id.
+        id: Uuid,
+    },
+    /// A chat line said in the space.
+    Chat(WireChat),
+    /// Answer to `ping`.
+    Pong {
+        /// The `t` of the `ping`.
+        t: f64,
+        /// The server's current tick.
+        tick: u64,
+    },
+    /// What changed in the space since this client's previous delta.
+    Delta {
+        /// Tick of this change.
+        tick: u64,
+        /// Objects created or changed, in full.
+        objects: Vec<WireObject>,
+        /// Ids of objects removed.
+        removed: Vec<Uuid>,
+        /// Avatars that moved.
+        avatars: Vec<WireAvatar>,
+        /// People who entered the space.
+        joined: Vec<WireUser>,
+        /// User ids of people who left it.
+        left: Vec<Uuid>,
+    },
+    /// Something the client sent was refused.
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}

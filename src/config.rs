@@ -1,0 +1,256 @@
+//! Server configuration: one struct with documented defaults, read from `plaza.toml` (or the
+//! file given with `--config`) and overridden by `PLAZA_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or has the wrong type.
+    #[error("cannot read configuration: {0}")]
+    Read(#[from] Box<figment::Error>),
+    /// The file named with `--config` does not exist.
+    #[error("configuration file {0} does not exist; create it or leave out --config")]
+    Missing(PathBuf),
+    /// A value is out of its valid range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything an operator can set. Every field has a default, so an empty file (or none)
+/// is a working configuration. Environment variables are the field names in capitals with
+/// a `PLAZA_` prefix, e.g. `PLAZA_TICK_RATE_HZ=30`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP server (WebSocket at `/ws`, health at `/health`).
+    /// Default `127.0.0.1:8700`; use `0.0.0.0:8700` to accept other machines.
+    pub listen: SocketAddr,
+    /// Ticks per second. Default 20; valid 1–240.
+    pub tick_rate_hz: u32,
+    /// Directory for the embedded store. Default `data`.
+    pub data_dir: PathBuf,
+    /// SQLite file; default `<data_dir>/plaza.db`.
+    pub sqlite_path: Option<PathBuf>,
+    /// How often pending writes are flushed to the store, in ms. Default 100; valid 1–60000.
+    pub flush_interval_ms: u64,
+    /// Most rows of one kind written by one statement; bigger flushes are split. Default 10000.
+    pub max_batch_rows: usize,
+    /// How long shutdown keeps retrying the final flush, in ms. Default 30000.
+    pub shutdown_flush_timeout_ms: u64,
+    /// Largest frame a client may send, in bytes. Default 65536. Frames up to four times
+    /// this get a `too_large` error; bigger ones close the connection.
+    pub max_frame_bytes: usize,
+    /// Largest props JSON text, in bytes. Default 8192.
+    pub max_props_bytes: usize,
+    /// Longest chat message, in characters. Default 1000.
+    pub max_chat_chars: usize,
+    /// Longest user, space or model name, in characters. Default 64 (models 256).
+    pub max_name_chars: usize,
+    /// Chat lines kept per space and sent on join. Default 50.
+    pub chat_history: usize,
+    /// Objects one space may hold. Default 100000.
+    pub max_objects_per_space: usize,
+    /// Client commands waiting for the next tick before new ones are refused with
+    /// `rate_limited`. Default 65536.
+    pub inbox_capacity: usize,
+    /// Frames waiting to be written to one client; a client that lets this fill up is
+    /// disconnected as too slow. Default 1024.
+    pub outbound_queue_frames: usize,
+    /// Simultaneous connections; more are refused with HTTP 503. Default 10000.
+    pub max_connections: usize,
+    /// Time a new connection has to say hello, in ms. Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// Sustained messages per second one connection may send. Default 120.
+    pub client_messages_per_sec: u32,
+    /// Messages one connection may send in a burst above the sustained rate. Default 240.
+    pub client_message_burst: u32,
+    /// Refused messages within `strike_window_secs` before a connection is closed. Default 20.
+    pub max_strikes: u32,
+    /// Window for counting refused messages, in seconds. Default 10.
+    pub strike_window_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
+            tick_rate_hz: 20,
+            data_dir: PathBuf::from("data"),
+            sqlite_path: None,
+            flush_interval_ms: 100,
+            max_batch_rows: 10_000,
+            shutdown_flush_timeout_ms: 30_000,
+            max_frame_bytes: 64 * 1024,
+            max_props_bytes: 8 * 1024,
+            max_chat_chars: 1000,
+            max_name_chars: 64,
+            chat_history: 50,
+            max_objects_per_space: 100_000,
+            inbox_capacity: 65_536,
+            outbound_queue_frames: 1024,
+            max_connections: 10_000,
+            handshake_timeout_ms: 10_000,
+            client_messages_per_sec: 120,
+            client_message_burst: 240,
+            max_strikes: 20,
+            strike_window_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads defaults, then `file` (or `plaza.toml` if it exists), then `PLAZA_*`
+    /// variables, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file_exact("plaza.toml")),
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("PLAZA_"))
+            .extract()
+            .map_err(|e| ConfigError::Read(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value is in its valid range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(ok: bool, what: &str) -> Result<(), ConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(what.to_string()))
+            }
+        }
+        check(
+            (1..=240).contains(&self.tick_rate_hz),
+            "tick_rate_hz must be between 1 and 240",
+        )?;
+        check(
+            (1..=60_000).contains(&self.flush_interval_ms),
+            "flush_interval_ms must be between 1 and 60000",
+        )?;
+        check(
+            self.max_batch_rows >= 1,
+            "max_batch_rows must be at least 1",
+        )?;
+        check(
+            (256..=16 * 1024 * 1024).contains(&self.max_frame_bytes),
+            "max_frame_bytes must be between 256 and 16777216",
+        )?;
+        check(
+            self.max_props_bytes >= 2 && self.max_props_bytes < self.max_frame_bytes,
+            "max_props_bytes must be at least 2 and below max_frame_bytes",
+        )?;
+        check(
+            self.max_chat_chars >= 1,
+            "max_chat_chars must be at least 1",
+        )?;
+        check(
+            self.max_name_chars >= 1,
+            "max_name_chars must be at least 1",
+        )?;
+        check(
+            self.inbox_capacity >= 16,
+            "inbox_capacity must be at least 16",
+        )?;
+        check(
+            self.outbound_queue_frames >= 8,
+            "outbound_queue_frames must be at least 8",
+        )?;
+        check(
+            self.max_connections >= 1,
+            "max_connections must be at least 1",
+        )?;
+        check(
+            self.handshake_timeout_ms >= 100,
+            "handshake_timeout_ms must be at least 100",
+        )?;
+        check(
+            self.client_messages_per_sec >= 1,
+            "client_messages_per_sec must be at least 1",
+        )?;
+        check(
+            self.client_message_burst >= 1,
+            "client_message_burst must be at least 1",
+        )?;
+        check(
+            self.strike_window_secs >= 1,
+            "strike_window_secs must be at least 1",
+        )?;
+        Ok(())
+    }
+
+    /// The SQLite file in use.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.sqlite_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plaza.db"))
+    }
+
+    /// Length of one tick.
+    pub fn tick_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(1.0 / f64::from(self.tick_rate_hz))
+    }
+
+    /// The limits the world enforces.
+    pub fn world_limits(&self) -> plaza_systems::Limits {
+        plaza_systems::Limits {
+            chat_history: self.chat_history,
+            max_objects_per_space: self.max_objects_per_space,
+            max_strikes: self.max_strikes,
+            strike_window_ticks: self.strike_window_secs * u64::from(self.tick_rate_hz),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn tick_rate_out_of_range_is_a_clear_error() {
+        for rate in [0, 241] {
+            let config = Config {
+                tick_rate_hz: rate,
+                ..Config::default()
+            };
+            let error = config.validate().expect_err("out of range").to_string();
+            assert!(
+                error.contains("tick_rate_hz must be between 1 and 240"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("custom.toml", "tick_rate_hz = 30\nflush_interval_ms = 50")?;
+            jail.set_env("PLAZA_FLUSH_INTERVAL_MS", "25");
+            let config = Config::load(Some(Path::new("custom.toml"))).expect("loads");
+            assert_eq!((config.tick_rate_hz, config.flush_interval_ms), (30, 25));
+            jail.set_env("PLAZA_TICK_RATE_HZ", "0");
+            assert!(Config::load(Some(Path::new("custom.toml"))).is_err());
+            assert!(matches!(
+                Config::load(Some(Path::new("nope.toml"))),
+                Err(ConfigError::Missing(_))
+            ));
+            Ok(())
+        });
+    }
+}

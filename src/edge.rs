@@ -1,0 +1,92 @@
+//! State shared by every transport's connection tasks: the way into the tick thread, the
+//! store for hello, limits and counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_channel::Sender;
+use plaza_systems::{Command, ConnId, Input};
+use tokio::sync::Semaphore;
+
+use crate::bridge::InputLimits;
+use crate::config::Config;
+use crate::conn::Envelope;
+use crate::store::Store;
+use crate::store::writer::WriterStats;
+use crate::tick::TickStats;
+
+/// Everything a connection task needs.
+#[derive(Debug)]
+pub struct Edge {
+    /// The configuration in force.
+    pub config: Config,
+    /// Size limits for client input.
+    pub limits: InputLimits,
+    /// The store (for users at hello).
+    pub store: Store,
+    /// Into the tick thread.
+    envelopes: Sender<Envelope>,
+    /// One permit per allowed connection.
+    pub permits: Arc<Semaphore>,
+    next_conn: AtomicU64,
+    /// Counters of the tick thread.
+    pub tick_stats: Arc<TickStats>,
+    /// Counters of the store writer.
+    pub writer_stats: Arc<WriterStats>,
+}
+
+/// The inbox holds `inbox_capacity` client commands already; the command was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxFull;
+
+impl Edge {
+    /// Edge state around the tick thread's input channel.
+    pub fn new(
+        config: Config,
+        store: Store,
+        envelopes: Sender<Envelope>,
+        tick_stats: Arc<TickStats>,
+        writer_stats: Arc<WriterStats>,
+    ) -> Self {
+        Self {
+            limits: InputLimits::from_config(&config),
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            store,
+            envelopes,
+            next_conn: AtomicU64::new(1),
+            tick_stats,
+            writer_stats,
+        }
+    }
+
+    /// A fresh connection id.
+    pub fn next_conn(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queues a client command for the next tick, refusing it when `inbox_capacity`
+    /// entries already wait (the count is read without a lock, so a burst of concurrent
+    /// senders can overshoot by at most one entry each).
+    pub fn submit_command(&self, conn: ConnId, command: Command) -> Result<(), InboxFull> {
+        if self.envelopes.len() >= self.config.inbox_capacity {
+            return Err(InboxFull);
+        }
+        self.submit(Envelope::Input(Input::Command { conn, command }));
+        Ok(())
+    }
+
+    /// Queues a lifecycle envelope (register, disconnect, space loaded). These are never
+    /// refused: there are at most two per connection, connections are capped by
+    /// `max_connections`, and loads by the number of spaces being joined.
+    pub fn submit(&self, envelope: Envelope) {
+        // The channel closes only when the tick thread has stopped, i.e. at shutdown,
+        // when nothing more will be applied anyway.
+        let _ = self.envelopes.send(envelope);
+    }
+
+    /// Connections open right now.
+    pub fn connections(&self) -> usize {
+        self.config.max_connections - self.permits.available_permits()
+    }
+}

@@ -1,0 +1,22 @@
+//! Plaza, a server for shared 3D spaces: an ECS world (`plaza-systems`) ticked at a fixed
+//! rate on its own thread, clients over WebSocket speaking `plaza-net`'s protocol, and
+//! world state persisted by a background writer (SQLite by default).
+//!
+//! Flow: transports decode frames and translate them once ([`bridge`]) into commands for
+//! the tick thread ([`tick`]); each tick applies them, replicates what changed to
+//! connections' bounded outbound queues ([`conn`]), and hands the tick's writes to the
+//! store writer ([`store::writer`]).
+
+pub mod bridge;
+pub mod config;
+pub mod conn;
+pub mod edge;
+pub mod http;
+pub mod rate;
+pub mod server;
+pub mod store;
+pub mod tick;
+pub mod ws;
+
+pub use config::Config;
+pub use server::{Server, ServerError};

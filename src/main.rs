@@ -1,0 +1,63 @@
+//! The `plaza` command: `plaza serve` runs the server until SIGTERM or ctrl-c.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use plaza::{Config, Server};
+
+#[derive(Parser)]
+#[command(version, about = "Plaza: a server for shared 3D spaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (defaults need no configuration; see README for settings).
+    Serve {
+        /// Configuration file (default: ./plaza.toml if it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLAZA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Cmd::Serve { config } => runtime.block_on(serve(config)),
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let server = Server::start(config).await?;
+    shutdown_signal().await?;
+    tracing::info!("shutdown requested; flushing");
+    let report = server.shutdown().await?;
+    if report.unwritten_rows > 0 {
+        anyhow::bail!(
+            "{} rows could not be written before exit",
+            report.unwritten_rows
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for ctrl-c")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

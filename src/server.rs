@@ -1,0 +1,186 @@
+//! Starting and stopping a whole server: store, writer, loader, tick thread and HTTP.
+//!
+//! Shutdown order: stop accepting connections, stop the tick thread after one last tick
+//! (which closes every connection and hands over the last writes), wait for connections
+//! to finish, let the writer flush everything pending, close the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use plaza_systems::{Input, build_app};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError};
+use crate::conn::Envelope;
+use crate::edge::Edge;
+use crate::store::writer::{self, WriterConfig, WriterReport, WriterStats};
+use crate::store::{SqliteStore, Store, StoreError};
+use crate::tick::{TickLoop, TickStats};
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another server using the port?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The tick thread could not be started or died.
+    #[error("tick thread failed: {0}")]
+    TickThread(String),
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    store: Store,
+    edge: Arc<Edge>,
+    stop_accepting: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
+    tick_stop: Arc<AtomicBool>,
+    tick_thread: std::thread::JoinHandle<()>,
+    writer: JoinHandle<WriterReport>,
+    loader: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store and starts serving on `config.listen`.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        config.validate()?;
+        let store = Store::Sqlite(SqliteStore::open(&config.sqlite_file()).await?);
+        tracing::info!(store = store.kind(), path = %config.sqlite_file().display(), "store open");
+
+        let writer_stats = Arc::new(WriterStats::default());
+        let writer_config = WriterConfig {
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            max_batch_rows: config.max_batch_rows,
+            shutdown_timeout: Duration::from_millis(config.shutdown_flush_timeout_ms),
+        };
+        let (write_sender, writer) =
+            writer::spawn(store.clone(), writer_config, writer_stats.clone());
+
+        let (envelope_tx, envelope_rx) = crossbeam_channel::unbounded();
+        let tick_stats = Arc::new(TickStats::default());
+        let edge = Arc::new(Edge::new(
+            config.clone(),
+            store.clone(),
+            envelope_tx,
+            tick_stats.clone(),
+            writer_stats,
+        ));
+
+        let (load_tx, load_rx) = mpsc::unbounded_channel();
+        let loader = tokio::spawn(load_spaces(load_rx, edge.clone()));
+
+        let tick_stop = Arc::new(AtomicBool::new(false));
+        let (limits, id_seed) = (config.world_limits(), uuid::Uuid::new_v4().as_u128());
+        let tick_loop = TickLoop {
+            envelopes: envelope_rx,
+            loads: load_tx,
+            writer: write_sender,
+            period: config.tick_period(),
+            stop: tick_stop.clone(),
+            stats: tick_stats,
+            outbound_queue_frames: config.outbound_queue_frames,
+        };
+        let tick_thread = std::thread::Builder::new()
+            .name("plaza-tick".into())
+            .spawn(move || tick_loop.run(build_app(limits, id_seed)))
+            .map_err(|e| ServerError::TickThread(e.to_string()))?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop_accepting, stopped) = oneshot::channel::<()>();
+        let app = crate::http::router(edge.clone());
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
+        Ok(Self {
+            addr,
+            store,
+            edge,
+            stop_accepting,
+            http,
+            tick_stop,
+            tick_thread,
+            writer,
+            loader,
+        })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters shared with the transports.
+    pub fn edge(&self) -> &Arc<Edge> {
+        &self.edge
+    }
+
+    /// Stops gracefully: everything pending is flushed before this returns.
+    pub async fn shutdown(self) -> Result<WriterReport, ServerError> {
+        let _ = self.stop_accepting.send(());
+        self.tick_stop.store(true, Ordering::Release);
+        let tick_thread = self.tick_thread;
+        tokio::task::spawn_blocking(move || tick_thread.join())
+            .await
+            .map_err(|e| ServerError::TickThread(e.to_string()))?
+            .map_err(|_| ServerError::TickThread("the tick thread panicked".into()))?;
+        // Connections were told to close; give them a moment to say goodbye.
+        if tokio::time::timeout(Duration::from_secs(5), self.http)
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open 5 s after shutdown began; dropping them");
+        }
+        self.loader.abort();
+        let report = self
+            .writer
+            .await
+            .map_err(|e| ServerError::TickThread(e.to_string()))?;
+        self.store.close().await;
+        tracing::info!(unwritten_rows = report.unwritten_rows, "plaza stopped");
+        Ok(report)
+    }
+}
+
+/// Answers the tick thread's load requests, each in its own task.
+async fn load_spaces(mut requests: mpsc::UnboundedReceiver<Arc<str>>, edge: Arc<Edge>) {
+    while let Some(name) = requests.recv().await {
+        let edge = edge.clone();
+        tokio::spawn(async move {
+            let result = edge.store.load_space(&name, edge.config.chat_history).await;
+            let result = result.map_err(|error| {
+                tracing::warn!(%error, space = %name, "cannot load space");
+                error.to_string()
+            });
+            edge.submit(Envelope::Input(Input::SpaceLoaded { name, result }));
+        });
+    }
+}

@@ -1,0 +1,182 @@
+//! The fixed-rate loop on its own thread: each tick drains the inputs that arrived, runs
+//! the world's schedule, hands events to connections' outbound queues, load requests to
+//! the loader and the tick's writes to the store writer. It never waits on I/O.
+//!
+//! Deadlines come from the schedule (`start + n × period`), not from when the last tick
+//! ended, so the rate does not drift. A tick that ends past the next deadline is an
+//! overrun: it is counted, logged (at most every 5 s) and missed deadlines are skipped
+//! rather than run back to back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use plaza_systems::{
+    App, ConnId, Event, Inbox, Input, LoadRequests, Outbox, Recipients, SimTime, WriteSetOut,
+};
+use tokio::sync::mpsc;
+
+use crate::bridge::{SharedEncoding, event_to_wire};
+use crate::conn::{CloseReason, ConnHandle, Envelope};
+use crate::store::now_ms;
+use crate::store::writer::WriteSender;
+
+/// Counters the tick thread publishes.
+#[derive(Debug, Default)]
+pub struct TickStats {
+    /// The last tick run.
+    pub tick: AtomicU64,
+    /// Ticks that ended after the next deadline.
+    pub overruns: AtomicU64,
+    /// Duration of the last tick, in microseconds.
+    pub last_tick_us: AtomicU64,
+    /// Longest tick so far, in microseconds.
+    pub max_tick_us: AtomicU64,
+    /// Connections closed because their outbound queue was full.
+    pub slow_disconnects: AtomicU64,
+}
+
+/// Everything the tick thread owns besides the world, which is not `Send` and so is built
+/// on the thread itself.
+pub struct TickLoop {
+    /// Inputs from transports and the loader.
+    pub envelopes: Receiver<Envelope>,
+    /// Where load requests go (at most one per space being loaded, so bounded by spaces).
+    pub loads: mpsc::UnboundedSender<Arc<str>>,
+    /// The store writer.
+    pub writer: WriteSender,
+    /// Tick length.
+    pub period: Duration,
+    /// Set to stop after one last tick.
+    pub stop: Arc<AtomicBool>,
+    /// Published counters.
+    pub stats: Arc<TickStats>,
+    /// Capacity of each outbound queue, for the too-slow message.
+    pub outbound_queue_frames: usize,
+}
+
+impl TickLoop {
+    /// Runs until `stop` is set; the last tick applies what arrived and hands over its
+    /// writes, then every connection is closed. Dropping `self` ends the writer's input.
+    pub fn run(mut self, mut app: App) {
+        let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+        let mut tick = 0_u64;
+        let mut next = Instant::now();
+        let mut last_overrun_log: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            let stopping = self.stop.load(Ordering::Acquire);
+            let began = Instant::now();
+            tick += 1;
+            self.tick(&mut app, tick, &mut conns);
+            let took = began.elapsed();
+            self.record(tick, took);
+            if stopping {
+                break;
+            }
+            next += self.period;
+            let now = Instant::now();
+            if now > next {
+                let overruns = self.stats.overruns.fetch_add(1, Ordering::Relaxed) + 1;
+                let missed = (now - next).as_nanos() / self.period.as_nanos();
+                next += self.period * u32::try_from(missed).unwrap_or(u32::MAX);
+                if last_overrun_log.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+                    last_overrun_log = Some(now);
+                    tracing::warn!(
+                        tick,
+                        took_us = took.as_micros() as u64,
+                        overruns,
+                        "tick overran its period"
+                    );
+                }
+            }
+        }
+        for handle in conns.values() {
+            handle
+                .close
+                .close(CloseReason::going_away("server shutting down"));
+        }
+    }
+
+    fn record(&self, tick: u64, took: Duration) {
+        let us = took.as_micros() as u64;
+        self.stats.tick.store(tick, Ordering::Relaxed);
+        self.stats.last_tick_us.store(us, Ordering::Relaxed);
+        self.stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn tick(&mut self, app: &mut App, tick: u64, conns: &mut HashMap<ConnId, ConnHandle>) {
+        let world = app.world_mut();
+        {
+            let mut inbox = world.resource_mut::<Inbox>();
+            // Only what is there now: inputs arriving during the tick wait for the next one.
+            let arrived = self.envelopes.len();
+            for envelope in self.envelopes.try_iter().take(arrived) {
+                match envelope {
+                    Envelope::Register {
+                        conn,
+                        handle,
+                        input,
+                    } => {
+                        conns.insert(conn, handle);
+                        inbox.0.push(input);
+                    }
+                    Envelope::Input(input) => {
+                        if let Input::Disconnect { conn } = &input {
+                            conns.remove(conn);
+                        }
+                        inbox.0.push(input);
+                    }
+                }
+            }
+        }
+        *world.resource_mut::<SimTime>() = SimTime {
+            tick,
+            unix_ms: now_ms(),
+        };
+        app.update();
+
+        let world = app.world_mut();
+        let mut outgoing = std::mem::take(&mut world.resource_mut::<Outbox>().0);
+        for out in outgoing.drain(..) {
+            let to = match &out.to {
+                Recipients::One(conn) => std::slice::from_ref(conn),
+                Recipients::Many(conns) => conns.as_slice(),
+            };
+            let Some(msg) = event_to_wire(&out.event) else {
+                if let Event::Close { reason } = &out.event {
+                    for handle in to.iter().filter_map(|c| conns.get(c)) {
+                        handle.close.close(CloseReason::policy(reason.clone()));
+                    }
+                }
+                continue;
+            };
+            let mut encoding = SharedEncoding::new(&msg);
+            for handle in to.iter().filter_map(|c| conns.get(c)) {
+                if let Err(mpsc::error::TrySendError::Full(_)) =
+                    handle.tx.try_send(encoding.frame(handle.codec))
+                    && handle.close.reason().is_none()
+                {
+                    self.stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    handle.close.close(CloseReason::policy(format!(
+                        "too slow: {} messages were waiting to be sent",
+                        self.outbound_queue_frames
+                    )));
+                }
+            }
+        }
+        world.resource_mut::<Outbox>().0 = outgoing;
+
+        for name in world.resource_mut::<LoadRequests>().0.drain(..) {
+            // The loader ends only after the tick thread; a failed send means shutdown.
+            let _ = self.loads.send(name);
+        }
+        let writes = std::mem::take(&mut world.resource_mut::<WriteSetOut>().0);
+        self.writer.submit(writes);
+    }
+}

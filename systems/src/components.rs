@@ -1,0 +1,136 @@
+//! Components of Plaza's entities: spaces, sessions (connected clients) and world objects.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use glam::{Quat, Vec3};
+use uuid::Uuid;
+
+use crate::ChatLine;
+
+/// Identifies a live connection; the server maps it to its outbound queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Position, rotation and scale of an object or avatar.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Transform {
+    /// Position in metres.
+    pub translation: Vec3,
+    /// Rotation.
+    pub rotation: Quat,
+    /// Scale per axis.
+    pub scale: Vec3,
+}
+
+impl Transform {
+    /// At the origin, unrotated, unit scale.
+    pub const IDENTITY: Self = Self {
+        translation: Vec3::ZERO,
+        rotation: Quat::IDENTITY,
+        scale: Vec3::ONE,
+    };
+
+    /// Unrotated at unit scale at `translation`.
+    pub fn from_translation(translation: Vec3) -> Self {
+        Self {
+            translation,
+            ..Self::IDENTITY
+        }
+    }
+}
+
+impl Default for Transform {
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+/// A space (a room people meet in).
+#[derive(Component, Debug, Clone)]
+pub struct Space {
+    /// Stable id.
+    pub id: Uuid,
+    /// Unique name, as given in `join`.
+    pub name: Arc<str>,
+}
+
+/// What a space holds, kept by the command handlers so that no system scans every entity
+/// to find one space's objects or people.
+#[derive(Component, Debug, Default)]
+pub struct SpaceContents {
+    /// World objects in the space.
+    pub objects: HashSet<Entity>,
+    /// Sessions in the space, in the order they joined.
+    pub members: Vec<Entity>,
+}
+
+/// The latest chat lines of a space, oldest first, at most `Limits::chat_history`.
+#[derive(Component, Debug, Default)]
+pub struct ChatLog(pub VecDeque<ChatLine>);
+
+/// A connected client.
+#[derive(Component, Debug, Clone)]
+pub struct Session {
+    /// Session id, as sent in `welcome`.
+    pub id: Uuid,
+    /// The connection it speaks through.
+    pub conn: ConnId,
+    /// The user behind it.
+    pub user: Uuid,
+    /// Display name.
+    pub name: Arc<str>,
+}
+
+/// A session's avatar transform.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Avatar(pub Transform);
+
+/// The space a session or object is in.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InSpace(pub Entity);
+
+/// Marks a session that entered its space this tick: it gets the full state at the end of
+/// the tick instead of that tick's delta.
+#[derive(Component, Debug, Default)]
+pub struct JustJoined;
+
+/// A session waiting for a space to be loaded from the store.
+#[derive(Component, Debug, Clone)]
+pub struct WantsSpace(pub Arc<str>);
+
+/// Recent refused commands of a session, to close abusive connections.
+#[derive(Component, Debug, Default)]
+pub struct Strikes {
+    /// Refusals since `since_tick`.
+    pub count: u32,
+    /// Start of the current counting window.
+    pub since_tick: u64,
+}
+
+/// Stable id of a world object.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId(pub Uuid);
+
+/// Model reference of a world object.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Model(pub Arc<str>);
+
+/// Free-form props of a world object: a JSON object as compact text.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Props(pub Arc<str>);
+
+/// User who created a world object.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner(pub Uuid);
+
+/// Rises by one on every change of a world object. Replication and persistence read
+/// `Changed<Version>`, so every mutation must go through [`crate::objects`], which bumps it.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u64);
+
+/// The version last handed to the store; an object whose `Version` equals it is not written
+/// again (objects loaded from the store start equal).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedVersion(pub u64);

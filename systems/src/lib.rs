@@ -1,0 +1,31 @@
+//! Plaza's world: the components, resources and systems of a tick, with no I/O, no sockets
+//! and no clock. Inputs go into [`Inbox`]; each run of the [`Tick`] schedule applies them,
+//! replicates what changed into [`Outbox`] and what must be stored into [`WriteSetOut`].
+//! Time comes in as the [`SimTime`] resource, so tests step the world deterministically.
+
+mod chat;
+pub mod components;
+mod ingest;
+mod objects;
+mod persist;
+mod replicate;
+mod resources;
+mod schedule;
+mod sessions;
+mod vocabulary;
+
+pub use components::{ConnId, Transform};
+pub use persist::{clear_tick_log, persist};
+pub use replicate::replicate;
+pub use resources::{
+    IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, TickLog, WriteSetOut,
+};
+pub use schedule::{
+    PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
+};
+pub use vocabulary::{
+    ChatLine, Command, Delta, ErrorKind, Event, Input, LoadedSpace, ObjectRecord, ObjectState,
+    Outgoing, Recipients, Snapshot, SpaceRecord, UserState, WriteSet,
+};
+
+pub use bevy_app::App;

@@ -1,0 +1,163 @@
+//! The replicate stage: one delta per space per tick holding what changed, sent to every
+//! session in the space, and the full state for sessions that entered this tick.
+//!
+//! Every session in a space sees the whole space (interest management comes later), so a
+//! space's delta is the same for all its sessions and is built, and encoded, once.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+
+use crate::components::{
+    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, Session, Space,
+    SpaceContents, Transform, Version,
+};
+use crate::{
+    ConnId, Delta, Event, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot, TickLog,
+    UserState,
+};
+
+/// The components that make an object's replicated state.
+pub type ObjectData = (
+    &'static ObjectId,
+    &'static Model,
+    &'static Transform,
+    &'static Props,
+    &'static Owner,
+    &'static Version,
+);
+
+/// Builds an object's replicated state from its components.
+pub fn object_state(
+    (id, model, transform, props, owner, version): (
+        &ObjectId,
+        &Model,
+        &Transform,
+        &Props,
+        &Owner,
+        &Version,
+    ),
+) -> ObjectState {
+    ObjectState {
+        id: id.0,
+        model: model.0.clone(),
+        transform: *transform,
+        props: props.0.clone(),
+        owner: owner.0,
+        version: version.0,
+    }
+}
+
+fn user_state(session: &Session, avatar: &Avatar) -> UserState {
+    UserState {
+        user: session.user,
+        name: session.name.clone(),
+        transform: avatar.0,
+    }
+}
+
+/// Sends each space's delta for this tick and each newcomer's snapshot.
+#[allow(clippy::too_many_arguments)]
+pub fn replicate(
+    time: Res<SimTime>,
+    log: Res<TickLog>,
+    mut outbox: ResMut<Outbox>,
+    changed_objects: Query<(ObjectData, &InSpace), Changed<Version>>,
+    moved_avatars: Query<(&Session, &Avatar, &InSpace), (Changed<Avatar>, Without<JustJoined>)>,
+    arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
+    sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
+    spaces: Query<(&Space, &SpaceContents, &ChatLog)>,
+    objects: Query<ObjectData>,
+    mut deltas: Local<HashMap<Entity, Delta>>,
+    mut commands: Commands,
+) {
+    for (data, in_space) in &changed_objects {
+        delta_for(&mut deltas, in_space.0)
+            .objects
+            .push(object_state(data));
+    }
+    for &(space, id) in &log.removed {
+        delta_for(&mut deltas, space).removed.push(id);
+    }
+    for (session, avatar, in_space) in &moved_avatars {
+        delta_for(&mut deltas, in_space.0)
+            .avatars
+            .push((session.user, avatar.0));
+    }
+    let mut arriving_spaces = Vec::new();
+    for (entity, session, avatar, in_space) in &arrivals {
+        delta_for(&mut deltas, in_space.0)
+            .joined
+            .push(user_state(session, avatar));
+        if !arriving_spaces.contains(&in_space.0) {
+            arriving_spaces.push(in_space.0);
+        }
+        commands.entity(entity).remove::<JustJoined>();
+    }
+    for &(space, user) in &log.left {
+        delta_for(&mut deltas, space).left.push(user);
+    }
+
+    for (space, mut delta) in deltas.drain() {
+        let Ok((_, contents, _)) = spaces.get(space) else {
+            continue;
+        };
+        let to = present_members(&contents.members, &sessions, false);
+        if to.is_empty() || delta.is_empty() {
+            continue;
+        }
+        delta.tick = time.tick;
+        outbox.0.push(Outgoing {
+            to: Recipients::Many(to),
+            event: Event::Delta(Box::new(delta)),
+        });
+    }
+
+    // Everyone who entered a space this tick gets the same snapshot of it, built once.
+    for space in arriving_spaces {
+        let Ok((info, contents, chat)) = spaces.get(space) else {
+            continue;
+        };
+        let snapshot = Snapshot {
+            space: info.id,
+            name: info.name.clone(),
+            tick: time.tick,
+            objects: contents
+                .objects
+                .iter()
+                .filter_map(|&e| objects.get(e).ok())
+                .map(object_state)
+                .collect(),
+            users: contents
+                .members
+                .iter()
+                .filter_map(|&m| sessions.get(m).ok())
+                .map(|(session, avatar, _)| user_state(session, avatar))
+                .collect(),
+            chat: chat.0.iter().cloned().collect(),
+        };
+        let to = present_members(&contents.members, &sessions, true);
+        outbox.0.push(Outgoing {
+            to: Recipients::Many(to),
+            event: Event::Joined(Box::new(snapshot)),
+        });
+    }
+}
+
+fn delta_for(deltas: &mut HashMap<Entity, Delta>, space: Entity) -> &mut Delta {
+    deltas.entry(space).or_default()
+}
+
+/// Connections of the members that did (`arrived = true`) or did not join this tick.
+fn present_members(
+    members: &[Entity],
+    sessions: &Query<(&Session, &Avatar, Has<JustJoined>)>,
+    arrived: bool,
+) -> Vec<ConnId> {
+    members
+        .iter()
+        .filter_map(|&m| sessions.get(m).ok())
+        .filter(|&(_, _, just_joined)| just_joined == arrived)
+        .map(|(session, _, _)| session.conn)
+        .collect()
+}

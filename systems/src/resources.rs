@@ -1,0 +1,126 @@
+//! World-wide resources: time, limits, indexes, and the buffers through which inputs come
+//! in and events and writes go out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use uuid::Uuid;
+
+use crate::{ConnId, Input, Outgoing, SpaceRecord, WriteSet};
+
+/// The current tick and wall-clock time, set by whoever drives the schedule (the tick loop
+/// in the server, the test in tests). Systems read time only from here.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct SimTime {
+    /// Tick number, rising by one per run of the schedule.
+    pub tick: u64,
+    /// Wall-clock time of this tick in milliseconds since the Unix epoch (UTC).
+    pub unix_ms: i64,
+}
+
+/// Limits the world enforces. The server fills them from its config.
+#[derive(Resource, Debug, Clone)]
+pub struct Limits {
+    /// Chat lines kept per space and sent on join.
+    pub chat_history: usize,
+    /// Objects one space may hold.
+    pub max_objects_per_space: usize,
+    /// Refused commands within `strike_window_ticks` before the connection is closed.
+    pub max_strikes: u32,
+    /// Length of the window in which refusals are counted.
+    pub strike_window_ticks: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            chat_history: 50,
+            max_objects_per_space: 100_000,
+            max_strikes: 20,
+            strike_window_ticks: 200,
+        }
+    }
+}
+
+/// Inputs to apply at the start of the next tick, in arrival order.
+#[derive(Resource, Debug, Default)]
+pub struct Inbox(pub Vec<Input>);
+
+/// Events for clients produced this tick, in order. The server drains it after each tick.
+#[derive(Resource, Debug, Default)]
+pub struct Outbox(pub Vec<Outgoing>);
+
+/// Space names the world wants loaded from the store. The server drains it after each tick
+/// and answers each with an [`Input::SpaceLoaded`].
+#[derive(Resource, Debug, Default)]
+pub struct LoadRequests(pub Vec<Arc<str>>);
+
+/// What the persist stage produced this tick. The server takes it after each tick.
+#[derive(Resource, Debug, Default)]
+pub struct WriteSetOut(pub WriteSet);
+
+/// Makes unique ids without touching the OS: a SplitMix64 stream, seeded by the server
+/// from a random UUID and by tests with a constant.
+#[derive(Resource, Debug, Clone)]
+pub struct IdGen {
+    state: u64,
+    salt: u64,
+}
+
+impl IdGen {
+    /// A generator whose stream is fixed by `seed`.
+    pub fn from_seed(seed: u128) -> Self {
+        Self {
+            state: seed as u64,
+            salt: (seed >> 64) as u64,
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state ^ self.salt;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A new random-looking version-4 UUID.
+    pub fn uuid(&mut self) -> Uuid {
+        let bits = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+        uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
+    }
+}
+
+impl Default for IdGen {
+    fn default() -> Self {
+        Self::from_seed(0x5EED)
+    }
+}
+
+/// Finds entities by the ids the outside world uses.
+#[derive(Resource, Debug, Default)]
+pub struct Index {
+    /// Session entity of each connection.
+    pub sessions: HashMap<ConnId, Entity>,
+    /// Space entity of each loaded space name.
+    pub spaces: HashMap<Arc<str>, Entity>,
+    /// Object entity of each object id.
+    pub objects: HashMap<Uuid, Entity>,
+    /// Space names being loaded, with the sessions waiting for each.
+    pub loading: HashMap<Arc<str>, Vec<Entity>>,
+}
+
+/// Things that happened this tick that later stages need and that leave no entity to
+/// query: removals, departures, new chat lines, new spaces. Cleared at the end of the tick.
+#[derive(Resource, Debug, Default)]
+pub struct TickLog {
+    /// Objects removed: (space entity, object id).
+    pub removed: Vec<(Entity, Uuid)>,
+    /// People who left: (space entity, user id).
+    pub left: Vec<(Entity, Uuid)>,
+    /// Chat lines said.
+    pub chat: Vec<crate::ChatLine>,
+    /// Spaces created (not loaded).
+    pub new_spaces: Vec<SpaceRecord>,
+}

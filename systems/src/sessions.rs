@@ -1,0 +1,251 @@
+//! Sessions: connecting, entering and leaving spaces (loading them from the store on first
+//! use), and avatar poses.
+
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use uuid::Uuid;
+
+use crate::components::{
+    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion, Session,
+    Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
+};
+use crate::ingest::{conn_of, joined_space, send, send_error};
+use crate::{
+    ConnId, ErrorKind, Event, IdGen, Index, Limits, LoadRequests, LoadedSpace, SpaceRecord, TickLog,
+};
+
+/// A client said hello: its session becomes an entity.
+pub(crate) fn connect(world: &mut World, conn: ConnId, id: Uuid, user: Uuid, name: Arc<str>) {
+    if world.resource::<Index>().sessions.contains_key(&conn) {
+        return;
+    }
+    let session = world
+        .spawn((
+            Session {
+                id,
+                conn,
+                user,
+                name,
+            },
+            Avatar::default(),
+            Strikes::default(),
+        ))
+        .id();
+    world.resource_mut::<Index>().sessions.insert(conn, session);
+}
+
+/// A client's connection ended: it leaves its space and its session entity goes.
+pub(crate) fn disconnect(world: &mut World, conn: ConnId) {
+    let Some(session) = world.resource_mut::<Index>().sessions.remove(&conn) else {
+        return;
+    };
+    exit_space(world, session);
+    world.despawn(session);
+}
+
+/// `join`: enter a loaded space at once, or ask the store for it and wait.
+pub(crate) fn join(world: &mut World, session: Entity, name: Arc<str>) {
+    let loaded = world.resource::<Index>().spaces.get(&name).copied();
+    if let Some(space) = loaded {
+        if world.get::<InSpace>(session) == Some(&InSpace(space)) {
+            // Joining the space one is in again: resend its state.
+            world.entity_mut(session).insert(JustJoined);
+        } else {
+            exit_space(world, session);
+            enter(world, session, space);
+        }
+        return;
+    }
+    exit_space(world, session);
+    world.entity_mut(session).insert(WantsSpace(name.clone()));
+    match world.resource_mut::<Index>().loading.entry(name.clone()) {
+        Entry::Occupied(mut waiting) => waiting.get_mut().push(session),
+        Entry::Vacant(slot) => {
+            slot.insert(vec![session]);
+            world.resource_mut::<LoadRequests>().0.push(name);
+        }
+    }
+}
+
+/// `leave`.
+pub(crate) fn leave(world: &mut World, session: Entity) {
+    world.entity_mut(session).remove::<WantsSpace>();
+    let Some(space) = joined_space(world, session) else {
+        return;
+    };
+    let space_id = world.get::<Space>(space).map(|s| s.id);
+    exit_space(world, session);
+    if let (Some(conn), Some(space)) = (conn_of(world, session), space_id) {
+        send(world, conn, Event::Left { space });
+    }
+}
+
+/// `pose`: moves the session's avatar.
+pub(crate) fn pose(world: &mut World, session: Entity, transform: Transform) {
+    if joined_space(world, session).is_none() {
+        return;
+    }
+    if let Some(mut avatar) = world.get_mut::<Avatar>(session)
+        && avatar.0 != transform
+    {
+        avatar.0 = transform;
+    }
+}
+
+/// The store answered a load: the space (found or new) enters the world, and the sessions
+/// still waiting for it enter the space.
+pub(crate) fn space_loaded(
+    world: &mut World,
+    name: Arc<str>,
+    result: Result<Option<LoadedSpace>, String>,
+) {
+    let waiting = world
+        .resource_mut::<Index>()
+        .loading
+        .remove(&name)
+        .unwrap_or_default();
+    let existing = world.resource::<Index>().spaces.get(&name).copied();
+    let space = match (existing, result) {
+        (Some(space), _) => space,
+        (None, Ok(Some(loaded))) => spawn_loaded(world, loaded),
+        (None, Ok(None)) => create_space(world, name.clone()),
+        (None, Err(error)) => {
+            for session in still_waiting(world, &waiting, &name) {
+                let message = format!("space {name:?} could not be loaded ({error}); retry");
+                send_error(world, session, ErrorKind::Unavailable, message);
+            }
+            return;
+        }
+    };
+    for session in still_waiting(world, &waiting, &name) {
+        enter(world, session, space);
+    }
+}
+
+/// The sessions of `waiting` that still want `name` (they may have left or gone elsewhere),
+/// with their wish cleared.
+fn still_waiting(world: &mut World, waiting: &[Entity], name: &str) -> Vec<Entity> {
+    let mut sessions = Vec::with_capacity(waiting.len());
+    for &session in waiting {
+        let wants = world
+            .get::<WantsSpace>(session)
+            .is_some_and(|w| &*w.0 == name);
+        if wants {
+            world.entity_mut(session).remove::<WantsSpace>();
+            sessions.push(session);
+        }
+    }
+    sessions
+}
+
+fn create_space(world: &mut World, name: Arc<str>) -> Entity {
+    let id = world.resource_mut::<IdGen>().uuid();
+    world
+        .resource_mut::<TickLog>()
+        .new_spaces
+        .push(SpaceRecord {
+            id,
+            name: name.clone(),
+        });
+    spawn_space(world, id, name, Default::default())
+}
+
+fn spawn_space(
+    world: &mut World,
+    id: Uuid,
+    name: Arc<str>,
+    chat: std::collections::VecDeque<crate::ChatLine>,
+) -> Entity {
+    let space = world
+        .spawn((
+            Space {
+                id,
+                name: name.clone(),
+            },
+            SpaceContents::default(),
+            ChatLog(chat),
+        ))
+        .id();
+    world.resource_mut::<Index>().spaces.insert(name, space);
+    space
+}
+
+fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
+    let keep = world.resource::<Limits>().chat_history;
+    let skip = loaded.chat.len().saturating_sub(keep);
+    let chat = loaded.chat.into_iter().skip(skip).collect();
+    let space = spawn_space(world, loaded.id, loaded.name, chat);
+    let entities: Vec<(Uuid, Entity)> = loaded
+        .objects
+        .into_iter()
+        .map(|object| {
+            let entity = world
+                .spawn((
+                    ObjectId(object.id),
+                    InSpace(space),
+                    Model(object.model),
+                    object.transform,
+                    Props(object.props),
+                    Owner(object.owner),
+                    Version(object.version),
+                    SavedVersion(object.version),
+                ))
+                .id();
+            (object.id, entity)
+        })
+        .collect();
+    let mut contents = world
+        .get_mut::<SpaceContents>(space)
+        .expect("a new space has contents");
+    contents
+        .objects
+        .extend(entities.iter().map(|&(_, entity)| entity));
+    world.resource_mut::<Index>().objects.extend(entities);
+    space
+}
+
+/// Puts a session into a space. A user is in a space at most once: an older session of
+/// the same user there is closed ("replaced").
+fn enter(world: &mut World, session: Entity, space: Entity) {
+    let Some(user) = world.get::<Session>(session).map(|s| s.user) else {
+        return;
+    };
+    let members = world
+        .get::<SpaceContents>(space)
+        .map(|c| c.members.clone())
+        .unwrap_or_default();
+    for other in members {
+        if other != session && world.get::<Session>(other).is_some_and(|s| s.user == user) {
+            exit_space(world, other);
+            if let Some(conn) = conn_of(world, other) {
+                let reason = "replaced by a newer session of the same user".to_string();
+                send(world, conn, Event::Close { reason });
+            }
+        }
+    }
+    if let Some(mut contents) = world.get_mut::<SpaceContents>(space) {
+        contents.members.push(session);
+    }
+    world
+        .entity_mut(session)
+        .remove::<WantsSpace>()
+        .insert((InSpace(space), JustJoined));
+}
+
+/// Takes a session out of its space, if it is in one; the others are told next delta.
+fn exit_space(world: &mut World, session: Entity) {
+    let Some(InSpace(space)) = world.get::<InSpace>(session).copied() else {
+        return;
+    };
+    world.entity_mut(session).remove::<(InSpace, JustJoined)>();
+    if let Some(mut contents) = world.get_mut::<SpaceContents>(space)
+        && let Some(at) = contents.members.iter().position(|&m| m == session)
+    {
+        contents.members.remove(at);
+    }
+    if let Some(user) = world.get::<Session>(session).map(|s| s.user) {
+        world.resource_mut::<TickLog>().left.push((space, user));
+    }
+}

@@ -1,0 +1,307 @@
+//! What goes into the world (inputs) and what comes out (events to clients, write sets to
+//! the store), in domain terms. The server translates wire messages to and from these.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::{ConnId, Transform};
+
+/// Something the world must act on at the start of the next tick.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A client connected and said hello.
+    Connect {
+        /// Its connection.
+        conn: ConnId,
+        /// Session id chosen by the server.
+        session: Uuid,
+        /// The user behind it.
+        user: Uuid,
+        /// Display name.
+        name: Arc<str>,
+    },
+    /// A client's connection ended.
+    Disconnect {
+        /// Its connection.
+        conn: ConnId,
+    },
+    /// A command from a connected client.
+    Command {
+        /// Who sent it.
+        conn: ConnId,
+        /// What it asks.
+        command: Command,
+    },
+    /// The store answered a load request for a space.
+    SpaceLoaded {
+        /// The name that was requested.
+        name: Arc<str>,
+        /// The stored space (`None`: it does not exist yet), or why it could not be read.
+        result: Result<Option<LoadedSpace>, String>,
+    },
+}
+
+/// A client's command, already decoded and checked for size and finiteness.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Enter a space by name.
+    Join {
+        /// Space name.
+        space: Arc<str>,
+    },
+    /// Leave the current space.
+    Leave,
+    /// Create an object.
+    Spawn {
+        /// Echoed in the reply.
+        client_ref: u32,
+        /// Model reference.
+        model: Arc<str>,
+        /// Initial transform.
+        transform: Transform,
+        /// Initial props (JSON object text).
+        props: Arc<str>,
+    },
+    /// Move an object.
+    Move {
+        /// Object id.
+        id: Uuid,
+        /// New transform.
+        transform: Transform,
+    },
+    /// Replace an object's props.
+    SetProps {
+        /// Object id.
+        id: Uuid,
+        /// New props (JSON object text).
+        props: Arc<str>,
+    },
+    /// Remove an object.
+    Despawn {
+        /// Object id.
+        id: Uuid,
+    },
+    /// Move one's avatar.
+    Pose {
+        /// New avatar transform.
+        transform: Transform,
+    },
+    /// Say something in the space.
+    Chat {
+        /// The message.
+        text: Arc<str>,
+    },
+}
+
+/// Who receives an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// One connection.
+    One(ConnId),
+    /// Several connections; the server encodes the event once for all of them.
+    Many(Vec<ConnId>),
+}
+
+/// An event for clients, addressed.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Who gets it.
+    pub to: Recipients,
+    /// What they get.
+    pub event: Event,
+}
+
+/// Something clients are told.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The full state of a space just entered.
+    Joined(Box<Snapshot>),
+    /// The session left this space.
+    Left {
+        /// Space id.
+        space: Uuid,
+    },
+    /// An object was created for the recipient's `spawn`.
+    Spawned {
+        /// The spawn's reference.
+        client_ref: u32,
+        /// The new object's id.
+        id: Uuid,
+    },
+    /// A chat line.
+    Chat(ChatLine),
+    /// What changed in a space this tick.
+    Delta(Box<Delta>),
+    /// A command was refused.
+    Error {
+        /// Why.
+        kind: ErrorKind,
+        /// Details for people.
+        message: String,
+    },
+    /// The server closes the recipient's connection.
+    Close {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// Why the world refused a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command needs a joined space.
+    NotJoined,
+    /// No such object in the session's space.
+    NotFound,
+    /// The session may not do this.
+    Forbidden,
+    /// A limit was reached (e.g. objects per space).
+    TooLarge,
+    /// The store could not be read; retry later.
+    Unavailable,
+}
+
+/// A world object's replicated state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectState {
+    /// Stable id.
+    pub id: Uuid,
+    /// Model reference.
+    pub model: Arc<str>,
+    /// Where it is.
+    pub transform: Transform,
+    /// JSON object text.
+    pub props: Arc<str>,
+    /// Creator.
+    pub owner: Uuid,
+    /// Change counter.
+    pub version: u64,
+}
+
+/// A person in a space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserState {
+    /// User id.
+    pub user: Uuid,
+    /// Display name.
+    pub name: Arc<str>,
+    /// Avatar transform.
+    pub transform: Transform,
+}
+
+/// A chat line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatLine {
+    /// Stable id (the store's key).
+    pub id: Uuid,
+    /// Space it was said in.
+    pub space: Uuid,
+    /// Who said it.
+    pub from: Uuid,
+    /// Their name then.
+    pub name: Arc<str>,
+    /// What they said.
+    pub text: Arc<str>,
+    /// When, in milliseconds since the Unix epoch (UTC).
+    pub at_ms: i64,
+}
+
+/// The full state of a space, sent on `join`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Space id.
+    pub space: Uuid,
+    /// Space name.
+    pub name: Arc<str>,
+    /// Tick of the state.
+    pub tick: u64,
+    /// Every object.
+    pub objects: Vec<ObjectState>,
+    /// Everyone present, the joiner included.
+    pub users: Vec<UserState>,
+    /// Latest chat, oldest first.
+    pub chat: Vec<ChatLine>,
+}
+
+/// What changed in one space in one tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delta {
+    /// Tick.
+    pub tick: u64,
+    /// Objects created or changed.
+    pub objects: Vec<ObjectState>,
+    /// Objects removed.
+    pub removed: Vec<Uuid>,
+    /// Avatars that moved: (user, transform).
+    pub avatars: Vec<(Uuid, Transform)>,
+    /// People who entered.
+    pub joined: Vec<UserState>,
+    /// User ids of people who left.
+    pub left: Vec<Uuid>,
+}
+
+impl Delta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+            && self.removed.is_empty()
+            && self.avatars.is_empty()
+            && self.joined.is_empty()
+            && self.left.is_empty()
+    }
+}
+
+/// A space as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedSpace {
+    /// Space id.
+    pub id: Uuid,
+    /// Space name.
+    pub name: Arc<str>,
+    /// Its objects.
+    pub objects: Vec<ObjectState>,
+    /// Its latest chat lines, oldest first.
+    pub chat: Vec<ChatLine>,
+}
+
+/// A space row to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceRecord {
+    /// Space id.
+    pub id: Uuid,
+    /// Space name.
+    pub name: Arc<str>,
+}
+
+/// An object row to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRecord {
+    /// Space the object is in.
+    pub space: Uuid,
+    /// Its state.
+    pub state: ObjectState,
+}
+
+/// Everything one tick asks the store to write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteSet {
+    /// New spaces.
+    pub spaces: Vec<SpaceRecord>,
+    /// Objects created or changed (latest state).
+    pub objects: Vec<ObjectRecord>,
+    /// Objects removed.
+    pub deleted: Vec<Uuid>,
+    /// New chat lines.
+    pub chat: Vec<ChatLine>,
+}
+
+impl WriteSet {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.spaces.is_empty()
+            && self.objects.is_empty()
+            && self.deleted.is_empty()
+            && self.chat.is_empty()
+    }
+}
