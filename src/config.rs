@@ -112,10 +112,14 @@ impl Config {
         match file {
             Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None => figment = figment.merge(Toml::file_exact("plaza.toml")),
+            None if Path::new("plaza.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("plaza.toml"))
+            }
+            None => {}
         }
         let config: Config = figment
-            .merge(Env::prefixed("PLAZA_"))
+            // PLAZA_LOG sets the log filter, not a config field.
+            .merge(Env::prefixed("PLAZA_").ignore(&["log"]))
             .extract()
             .map_err(|e| ConfigError::Read(Box::new(e)))?;
         config.validate()?;

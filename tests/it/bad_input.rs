@@ -1,0 +1,302 @@
+//! Bad input gets its error code, never a panic, and never disturbs other clients; repeated
+//! abuse closes only the abuser's connection.
+
+use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, Props, ServerMsg, WireTransform};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::support::{Client, TestServer};
+
+/// The bystander still gets chat from a third client and answers pings.
+async fn bystander_still_served(server: &TestServer, bystander: &mut Client) {
+    let mut other = server
+        .client(Codec::Json, &format!("other-{}", Uuid::new_v4()))
+        .await;
+    other.join("lobby").await;
+    other
+        .send(&ClientMsg::Chat {
+            text: "still here?".into(),
+        })
+        .await;
+    bystander
+        .recv_until(|msg| {
+            matches!(msg, ServerMsg::Chat(c) if c.text == "still here?").then_some(())
+        })
+        .await;
+    bystander.tick().await;
+}
+
+#[tokio::test]
+async fn each_bad_input_gets_its_error_code() {
+    let server = TestServer::start_with(|c| {
+        c.max_frame_bytes = 4096;
+        c.max_props_bytes = 3000;
+    })
+    .await;
+    let mut bystander = server.client(Codec::Postcard, "bystander").await;
+    bystander.join("lobby").await;
+
+    let mut bin = server.client(Codec::Postcard, "binary-bad").await;
+    let mut json = server.client(Codec::Json, "json-bad").await;
+
+    // Not allowed before join.
+    bin.spawn_raw_before_join().await;
+    bin.expect_error(ErrorCode::NotJoined).await;
+    json.send(&ClientMsg::Chat {
+        text: "hello?".into(),
+    })
+    .await;
+    json.expect_error(ErrorCode::NotJoined).await;
+    bin.send(&ClientMsg::Pose {
+        transform: WireTransform::IDENTITY,
+    })
+    .await;
+    bin.expect_error(ErrorCode::NotJoined).await;
+
+    // Malformed frames and unknown types.
+    bin.send_raw(Message::Binary(vec![0xff, 0xff, 0xff, 0xff].into()))
+        .await;
+    bin.expect_error(ErrorCode::BadMessage).await;
+    json.send_raw(Message::Text("{not json".into())).await;
+    json.expect_error(ErrorCode::BadMessage).await;
+    json.send_raw(Message::Text(r#"{"type":"teleport","to":[0,0,0]}"#.into()))
+        .await;
+    json.expect_error(ErrorCode::BadMessage).await;
+    json.send_raw(Message::Text(r#"{"protocol":1}"#.into()))
+        .await;
+    json.expect_error(ErrorCode::BadMessage).await;
+    // A frame of the other kind than the connection's codec.
+    json.send_raw(Message::Binary(vec![1, 2, 3].into())).await;
+    json.expect_error(ErrorCode::BadMessage).await;
+
+    // Oversized frame (over max_frame_bytes, under the hard limit).
+    bin.send_raw(Message::Binary(vec![0u8; 5000].into())).await;
+    let message = bin.expect_error(ErrorCode::TooLarge).await;
+    assert!(message.contains("4096"), "{message}");
+
+    bin.join("lobby").await;
+    json.join("lobby").await;
+
+    // Non-finite floats: NaN in postcard, an f32 overflow in JSON.
+    let mut nan = WireTransform::IDENTITY;
+    nan.pos[0] = f32::NAN;
+    bin.send(&ClientMsg::Pose { transform: nan }).await;
+    bin.expect_error(ErrorCode::BadMessage).await;
+    json.send_raw(Message::Text(
+        r#"{"type":"spawn","ref":1,"model":"cube","transform":{"pos":[1e39,0,0],"rot":[0,0,0,1],"scale":[1,1,1]},"props":{}}"#.into(),
+    ))
+    .await;
+    json.expect_error(ErrorCode::BadMessage).await;
+
+    // Props: not an object, too large.
+    json.send_raw(Message::Text(
+        r#"{"type":"spawn","ref":2,"model":"cube","transform":{"pos":[0,0,0],"rot":[0,0,0,1],"scale":[1,1,1]},"props":[1,2]}"#.into(),
+    ))
+    .await;
+    json.expect_error(ErrorCode::BadMessage).await;
+    let big =
+        Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(3500))).expect("an object");
+    let id = bin.spawn(3, [0.0; 3]).await;
+    bin.send(&ClientMsg::SetProps { id, props: big }).await;
+    bin.expect_error(ErrorCode::TooLarge).await;
+
+    // Unknown objects.
+    bin.send(&ClientMsg::Move {
+        id: Uuid::new_v4(),
+        transform: WireTransform::IDENTITY,
+    })
+    .await;
+    bin.expect_error(ErrorCode::NotFound).await;
+    json.send(&ClientMsg::Despawn { id: Uuid::new_v4() }).await;
+    json.expect_error(ErrorCode::NotFound).await;
+
+    // A second hello.
+    json.send(&ClientMsg::Hello {
+        protocol: PROTOCOL_VERSION,
+        name: "again".into(),
+    })
+    .await;
+    json.expect_error(ErrorCode::BadMessage).await;
+
+    // Oversized chat.
+    json.send(&ClientMsg::Chat {
+        text: "x".repeat(1001),
+    })
+    .await;
+    json.expect_error(ErrorCode::TooLarge).await;
+
+    // Both bad clients still work, and so does everyone else.
+    bin.tick().await;
+    json.tick().await;
+    bystander_still_served(&server, &mut bystander).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn handshake_errors_close_the_connection() {
+    let server = TestServer::start_with(|c| c.handshake_timeout_ms = 300).await;
+    let mut bystander = server.client(Codec::Postcard, "bystander").await;
+    bystander.join("lobby").await;
+
+    let mut wrong = Client::connect(server.addr(), Codec::Json).await;
+    wrong
+        .send(&ClientMsg::Hello {
+            protocol: 99,
+            name: "future".into(),
+        })
+        .await;
+    wrong.expect_error(ErrorCode::ProtocolMismatch).await;
+    assert!(wrong.expect_close().await.is_some(), "closed with a reason");
+
+    let mut rude = Client::connect(server.addr(), Codec::Postcard).await;
+    rude.send(&ClientMsg::Join {
+        space: "lobby".into(),
+    })
+    .await;
+    let message = rude.expect_error(ErrorCode::BadMessage).await;
+    assert!(message.contains("hello"), "{message}");
+    rude.expect_close().await;
+
+    let mut silent = Client::connect(server.addr(), Codec::Postcard).await;
+    let message = silent.expect_error(ErrorCode::BadMessage).await;
+    assert!(message.contains("no hello"), "{message}");
+    silent.expect_close().await;
+
+    let mut nameless = Client::connect(server.addr(), Codec::Json).await;
+    nameless
+        .send(&ClientMsg::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: "\u{7}".into(),
+        })
+        .await;
+    nameless.expect_error(ErrorCode::BadMessage).await;
+
+    bystander_still_served(&server, &mut bystander).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_abuse_closes_only_that_connection() {
+    let server = TestServer::start_with(|c| c.max_strikes = 5).await;
+    let mut bystander = server.client(Codec::Postcard, "bystander").await;
+    bystander.join("lobby").await;
+
+    let mut abuser = server.client(Codec::Postcard, "abuser").await;
+    for _ in 0..10 {
+        abuser.send_raw(Message::Binary(vec![0xee; 8].into())).await;
+    }
+    let frame = abuser
+        .expect_close()
+        .await
+        .expect("a close frame with a reason");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert!(frame.reason.contains("refused"), "{}", frame.reason);
+
+    // World-level refusals count too.
+    let mut prober = server.client(Codec::Json, "prober").await;
+    prober.join("lobby").await;
+    for _ in 0..10 {
+        prober
+            .send(&ClientMsg::Move {
+                id: Uuid::new_v4(),
+                transform: WireTransform::IDENTITY,
+            })
+            .await;
+    }
+    let frame = prober
+        .expect_close()
+        .await
+        .expect("a close frame with a reason");
+    assert!(frame.reason.contains("refused"), "{}", frame.reason);
+
+    bystander_still_served(&server, &mut bystander).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_flooding_client_is_rate_limited() {
+    let server = TestServer::start_with(|c| {
+        c.client_messages_per_sec = 5;
+        c.client_message_burst = 5;
+        c.max_strikes = 1000;
+    })
+    .await;
+    let mut flooder = server.client(Codec::Postcard, "flooder").await;
+    for n in 0..20 {
+        flooder.send(&ClientMsg::Ping { t: f64::from(n) }).await;
+    }
+    flooder.expect_error(ErrorCode::RateLimited).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected_and_others_keep_playing() {
+    let server = TestServer::start_with(|c| {
+        c.outbound_queue_frames = 16;
+        c.client_messages_per_sec = 100_000;
+        c.client_message_burst = 100_000;
+    })
+    .await;
+    let mut stalled = Client::connect_small_buffer(server.addr(), Codec::Postcard).await;
+    stalled.join("lobby").await;
+    let mut builder = server.client(Codec::Postcard, "builder").await;
+    builder.join("lobby").await;
+
+    // Deltas of ~35 KB each: a few fill the stalled client's socket, then its 16-frame queue.
+    let blob =
+        Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(7000))).expect("an object");
+    let slow = || {
+        server
+            .server
+            .edge()
+            .tick_stats
+            .slow_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    for round in 0..200u32 {
+        for n in 0..5 {
+            let spawn = ClientMsg::Spawn {
+                client_ref: round * 5 + n,
+                model: "cube".into(),
+                transform: WireTransform::IDENTITY,
+                props: blob.clone(),
+            };
+            builder.send(&spawn).await;
+        }
+        // The builder reads everything it is sent, so it is never the slow one.
+        let last = round * 5 + 4;
+        builder
+            .recv_until(|m| {
+                matches!(m, ServerMsg::Spawned { client_ref, .. } if *client_ref == last)
+                    .then_some(())
+            })
+            .await;
+        if slow() > 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        slow(),
+        1,
+        "exactly the stalled client was disconnected as too slow"
+    );
+    let frame = stalled
+        .expect_close()
+        .await
+        .expect("a close frame with a reason");
+    assert!(frame.reason.contains("too slow"), "{}", frame.reason);
+    builder.tick().await;
+    server.stop().await;
+}
+
+impl Client {
+    async fn spawn_raw_before_join(&mut self) {
+        self.send(&ClientMsg::Spawn {
+            client_ref: 1,
+            model: "cube".into(),
+            transform: WireTransform::IDENTITY,
+            props: Default::default(),
+        })
+        .await;
+    }
+}

@@ -1,0 +1,302 @@
+//! Test support: a real server on port 0 with its own data directory, and a real WebSocket
+//! client speaking either codec.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use plaza::{Config, Server};
+use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireTransform};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+/// How long a test waits for any one expected message.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server with a temporary data directory that lives as long as this value.
+pub struct TestServer {
+    pub server: Server,
+    pub dir: TempDir,
+    pub config: Config,
+}
+
+/// A configuration for tests: port 0, a fresh data directory, fast ticks and flushes.
+pub fn test_config(dir: &TempDir) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("a socket address"),
+        data_dir: dir.path().to_owned(),
+        tick_rate_hz: 20,
+        flush_interval_ms: 50,
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// A server with the test configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with the test configuration changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = test_config(&dir);
+        adjust(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    /// A server on an existing data directory (for restarts).
+    pub async fn start_in(dir: TempDir, config: Config) -> Self {
+        let server = Server::start(config.clone())
+            .await
+            .expect("the server starts");
+        Self {
+            server,
+            dir,
+            config,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Stops gracefully and hands back the data directory and configuration.
+    pub async fn stop(self) -> (TempDir, Config) {
+        let report = self
+            .server
+            .shutdown()
+            .await
+            .expect("the server stops cleanly");
+        assert_eq!(
+            report.unwritten_rows, 0,
+            "everything pending was written at shutdown"
+        );
+        (self.dir, self.config)
+    }
+
+    /// A client that said hello as `name`.
+    pub async fn client(&self, codec: Codec, name: &str) -> Client {
+        Client::hello(self.addr(), codec, name).await
+    }
+}
+
+/// What came from the server.
+#[derive(Debug)]
+pub enum Received {
+    Msg(ServerMsg),
+    Closed(Option<CloseFrame>),
+}
+
+/// A WebSocket client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub codec: Codec,
+    pub session: Uuid,
+    pub user: Uuid,
+}
+
+impl Client {
+    /// Connects without saying hello.
+    pub async fn connect(addr: SocketAddr, codec: Codec) -> Self {
+        let query = if codec == Codec::Json {
+            "?codec=json"
+        } else {
+            ""
+        };
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
+            .await
+            .expect("the WebSocket handshake succeeds");
+        Self {
+            ws,
+            codec,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+        }
+    }
+
+    /// Connects with a 4 KiB TCP receive buffer, so that a client that stops reading
+    /// backs the server up after kilobytes rather than megabytes.
+    pub async fn connect_small_buffer(addr: SocketAddr, codec: Codec) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("the receive buffer can be set");
+        let stream = socket.connect(addr).await.expect("connects");
+        let (ws, _) = tokio_tungstenite::client_async(
+            format!("ws://{addr}/ws"),
+            MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("the WebSocket handshake succeeds");
+        let mut client = Self {
+            ws,
+            codec,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+        };
+        client.say_hello("stalled").await;
+        client
+    }
+
+    /// Connects and says hello; the welcome is checked.
+    pub async fn hello(addr: SocketAddr, codec: Codec, name: &str) -> Self {
+        let mut client = Self::connect(addr, codec).await;
+        client.say_hello(name).await;
+        client
+    }
+
+    async fn say_hello(&mut self, name: &str) {
+        self.send(&ClientMsg::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: name.into(),
+        })
+        .await;
+        match self.recv().await {
+            ServerMsg::Welcome {
+                session,
+                user,
+                protocol,
+                tick_rate,
+            } => {
+                assert_eq!(protocol, PROTOCOL_VERSION);
+                assert!(tick_rate >= 1);
+                self.session = session;
+                self.user = user;
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let bytes = self
+            .codec
+            .encode_client(msg)
+            .expect("client messages encode");
+        let frame = if self.codec.is_text() {
+            Message::Text(String::from_utf8(bytes).expect("JSON is UTF-8").into())
+        } else {
+            Message::Binary(bytes.into())
+        };
+        self.send_raw(frame).await;
+    }
+
+    pub async fn send_raw(&mut self, frame: Message) {
+        self.ws.send(frame).await.expect("the frame is sent");
+    }
+
+    /// The next message or the close, within [`WAIT`].
+    pub async fn next(&mut self) -> Received {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("the server answers in time");
+            let payload = match frame {
+                None | Some(Err(_)) => return Received::Closed(None),
+                Some(Ok(Message::Close(frame))) => return Received::Closed(frame),
+                Some(Ok(Message::Binary(bytes))) => {
+                    assert_eq!(
+                        self.codec,
+                        Codec::Postcard,
+                        "binary frames only with postcard"
+                    );
+                    bytes.to_vec()
+                }
+                Some(Ok(Message::Text(text))) => {
+                    assert_eq!(self.codec, Codec::Json, "text frames only with JSON");
+                    text.as_bytes().to_vec()
+                }
+                Some(Ok(_)) => continue,
+            };
+            let msg = self
+                .codec
+                .decode_server(&payload)
+                .expect("server frames decode");
+            return Received::Msg(msg);
+        }
+    }
+
+    /// The next message; panics on close.
+    pub async fn recv(&mut self) -> ServerMsg {
+        match self.next().await {
+            Received::Msg(msg) => msg,
+            Received::Closed(frame) => panic!("connection closed: {frame:?}"),
+        }
+    }
+
+    /// Skips messages until `pick` takes one.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
+        loop {
+            let msg = self.recv().await;
+            if let Some(found) = pick(&msg) {
+                return found;
+            }
+        }
+    }
+
+    /// Waits for an error with `code` (skipping deltas and the like) and returns its message.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
+        self.recv_until(|msg| match msg {
+            ServerMsg::Error { code: got, message } => {
+                assert_eq!(*got, code, "error message: {message}");
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits for the connection to close and returns the close frame.
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            if let Received::Closed(frame) = self.next().await {
+                return frame;
+            }
+        }
+    }
+
+    /// Joins `space` and returns the `joined` message.
+    pub async fn join(&mut self, space: &str) -> ServerMsg {
+        self.send(&ClientMsg::Join {
+            space: space.into(),
+        })
+        .await;
+        self.recv_until(|msg| matches!(msg, ServerMsg::Joined { .. }).then(|| msg.clone()))
+            .await
+    }
+
+    /// Spawns a cube at `pos` and returns its id.
+    pub async fn spawn(&mut self, client_ref: u32, pos: [f32; 3]) -> Uuid {
+        self.send(&ClientMsg::Spawn {
+            client_ref,
+            model: "cube".into(),
+            transform: WireTransform::at(pos),
+            props: Default::default(),
+        })
+        .await;
+        self.recv_until(|msg| match msg {
+            ServerMsg::Spawned { client_ref: r, id } if *r == client_ref => Some(*id),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The server's current tick, by ping.
+    pub async fn tick(&mut self) -> u64 {
+        let t = f64::from(rand_u32());
+        self.send(&ClientMsg::Ping { t }).await;
+        self.recv_until(|msg| match msg {
+            ServerMsg::Pong { t: echoed, tick } if *echoed == t => Some(*tick),
+            _ => None,
+        })
+        .await
+    }
+}
+
+fn rand_u32() -> u32 {
+    Uuid::new_v4().as_u128() as u32
+}
