@@ -29,3 +29,6 @@ pub use vocabulary::{
 };
 
 pub use bevy_app::App;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL (127.0.0.1:5432, trust auth, database "test") and Redis
+# (127.0.0.1:6379) answer: uses them if they do, starts them if installed, installs them
+# from Debian's packages when missing and running as root, and otherwise stops with a
+# message saying what to do. Sourced by scripts/test.sh.
+set -euo pipefail
+
+PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_PORT=6379
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+wait_for() { # wait_for DESCRIPTION COMMAND...
+  local what=$1; shift
+  for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  die "$what did not come up within 30 s"
+}
+
+apt_install() {
+  [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
+    die "$1 is missing. Install it (Debian: apt-get install $*) or start it on the default port, then rerun."
+  say "installing $* from Debian's packages"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_ready() { pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_ready; then
+    :
+  else
+    command -v pg_ctlcluster >/dev/null || apt_install postgresql
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [[ -n $version ]] || die "PostgreSQL is installed but has no cluster in /etc/postgresql"
+    local hba=/etc/postgresql/$version/main/pg_hba.conf
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba" 2>/dev/null; then
+      # Tests connect as postgres over TCP without a password, as CI machines do.
+      sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+    say "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null ||
+      pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    wait_for "PostgreSQL" pg_ready
+  fi
+  if ! psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+    psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -qc 'CREATE DATABASE test' ||
+      die "cannot create database test as user postgres on $PG_HOST:$PG_PORT (is trust auth on?)"
+  fi
+}
+
+redis_ready() { [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
+
+ensure_redis() {
+  command -v redis-cli >/dev/null && redis_ready && return 0
+  command -v redis-server >/dev/null || apt_install redis-server
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for "Redis" redis_ready
+}
+
+ensure_postgres
+ensure_redis
+say "PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer"

@@ -1,0 +1,471 @@
+//! The world stepped tick by tick, with no sockets, store or clock: inputs in, events and
+//! write sets out.
+
+use std::sync::Arc;
+
+use bevy_app::App;
+use glam::Vec3;
+use uuid::Uuid;
+
+use crate::{
+    ChatLine, Command, ConnId, ErrorKind, Event, Input, Limits, LoadRequests, LoadedSpace,
+    ObjectState, Outbox, Outgoing, Recipients, SimTime, Transform, WriteSet, WriteSetOut,
+    build_app, step,
+};
+
+struct Harness {
+    app: App,
+    tick: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Self {
+        Self {
+            app: build_app(limits, 7),
+            tick: 0,
+        }
+    }
+
+    /// Runs one tick with `inputs` and returns what it sent and what it would write.
+    fn step(&mut self, inputs: Vec<Input>) -> (Vec<Outgoing>, WriteSet) {
+        self.tick += 1;
+        let time = SimTime {
+            tick: self.tick,
+            unix_ms: 1_000 * self.tick as i64,
+        };
+        step(&mut self.app, time, inputs);
+        let world = self.app.world_mut();
+        let out = std::mem::take(&mut world.resource_mut::<Outbox>().0);
+        let writes = std::mem::take(&mut world.resource_mut::<WriteSetOut>().0);
+        (out, writes)
+    }
+
+    fn load_requests(&mut self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.app.world_mut().resource_mut::<LoadRequests>().0)
+    }
+
+    /// Connects `conn` as user `user` and puts it into `space`, answering a load request
+    /// (if the space is not loaded yet) with "no such space", so it is created.
+    fn join_new(&mut self, conn: u64, user: u128, space: &str) {
+        let name: Arc<str> = Arc::from(format!("user{user}"));
+        let session = Uuid::from_u128(1000 + user);
+        self.step(vec![
+            Input::Connect {
+                conn: ConnId(conn),
+                session,
+                user: Uuid::from_u128(user),
+                name,
+            },
+            cmd(
+                conn,
+                Command::Join {
+                    space: Arc::from(space),
+                },
+            ),
+        ]);
+        let answers = self
+            .load_requests()
+            .into_iter()
+            .map(|name| Input::SpaceLoaded {
+                name,
+                result: Ok(None),
+            });
+        self.step(answers.collect());
+    }
+}
+
+fn contains(to: &Recipients, conn: u64) -> bool {
+    match to {
+        Recipients::One(c) => c.0 == conn,
+        Recipients::Many(cs) => cs.contains(&ConnId(conn)),
+    }
+}
+
+fn cmd(conn: u64, command: Command) -> Input {
+    Input::Command {
+        conn: ConnId(conn),
+        command,
+    }
+}
+
+fn spawn_cmd(conn: u64, client_ref: u32, x: f32) -> Input {
+    cmd(
+        conn,
+        Command::Spawn {
+            client_ref,
+            model: Arc::from("cube"),
+            transform: Transform::from_translation(Vec3::new(x, 0.0, 0.0)),
+            props: Arc::from("{}"),
+        },
+    )
+}
+
+fn events_for(out: &[Outgoing], conn: u64) -> Vec<&Event> {
+    out.iter()
+        .filter(|o| contains(&o.to, conn))
+        .map(|o| &o.event)
+        .collect()
+}
+
+fn spawned_id(out: &[Outgoing], conn: u64) -> Uuid {
+    events_for(out, conn)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Spawned { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("a spawned reply")
+}
+
+fn error_kinds(out: &[Outgoing], conn: u64) -> Vec<ErrorKind> {
+    events_for(out, conn)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Error { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_spawn_and_move_in_one_tick_reach_the_other_member_once_at_the_latest_version() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let (out, writes) = world.step(vec![spawn_cmd(1, 5, 1.0)]);
+    let id = spawned_id(&out, 1);
+    assert_eq!(writes.objects.len(), 1, "the new object is written");
+    let moved = Transform::from_translation(Vec3::new(9.0, 9.0, 9.0));
+    let (out, writes) = world.step(vec![
+        cmd(
+            1,
+            Command::Move {
+                id,
+                transform: Transform::from_translation(Vec3::ONE),
+            },
+        ),
+        cmd(
+            1,
+            Command::Move {
+                id,
+                transform: moved,
+            },
+        ),
+    ]);
+    let deltas: Vec<_> = events_for(&out, 2)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delta(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas.len(), 1, "one delta per tick");
+    assert_eq!(deltas[0].objects.len(), 1);
+    assert_eq!(
+        (deltas[0].objects[0].version, deltas[0].objects[0].transform),
+        (3, moved)
+    );
+    assert_eq!(writes.objects.len(), 1, "written once, at the latest state");
+    assert_eq!(writes.objects[0].state.version, 3);
+}
+
+#[test]
+fn a_tick_with_nothing_changed_sends_and_writes_nothing() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    let (out, _) = world.step(vec![spawn_cmd(1, 1, 0.0), spawn_cmd(1, 2, 1.0)]);
+    assert!(!out.is_empty());
+    let (out, writes) = world.step(vec![]);
+    assert!(out.is_empty(), "nothing sent: {out:?}");
+    assert!(writes.is_empty(), "nothing written: {writes:?}");
+    // Moving an object to where it already is changes nothing either.
+    let id = Uuid::nil();
+    let (_, writes) = world.step(vec![cmd(
+        1,
+        Command::Move {
+            id,
+            transform: Transform::IDENTITY,
+        },
+    )]);
+    assert!(writes.is_empty());
+}
+
+#[test]
+fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
+    let mut world = Harness::new();
+    let (out, _) = world.step(vec![
+        Input::Connect {
+            conn: ConnId(1),
+            session: Uuid::from_u128(11),
+            user: Uuid::from_u128(1),
+            name: Arc::from("a"),
+        },
+        cmd(
+            1,
+            Command::Join {
+                space: Arc::from("hall"),
+            },
+        ),
+        Input::Connect {
+            conn: ConnId(2),
+            session: Uuid::from_u128(12),
+            user: Uuid::from_u128(2),
+            name: Arc::from("b"),
+        },
+        cmd(
+            2,
+            Command::Join {
+                space: Arc::from("hall"),
+            },
+        ),
+    ]);
+    assert!(out.is_empty(), "no snapshot before the store answers");
+    assert_eq!(
+        world.load_requests(),
+        vec![Arc::<str>::from("hall")],
+        "one request for two joiners"
+    );
+
+    let space = Uuid::from_u128(99);
+    let object = ObjectState {
+        id: Uuid::from_u128(500),
+        model: Arc::from("chair"),
+        transform: Transform::IDENTITY,
+        props: Arc::from(r#"{"c":1}"#),
+        owner: Uuid::from_u128(3),
+        version: 12,
+    };
+    let chat = ChatLine {
+        id: Uuid::from_u128(600),
+        space,
+        from: Uuid::from_u128(3),
+        name: Arc::from("c"),
+        text: Arc::from("hello"),
+        at_ms: 5,
+    };
+    let loaded = LoadedSpace {
+        id: space,
+        name: Arc::from("hall"),
+        objects: vec![object.clone()],
+        chat: vec![chat.clone()],
+    };
+    let (out, writes) = world.step(vec![Input::SpaceLoaded {
+        name: Arc::from("hall"),
+        result: Ok(Some(loaded)),
+    }]);
+    let snapshot = out
+        .iter()
+        .find_map(|o| match &o.event {
+            Event::Joined(s) => Some((o.to.clone(), s)),
+            _ => None,
+        })
+        .expect("a snapshot");
+    assert_eq!(
+        snapshot.0,
+        Recipients::Many(vec![ConnId(1), ConnId(2)]),
+        "built once for both"
+    );
+    assert_eq!(
+        (snapshot.1.space, &snapshot.1.objects, &snapshot.1.chat),
+        (space, &vec![object], &vec![chat])
+    );
+    assert!(
+        writes.is_empty(),
+        "loaded state is not written back: {writes:?}"
+    );
+}
+
+#[test]
+fn a_failed_load_tells_the_waiting_sessions() {
+    let mut world = Harness::new();
+    world.step(vec![
+        Input::Connect {
+            conn: ConnId(1),
+            session: Uuid::from_u128(11),
+            user: Uuid::from_u128(1),
+            name: Arc::from("a"),
+        },
+        cmd(
+            1,
+            Command::Join {
+                space: Arc::from("hall"),
+            },
+        ),
+    ]);
+    let (out, _) = world.step(vec![Input::SpaceLoaded {
+        name: Arc::from("hall"),
+        result: Err("store down".into()),
+    }]);
+    assert_eq!(error_kinds(&out, 1), vec![ErrorKind::Unavailable]);
+}
+
+#[test]
+fn refusals_have_codes_and_repeated_ones_close_the_session() {
+    let limits = Limits {
+        max_strikes: 3,
+        ..Limits::default()
+    };
+    let mut world = Harness::with_limits(limits);
+    let (out, _) = world.step(vec![
+        Input::Connect {
+            conn: ConnId(1),
+            session: Uuid::from_u128(11),
+            user: Uuid::from_u128(1),
+            name: Arc::from("a"),
+        },
+        spawn_cmd(1, 1, 0.0),
+        cmd(
+            1,
+            Command::Chat {
+                text: Arc::from("hi"),
+            },
+        ),
+    ]);
+    assert_eq!(
+        error_kinds(&out, 1),
+        vec![ErrorKind::NotJoined, ErrorKind::NotJoined]
+    );
+    world.join_new(2, 2, "lobby");
+    world.step(vec![cmd(
+        1,
+        Command::Join {
+            space: Arc::from("lobby"),
+        },
+    )]);
+    let (out, _) = world.step(vec![
+        cmd(
+            1,
+            Command::Despawn {
+                id: Uuid::from_u128(4),
+            },
+        ),
+        cmd(
+            1,
+            Command::Despawn {
+                id: Uuid::from_u128(5),
+            },
+        ),
+    ]);
+    assert_eq!(
+        error_kinds(&out, 1),
+        vec![ErrorKind::NotFound, ErrorKind::NotFound]
+    );
+    assert!(
+        events_for(&out, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Close { .. })),
+        "the fourth refusal within the window closes the session"
+    );
+}
+
+#[test]
+fn objects_in_other_spaces_are_out_of_reach_and_space_limits_hold() {
+    let limits = Limits {
+        max_objects_per_space: 1,
+        ..Limits::default()
+    };
+    let mut world = Harness::with_limits(limits);
+    world.join_new(1, 1, "a");
+    world.join_new(2, 2, "b");
+    let (out, _) = world.step(vec![spawn_cmd(1, 1, 0.0)]);
+    let id = spawned_id(&out, 1);
+    let (out, _) = world.step(vec![cmd(2, Command::Despawn { id }), spawn_cmd(1, 2, 0.0)]);
+    assert_eq!(error_kinds(&out, 2), vec![ErrorKind::NotFound]);
+    assert_eq!(error_kinds(&out, 1), vec![ErrorKind::TooLarge]);
+}
+
+#[test]
+fn a_second_session_of_the_same_user_replaces_the_first_in_a_space() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    let (out, _) = world.step(vec![
+        Input::Connect {
+            conn: ConnId(2),
+            session: Uuid::from_u128(21),
+            user: Uuid::from_u128(1),
+            name: Arc::from("user1"),
+        },
+        cmd(
+            2,
+            Command::Join {
+                space: Arc::from("lobby"),
+            },
+        ),
+    ]);
+    assert!(
+        events_for(&out, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Close { reason } if reason.contains("replaced")))
+    );
+    let snapshot = out.iter().find_map(|o| match &o.event {
+        Event::Joined(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(snapshot.expect("the new session's snapshot").users.len(), 1);
+}
+
+#[test]
+fn chat_goes_to_members_history_and_store() {
+    let limits = Limits {
+        chat_history: 2,
+        ..Limits::default()
+    };
+    let mut world = Harness::with_limits(limits);
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let lines = ["one", "two", "three"].map(|t| cmd(1, Command::Chat { text: Arc::from(t) }));
+    let (out, writes) = world.step(lines.to_vec());
+    assert_eq!(writes.chat.len(), 3, "every line is stored");
+    let heard = events_for(&out, 2)
+        .iter()
+        .filter(|e| matches!(e, Event::Chat(_)))
+        .count();
+    assert_eq!(heard, 3);
+    world.join_new(3, 3, "lobby");
+    let (out, _) = world.step(vec![cmd(
+        3,
+        Command::Join {
+            space: Arc::from("lobby"),
+        },
+    )]);
+    let history: Vec<_> = out
+        .iter()
+        .find_map(|o| match &o.event {
+            Event::Joined(s) => Some(s.chat.iter().map(|c| c.text.to_string()).collect()),
+            _ => None,
+        })
+        .expect("a snapshot");
+    assert_eq!(
+        history,
+        vec!["two".to_string(), "three".to_string()],
+        "the last two lines"
+    );
+}
+
+#[test]
+fn leaving_and_disconnecting_tell_the_others() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let (out, _) = world.step(vec![
+        cmd(2, Command::Leave),
+        Input::Disconnect { conn: ConnId(2) },
+    ]);
+    let left: Vec<_> = events_for(&out, 1)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delta(d) => Some(d.left.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, vec![vec![Uuid::from_u128(2)]]);
+    assert!(
+        events_for(&out, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Left { .. }))
+    );
+}
