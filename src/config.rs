@@ -242,7 +242,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err, reason = "figment::Jail's closure returns figment::Error")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment::Jail's closure returns figment::Error"
+    )]
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("custom.toml", "tick_rate_hz = 30\nflush_interval_ms = 50")?;

@@ -51,22 +51,7 @@ impl Harness {
     /// Connects `conn` as user `user` and puts it into `space`, answering a load request
     /// (if the space is not loaded yet) with "no such space", so it is created.
     fn join_new(&mut self, conn: u64, user: u128, space: &str) {
-        let name: Arc<str> = Arc::from(format!("user{user}"));
-        let session = Uuid::from_u128(1000 + user);
-        self.step(vec![
-            Input::Connect {
-                conn: ConnId(conn),
-                session,
-                user: Uuid::from_u128(user),
-                name,
-            },
-            cmd(
-                conn,
-                Command::Join {
-                    space: Arc::from(space),
-                },
-            ),
-        ]);
+        self.step(vec![connect(conn, user), join(conn, space)]);
         let answers = self
             .load_requests()
             .into_iter()
@@ -83,6 +68,25 @@ fn contains(to: &Recipients, conn: u64) -> bool {
         Recipients::One(c) => c.0 == conn,
         Recipients::Many(cs) => cs.contains(&ConnId(conn)),
     }
+}
+
+/// `conn` connects as user `user` (named `user<user>`).
+fn connect(conn: u64, user: u128) -> Input {
+    Input::Connect {
+        conn: ConnId(conn),
+        session: Uuid::from_u128(1000 + user),
+        user: Uuid::from_u128(user),
+        name: Arc::from(format!("user{user}")),
+    }
+}
+
+fn join(conn: u64, space: &str) -> Input {
+    cmd(
+        conn,
+        Command::Join {
+            space: Arc::from(space),
+        },
+    )
 }
 
 fn cmd(conn: u64, command: Command) -> Input {
@@ -198,30 +202,10 @@ fn a_tick_with_nothing_changed_sends_and_writes_nothing() {
 fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
     let mut world = Harness::new();
     let (out, _) = world.step(vec![
-        Input::Connect {
-            conn: ConnId(1),
-            session: Uuid::from_u128(11),
-            user: Uuid::from_u128(1),
-            name: Arc::from("a"),
-        },
-        cmd(
-            1,
-            Command::Join {
-                space: Arc::from("hall"),
-            },
-        ),
-        Input::Connect {
-            conn: ConnId(2),
-            session: Uuid::from_u128(12),
-            user: Uuid::from_u128(2),
-            name: Arc::from("b"),
-        },
-        cmd(
-            2,
-            Command::Join {
-                space: Arc::from("hall"),
-            },
-        ),
+        connect(1, 1),
+        join(1, "hall"),
+        connect(2, 2),
+        join(2, "hall"),
     ]);
     assert!(out.is_empty(), "no snapshot before the store answers");
     assert_eq!(
@@ -282,20 +266,7 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
 #[test]
 fn a_failed_load_tells_the_waiting_sessions() {
     let mut world = Harness::new();
-    world.step(vec![
-        Input::Connect {
-            conn: ConnId(1),
-            session: Uuid::from_u128(11),
-            user: Uuid::from_u128(1),
-            name: Arc::from("a"),
-        },
-        cmd(
-            1,
-            Command::Join {
-                space: Arc::from("hall"),
-            },
-        ),
-    ]);
+    world.step(vec![connect(1, 1), join(1, "hall")]);
     let (out, _) = world.step(vec![Input::SpaceLoaded {
         name: Arc::from("hall"),
         result: Err("store down".into()),
@@ -311,12 +282,7 @@ fn refusals_have_codes_and_repeated_ones_close_the_session() {
     };
     let mut world = Harness::with_limits(limits);
     let (out, _) = world.step(vec![
-        Input::Connect {
-            conn: ConnId(1),
-            session: Uuid::from_u128(11),
-            user: Uuid::from_u128(1),
-            name: Arc::from("a"),
-        },
+        connect(1, 1),
         spawn_cmd(1, 1, 0.0),
         cmd(
             1,
@@ -330,12 +296,7 @@ fn refusals_have_codes_and_repeated_ones_close_the_session() {
         vec![ErrorKind::NotJoined, ErrorKind::NotJoined]
     );
     world.join_new(2, 2, "lobby");
-    world.step(vec![cmd(
-        1,
-        Command::Join {
-            space: Arc::from("lobby"),
-        },
-    )]);
+    world.step(vec![join(1, "lobby")]);
     let (out, _) = world.step(vec![
         cmd(
             1,
@@ -382,20 +343,7 @@ fn objects_in_other_spaces_are_out_of_reach_and_space_limits_hold() {
 fn a_second_session_of_the_same_user_replaces_the_first_in_a_space() {
     let mut world = Harness::new();
     world.join_new(1, 1, "lobby");
-    let (out, _) = world.step(vec![
-        Input::Connect {
-            conn: ConnId(2),
-            session: Uuid::from_u128(21),
-            user: Uuid::from_u128(1),
-            name: Arc::from("user1"),
-        },
-        cmd(
-            2,
-            Command::Join {
-                space: Arc::from("lobby"),
-            },
-        ),
-    ]);
+    let (out, _) = world.step(vec![connect(2, 1), join(2, "lobby")]);
     assert!(
         events_for(&out, 1)
             .iter()
@@ -426,12 +374,7 @@ fn chat_goes_to_members_history_and_store() {
         .count();
     assert_eq!(heard, 3);
     world.join_new(3, 3, "lobby");
-    let (out, _) = world.step(vec![cmd(
-        3,
-        Command::Join {
-            space: Arc::from("lobby"),
-        },
-    )]);
+    let (out, _) = world.step(vec![join(3, "lobby")]);
     let history: Vec<_> = out
         .iter()
         .find_map(|o| match &o.event {
