@@ -100,9 +100,7 @@ enum Incoming {
 fn classify(message: Result<Message, axum::Error>, codec: Codec, max: usize) -> Incoming {
     let payload = match message {
         Ok(Message::Binary(bytes)) if !codec.is_text() => bytes,
-        Ok(Message::Text(text)) if codec.is_text() => {
-            Bytes::copy_from_slice(text.as_str().as_bytes())
-        }
+        Ok(Message::Text(text)) if codec.is_text() => Bytes::from(text),
         Ok(Message::Binary(_) | Message::Text(_)) => {
             let expected = if codec.is_text() {
                 "text (JSON)"

@@ -61,13 +61,15 @@ async fn two_people_see_each_others_building_within_two_ticks() {
         .await;
         assert_eq!(arrived.name, "bob");
 
-        // Spawn: Alice gets `spawned`, Bob sees the object.
-        let tick_before = alice.tick().await;
+        // Spawn: Alice gets `spawned`, Bob sees the object. A ping right after a command
+        // bounds when the server read it: the edge reads frames in order, so the command was
+        // queued before the pong's tick T ended, and it must be in a delta by tick T + 2.
         let id = alice.spawn(7, [1.0, 2.0, 3.0]).await;
+        let read_by = alice.tick().await;
         let (tick, object) = delta_with(&mut bob, |msg| object_in(msg, id)).await;
         assert!(
-            tick <= tick_before + 2,
-            "spawn seen at tick {tick}, sent after tick {tick_before}"
+            tick <= read_by + 2,
+            "spawn seen at tick {tick}, read by tick {read_by}"
         );
         assert_eq!(
             (object.model.as_str(), object.owner, object.version),
@@ -81,15 +83,20 @@ async fn two_people_see_each_others_building_within_two_ticks() {
             rot: [0.0, 0.0, 1.0, 0.0],
             scale: [2.0; 3],
         };
-        let tick_before = alice.tick().await;
+        let sent_after = alice.tick().await;
         alice.send(&ClientMsg::Move { id, transform: to }).await;
+        let read_by = alice.tick().await;
         let (tick, moved) = delta_with(&mut bob, |msg| {
             object_in(msg, id).filter(|o| o.version == 2)
         })
         .await;
         assert!(
-            tick <= tick_before + 2,
-            "move seen at tick {tick}, sent after tick {tick_before}"
+            tick > sent_after,
+            "the move is in a delta after it was sent"
+        );
+        assert!(
+            tick <= read_by + 2,
+            "move seen at tick {tick}, read by tick {read_by}"
         );
         assert_eq!(moved.transform, to);
 
