@@ -6,8 +6,10 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 
 use crate::components::{ChatLog, JustJoined, Session, Space, SpaceContents};
-use crate::ingest::joined_space;
-use crate::{ChatLine, Event, IdGen, Limits, Outbox, Outgoing, Recipients, SimTime, TickLog};
+use crate::ingest::{joined_space, log_event};
+use crate::{
+    ChatLine, Event, EventKind, IdGen, Limits, Outbox, Outgoing, Recipients, SimTime, TickLog,
+};
 
 /// `chat`: broadcasts a line to the session's space.
 pub(crate) fn say(world: &mut World, session: Entity, text: Arc<str>) {
@@ -42,6 +44,7 @@ pub(crate) fn say(world: &mut World, session: Entity, text: Arc<str>) {
         }
     }
     world.resource_mut::<TickLog>().chat.push(line.clone());
+    log_event(world, session, EventKind::Chat, Some(space), None);
 
     // Sessions that joined this tick get the line in their `joined` history instead.
     let members = world

@@ -81,6 +81,10 @@ pub struct Session {
     pub user: Uuid,
     /// Display name.
     pub name: Arc<str>,
+    /// How it connected.
+    pub meta: crate::SessionMeta,
+    /// When it connected, ms since the Unix epoch.
+    pub started_ms: i64,
 }
 
 /// A session's avatar transform.

@@ -6,10 +6,12 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{InSpace, Session, Strikes};
+use uuid::Uuid;
+
+use crate::components::{InSpace, Session, Space, Strikes};
 use crate::{
-    Command, ConnId, ErrorKind, Event, Inbox, Index, Input, Limits, Outbox, Outgoing, Recipients,
-    SimTime, chat, objects, sessions,
+    Command, ConnId, ErrorKind, Event, EventKind, EventRecord, Inbox, Index, Input, Limits, Outbox,
+    Outgoing, Recipients, SimTime, TickLog, chat, objects, sessions,
 };
 
 /// Applies every input queued in [`Inbox`].
@@ -22,7 +24,8 @@ pub fn apply_inputs(world: &mut World) {
                 session,
                 user,
                 name,
-            } => sessions::connect(world, conn, session, user, name),
+                meta,
+            } => sessions::connect(world, conn, session, user, name, meta),
             Input::Disconnect { conn } => sessions::disconnect(world, conn),
             Input::SpaceLoaded { name, result } => sessions::space_loaded(world, name, result),
             Input::Command { conn, command } => {
@@ -54,6 +57,32 @@ fn apply_command(world: &mut World, session: Entity, command: Command) {
         Command::Despawn { id } => objects::despawn(world, session, id),
         Command::Chat { text } => chat::say(world, session, text),
     }
+}
+
+/// Adds an event by `session` (in `space`, about `object`) to the event log.
+pub(crate) fn log_event(
+    world: &mut World,
+    session: Entity,
+    kind: EventKind,
+    space: Option<Entity>,
+    object: Option<Uuid>,
+) {
+    let Some((session_id, user)) = world.get::<Session>(session).map(|s| (s.id, s.user)) else {
+        return;
+    };
+    let space = space
+        .and_then(|space| world.get::<Space>(space))
+        .map(|s| s.id);
+    let at_ms = world.resource::<SimTime>().unix_ms;
+    let event = EventRecord {
+        kind,
+        space,
+        user,
+        session: session_id,
+        object,
+        at_ms,
+    };
+    world.resource_mut::<TickLog>().events.push(event);
 }
 
 /// Queues `event` for one connection.

@@ -24,8 +24,9 @@ pub use schedule::{
     PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
 };
 pub use vocabulary::{
-    ChatLine, Command, Delta, ErrorKind, Event, Input, LoadedSpace, ObjectRecord, ObjectState,
-    Outgoing, Recipients, Snapshot, SpaceRecord, UserState, WriteSet,
+    ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input, LoadedSpace,
+    ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta, SessionRecord,
+    Snapshot, SpaceRecord, UserState, WriteSet,
 };
 
 pub use bevy_app::App;

@@ -10,8 +10,8 @@ use crate::components::{
     InSpace, Model, ObjectId, Owner, Props, SavedVersion, Session, SpaceContents, Transform,
     Version,
 };
-use crate::ingest::{conn_of, joined_space, refuse, send};
-use crate::{ErrorKind, Event, IdGen, Index, Limits, TickLog};
+use crate::ingest::{conn_of, joined_space, log_event, refuse, send};
+use crate::{ErrorKind, Event, EventKind, IdGen, Index, Limits, TickLog};
 
 /// `spawn`: creates an object in the session's space, owned by the session's user.
 pub(crate) fn spawn(
@@ -54,6 +54,7 @@ pub(crate) fn spawn(
         contents.objects.insert(object);
     }
     world.resource_mut::<Index>().objects.insert(id, object);
+    log_event(world, session, EventKind::Spawn, Some(space), Some(id));
     if let Some(conn) = conn_of(world, session) {
         send(world, conn, Event::Spawned { client_ref, id });
     }
@@ -107,6 +108,7 @@ pub(crate) fn despawn(world: &mut World, session: Entity, id: Uuid) {
     }
     world.despawn(object);
     world.resource_mut::<TickLog>().removed.push((space, id));
+    log_event(world, session, EventKind::Despawn, Some(space), Some(id));
 }
 
 fn bump_version(world: &mut World, object: Entity) {

@@ -5,22 +5,60 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{InSpace, SavedVersion, Space, Version};
+use crate::components::{InSpace, SavedVersion, Session, Space, SpaceContents, Version};
 use crate::replicate::{ObjectData, object_state};
-use crate::{ObjectRecord, TickLog, WriteSetOut};
+use crate::{Limits, ObjectRecord, PresenceRecord, SimTime, TickLog, WriteSetOut};
 
-/// Appends this tick's new spaces, changed and removed objects and chat lines to
-/// [`WriteSetOut`].
+/// Appends this tick's new spaces, changed and removed objects, chat lines, sessions,
+/// events and presence to [`WriteSetOut`].
 pub fn persist(
+    time: Res<SimTime>,
+    limits: Res<Limits>,
     mut out: ResMut<WriteSetOut>,
     mut log: ResMut<TickLog>,
-    spaces: Query<&Space>,
+    spaces: Query<(Entity, &Space, &SpaceContents)>,
+    sessions: Query<&Session>,
     mut changed: Query<(ObjectData, &InSpace, &mut SavedVersion), Changed<Version>>,
 ) {
     let out = &mut out.0;
     out.spaces.append(&mut log.new_spaces);
     out.chat.append(&mut log.chat);
-    out.deleted.extend(log.removed.iter().map(|&(_, id)| id));
+    out.sessions.append(&mut log.sessions);
+    out.events.append(&mut log.events);
+    let space_id = |entity| spaces.get(entity).ok().map(|(_, space, _)| space.id);
+    out.deleted.extend(
+        log.removed
+            .iter()
+            .filter_map(|&(space, id)| Some((space_id(space)?, id))),
+    );
+
+    // Presence of spaces whose members changed, and now and then of every occupied one.
+    let refresh =
+        limits.presence_refresh_ticks > 0 && time.tick % limits.presence_refresh_ticks == 0;
+    let mut due: Vec<Entity> = if refresh {
+        spaces
+            .iter()
+            .filter(|(_, _, c)| !c.members.is_empty())
+            .map(|(e, _, _)| e)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    due.append(&mut log.membership_changed);
+    due.sort_unstable();
+    due.dedup();
+    for (_, space, contents) in due.into_iter().filter_map(|e| spaces.get(e).ok()) {
+        let members = contents
+            .members
+            .iter()
+            .filter_map(|&m| sessions.get(m).ok())
+            .map(|s| (s.user, s.name.clone()))
+            .collect();
+        out.presence.push(PresenceRecord {
+            space: space.id,
+            members,
+        });
+    }
 
     // Objects of one space are usually together; remember the last space looked up.
     let mut last_space = None;
@@ -33,11 +71,11 @@ pub fn persist(
         let space = match last_space {
             Some((entity, id)) if entity == in_space.0 => id,
             _ => {
-                let Ok(space) = spaces.get(in_space.0) else {
+                let Some(id) = space_id(in_space.0) else {
                     continue;
                 };
-                last_space = Some((in_space.0, space.id));
-                space.id
+                last_space = Some((in_space.0, id));
+                id
             }
         };
         out.objects.push(ObjectRecord {
@@ -53,4 +91,7 @@ pub fn clear_tick_log(mut log: ResMut<TickLog>) {
     log.left.clear();
     log.chat.clear();
     log.new_spaces.clear();
+    log.sessions.clear();
+    log.events.clear();
+    log.membership_changed.clear();
 }

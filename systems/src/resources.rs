@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_strikes: u32,
     /// Length of the window in which refusals are counted.
     pub strike_window_ticks: u64,
+    /// Every this many ticks the presence of every occupied space is written again, so
+    /// that it does not expire in Redis while people stay.
+    pub presence_refresh_ticks: u64,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             max_objects_per_space: 100_000,
             max_strikes: 20,
             strike_window_ticks: 200,
+            presence_refresh_ticks: 200,
         }
     }
 }
@@ -123,4 +127,10 @@ pub struct TickLog {
     pub chat: Vec<crate::ChatLine>,
     /// Spaces created (not loaded).
     pub new_spaces: Vec<SpaceRecord>,
+    /// Sessions started or ended.
+    pub sessions: Vec<crate::SessionRecord>,
+    /// Events for the event log.
+    pub events: Vec<crate::EventRecord>,
+    /// Spaces whose members changed.
+    pub membership_changed: Vec<Entity>,
 }

@@ -11,29 +11,42 @@ use crate::components::{
     Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion, Session,
     Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
 };
-use crate::ingest::{conn_of, joined_space, send, send_error};
+use crate::ingest::{conn_of, joined_space, log_event, send, send_error};
 use crate::{
-    ConnId, ErrorKind, Event, IdGen, Index, Limits, LoadRequests, LoadedSpace, SpaceRecord, TickLog,
+    ConnId, ErrorKind, Event, EventKind, IdGen, Index, Limits, LoadRequests, LoadedSpace,
+    SessionMeta, SessionRecord, SimTime, SpaceRecord, TickLog,
 };
 
 /// A client said hello: its session becomes an entity.
-pub(crate) fn connect(world: &mut World, conn: ConnId, id: Uuid, user: Uuid, name: Arc<str>) {
+pub(crate) fn connect(
+    world: &mut World,
+    conn: ConnId,
+    id: Uuid,
+    user: Uuid,
+    name: Arc<str>,
+    meta: SessionMeta,
+) {
     if world.resource::<Index>().sessions.contains_key(&conn) {
         return;
     }
+    let started_ms = world.resource::<SimTime>().unix_ms;
+    let info = Session {
+        id,
+        conn,
+        user,
+        name,
+        meta,
+        started_ms,
+    };
+    world
+        .resource_mut::<TickLog>()
+        .sessions
+        .push(session_record(&info, None));
     let session = world
-        .spawn((
-            Session {
-                id,
-                conn,
-                user,
-                name,
-            },
-            Avatar::default(),
-            Strikes::default(),
-        ))
+        .spawn((info, Avatar::default(), Strikes::default()))
         .id();
     world.resource_mut::<Index>().sessions.insert(conn, session);
+    log_event(world, session, EventKind::Connect, None, None);
 }
 
 /// A client's connection ended: it leaves its space and its session entity goes.
@@ -42,7 +55,25 @@ pub(crate) fn disconnect(world: &mut World, conn: ConnId) {
         return;
     };
     exit_space(world, session);
+    log_event(world, session, EventKind::Disconnect, None, None);
+    let ended_ms = world.resource::<SimTime>().unix_ms;
+    if let Some(record) = world
+        .get::<Session>(session)
+        .map(|s| session_record(s, Some(ended_ms)))
+    {
+        world.resource_mut::<TickLog>().sessions.push(record);
+    }
     world.despawn(session);
+}
+
+fn session_record(session: &Session, ended_ms: Option<i64>) -> SessionRecord {
+    SessionRecord {
+        id: session.id,
+        user: session.user,
+        meta: session.meta.clone(),
+        started_ms: session.started_ms,
+        ended_ms,
+    }
 }
 
 /// `join`: enter a loaded space at once, or ask the store for it and wait.
@@ -232,6 +263,11 @@ fn enter(world: &mut World, session: Entity, space: Entity) {
         .entity_mut(session)
         .remove::<WantsSpace>()
         .insert((InSpace(space), JustJoined));
+    world
+        .resource_mut::<TickLog>()
+        .membership_changed
+        .push(space);
+    log_event(world, session, EventKind::Join, Some(space), None);
 }
 
 /// Takes a session out of its space, if it is in one; the others are told next delta.
@@ -246,6 +282,9 @@ fn exit_space(world: &mut World, session: Entity) {
         contents.members.remove(at);
     }
     if let Some(user) = world.get::<Session>(session).map(|s| s.user) {
-        world.resource_mut::<TickLog>().left.push((space, user));
+        let mut log = world.resource_mut::<TickLog>();
+        log.left.push((space, user));
+        log.membership_changed.push(space);
     }
+    log_event(world, session, EventKind::Leave, Some(space), None);
 }

@@ -8,9 +8,9 @@ use glam::Vec3;
 use uuid::Uuid;
 
 use crate::{
-    ChatLine, Command, ConnId, ErrorKind, Event, Input, Limits, LoadRequests, LoadedSpace,
-    ObjectState, Outbox, Outgoing, Recipients, SimTime, Transform, WriteSet, WriteSetOut,
-    build_app, step,
+    ChatLine, Command, ConnId, ErrorKind, Event, EventKind, Input, Limits, LoadRequests,
+    LoadedSpace, ObjectState, Outbox, Outgoing, Recipients, SessionMeta, SimTime, Transform,
+    WriteSet, WriteSetOut, build_app, step,
 };
 
 struct Harness {
@@ -77,6 +77,11 @@ fn connect(conn: u64, user: u128) -> Input {
         session: Uuid::from_u128(1000 + user),
         user: Uuid::from_u128(user),
         name: Arc::from(format!("user{user}")),
+        meta: SessionMeta {
+            transport: "ws",
+            client_addr: None,
+            user_agent: None,
+        },
     }
 }
 
@@ -257,10 +262,8 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
         (snapshot.1.space, &snapshot.1.objects, &snapshot.1.chat),
         (space, &vec![object], &vec![chat])
     );
-    assert!(
-        writes.is_empty(),
-        "loaded state is not written back: {writes:?}"
-    );
+    let rewritten = (&writes.spaces, &writes.objects, &writes.chat);
+    assert_eq!(rewritten, (&vec![], &vec![], &vec![]), "loaded state is not written back");
 }
 
 #[test]
@@ -411,4 +414,61 @@ fn leaving_and_disconnecting_tell_the_others() {
             .iter()
             .any(|e| matches!(e, Event::Left { .. }))
     );
+}
+
+#[test]
+fn sessions_events_and_presence_reach_the_write_set() {
+    let limits = Limits {
+        presence_refresh_ticks: 1_000,
+        ..Limits::default()
+    };
+    let mut world = Harness::with_limits(limits);
+    world.step(vec![connect(1, 1), join(1, "lobby")]);
+    let requests = world.load_requests();
+    let answers = requests.into_iter().map(|name| Input::SpaceLoaded {
+        name,
+        result: Ok(None),
+    });
+    let (_, writes) = world.step(answers.collect());
+    assert_eq!(writes.presence.len(), 1, "joining changes presence");
+    assert_eq!(
+        writes.presence[0].members,
+        vec![(Uuid::from_u128(1), Arc::from("user1"))]
+    );
+    assert_eq!(writes.spaces.len(), 1, "the new space is written");
+    let (out, writes) = world.step(vec![
+        spawn_cmd(1, 1, 0.0),
+        cmd(
+            1,
+            Command::Chat {
+                text: Arc::from("hi"),
+            },
+        ),
+    ]);
+    let id = spawned_id(&out, 1);
+    let kinds: Vec<_> = writes.events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EventKind::Spawn, EventKind::Chat]);
+    assert_eq!(writes.events[0].object, Some(id));
+    assert!(writes.presence.is_empty(), "no presence change");
+    let (_, writes) = world.step(vec![
+        cmd(1, Command::Despawn { id }),
+        Input::Disconnect { conn: ConnId(1) },
+    ]);
+    assert_eq!(
+        writes.deleted,
+        vec![(writes.presence[0].space, id)],
+        "deletions carry their space"
+    );
+    assert_eq!(writes.presence[0].members, vec![], "the last one left");
+    let kinds: Vec<_> = writes.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::Despawn, EventKind::Leave, EventKind::Disconnect]
+    );
+    let ended: Vec<_> = writes
+        .sessions
+        .iter()
+        .map(|s| (s.id, s.ended_ms.is_some()))
+        .collect();
+    assert_eq!(ended, vec![(Uuid::from_u128(1001), true)]);
 }

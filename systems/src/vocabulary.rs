@@ -20,6 +20,8 @@ pub enum Input {
         user: Uuid,
         /// Display name.
         name: Arc<str>,
+        /// Where it connected from, for the sessions table.
+        meta: SessionMeta,
     },
     /// A client's connection ended.
     Disconnect {
@@ -40,6 +42,17 @@ pub enum Input {
         /// The stored space (`None`: it does not exist yet), or why it could not be read.
         result: Result<Option<LoadedSpace>, String>,
     },
+}
+
+/// How a session connected, recorded with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionMeta {
+    /// Transport name: `ws`, `quic` or `wt`.
+    pub transport: &'static str,
+    /// Client's address.
+    pub client_addr: Option<std::net::IpAddr>,
+    /// Client's user agent, if it sent one.
+    pub user_agent: Option<Arc<str>>,
 }
 
 /// A client's command, already decoded and checked for size and finiteness.
@@ -283,6 +296,81 @@ pub struct ObjectRecord {
     pub state: ObjectState,
 }
 
+/// A session row: written when it starts and again when it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Session id.
+    pub id: Uuid,
+    /// Its user.
+    pub user: Uuid,
+    /// How it connected.
+    pub meta: SessionMeta,
+    /// Start, ms since the Unix epoch.
+    pub started_ms: i64,
+    /// End, once it ended.
+    pub ended_ms: Option<i64>,
+}
+
+/// What an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A session started.
+    Connect,
+    /// A session ended.
+    Disconnect,
+    /// Someone entered a space.
+    Join,
+    /// Someone left a space.
+    Leave,
+    /// An object was created.
+    Spawn,
+    /// An object was removed.
+    Despawn,
+    /// A chat line was said.
+    Chat,
+}
+
+impl EventKind {
+    /// The name stored in the events table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Disconnect => "disconnect",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::Spawn => "spawn",
+            Self::Despawn => "despawn",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+/// One row of the event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// What happened.
+    pub kind: EventKind,
+    /// Where, if in a space.
+    pub space: Option<Uuid>,
+    /// Who.
+    pub user: Uuid,
+    /// Through which session.
+    pub session: Uuid,
+    /// The object concerned (spawn, despawn).
+    pub object: Option<Uuid>,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// Who is in a space now (written to Redis with an expiry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRecord {
+    /// The space.
+    pub space: Uuid,
+    /// Its members: user id and name. Empty when the last one left.
+    pub members: Vec<(Uuid, Arc<str>)>,
+}
+
 /// Everything one tick asks the store to write.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteSet {
@@ -290,10 +378,16 @@ pub struct WriteSet {
     pub spaces: Vec<SpaceRecord>,
     /// Objects created or changed (latest state).
     pub objects: Vec<ObjectRecord>,
-    /// Objects removed.
-    pub deleted: Vec<Uuid>,
+    /// Objects removed: (space, object).
+    pub deleted: Vec<(Uuid, Uuid)>,
     /// New chat lines.
     pub chat: Vec<ChatLine>,
+    /// Sessions started or ended.
+    pub sessions: Vec<SessionRecord>,
+    /// Events.
+    pub events: Vec<EventRecord>,
+    /// Spaces whose presence changed or is due for a refresh.
+    pub presence: Vec<PresenceRecord>,
 }
 
 impl WriteSet {
@@ -303,5 +397,8 @@ impl WriteSet {
             && self.objects.is_empty()
             && self.deleted.is_empty()
             && self.chat.is_empty()
+            && self.sessions.is_empty()
+            && self.events.is_empty()
+            && self.presence.is_empty()
     }
 }
