@@ -35,8 +35,28 @@ pub struct Config {
     pub tick_rate_hz: u32,
     /// Directory for the embedded store. Default `data`.
     pub data_dir: PathBuf,
-    /// SQLite file; default `<data_dir>/plaza.db`.
+    /// SQLite file; default `<data_dir>/plaza.db`. Used when `database_url` is not set.
     pub sqlite_path: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://user:pass@host:5432/db`); when set, Postgres is the
+    /// durable store instead of SQLite. Default: not set. Never logged.
+    pub database_url: Option<SecretUrl>,
+    /// Redis URL (`redis://host:6379`); when set, space snapshots and presence are kept in
+    /// Redis. Default: not set. Never logged.
+    pub redis_url: Option<SecretUrl>,
+    /// Prefix of every Redis key, so several installations can share one Redis.
+    /// Default `plaza:`.
+    pub redis_prefix: String,
+    /// Seconds presence entries live in Redis unless refreshed (they are refreshed every
+    /// third of this while people stay). Default 30; valid 3–3600.
+    pub presence_ttl_secs: u64,
+    /// Apply database migrations when `serve` starts. Default true; `plaza migrate` applies
+    /// them on demand.
+    pub migrate_on_start: bool,
+    /// Connections in the Postgres pool. Default 8.
+    pub pg_max_connections: u32,
+    /// How object upserts reach Postgres: `unnest` (array binds) or `copy` (binary COPY
+    /// into a staging table). Default `unnest`, the faster here (docs/benchmarks.md).
+    pub pg_upsert: PgUpsert,
     /// How often pending writes are flushed to the store, in ms. Default 100; valid 1–60000.
     pub flush_interval_ms: u64,
     /// Most rows of one kind written by one statement; bigger flushes are split. Default 10000.
@@ -83,6 +103,13 @@ impl Default for Config {
             tick_rate_hz: 20,
             data_dir: PathBuf::from("data"),
             sqlite_path: None,
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "plaza:".into(),
+            presence_ttl_secs: 30,
+            migrate_on_start: true,
+            pg_max_connections: 8,
+            pg_upsert: PgUpsert::Unnest,
             flush_interval_ms: 100,
             max_batch_rows: 10_000,
             shutdown_flush_timeout_ms: 30_000,
@@ -191,6 +218,31 @@ impl Config {
             self.strike_window_secs >= 1,
             "strike_window_secs must be at least 1",
         )?;
+        check(
+            (3..=3600).contains(&self.presence_ttl_secs),
+            "presence_ttl_secs must be between 3 and 3600",
+        )?;
+        check(
+            self.pg_max_connections >= 2,
+            "pg_max_connections must be at least 2",
+        )?;
+        check(
+            !self.redis_prefix.is_empty() && self.redis_prefix.len() <= 64,
+            "redis_prefix must be 1 to 64 characters",
+        )?;
+        if let Some(url) = &self.database_url {
+            check(
+                url.expose().starts_with("postgres://")
+                    || url.expose().starts_with("postgresql://"),
+                "database_url must start with postgres:// or postgresql://",
+            )?;
+        }
+        if let Some(url) = &self.redis_url {
+            check(
+                url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"),
+                "redis_url must start with redis:// or rediss://",
+            )?;
+        }
         Ok(())
     }
 
@@ -213,13 +265,70 @@ impl Config {
             max_objects_per_space: self.max_objects_per_space,
             max_strikes: self.max_strikes,
             strike_window_ticks: self.strike_window_secs * u64::from(self.tick_rate_hz),
+            presence_refresh_ticks: (self.presence_ttl_secs / 3).max(1)
+                * u64::from(self.tick_rate_hz),
         }
+    }
+}
+
+/// How object upserts are sent to Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgUpsert {
+    /// `INSERT .. SELECT FROM UNNEST(arrays) ON CONFLICT DO UPDATE`.
+    Unnest,
+    /// Binary `COPY` into a temporary staging table, then one upsert from it.
+    Copy,
+}
+
+/// A URL that may hold a password: shown as `postgres://…@host/db`-style text with the
+/// credentials removed whenever it is printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, for connecting. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without user and password, safe to log.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "<invalid url>".into();
+        };
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let host = host.split_once('?').map_or(host, |(host, _)| host);
+        format!("{scheme}://{host}")
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_never_print_their_credentials() {
+        let url = SecretUrl::new("postgres://plaza:hunter2@db.internal:5432/plaza?sslmode=require");
+        assert_eq!(url.redacted(), "postgres://db.internal:5432/plaza");
+        let config = Config {
+            database_url: Some(url),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
 
     #[test]
     fn defaults_are_valid() {

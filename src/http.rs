@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Json;
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -20,24 +21,48 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .with_state(edge)
 }
 
-/// `GET /health`: whether the server ticks and how its store is doing.
-async fn health(State(edge): State<Arc<Edge>>) -> Json<Value> {
+/// `GET /health`: whether the server ticks and how its stores are doing. 503 while the
+/// durable store refuses writes (they are kept in memory meanwhile).
+async fn health(State(edge): State<Arc<Edge>>) -> (StatusCode, Json<Value>) {
     let tick = &edge.tick_stats;
     let writer = &edge.writer_stats;
-    Json(json!({
-        "status": "ok",
+    let stores = &edge.store.stats;
+    let durable_ok = stores.durable_ok.load(Ordering::Relaxed);
+    let redis = edge.store.snapshots.as_ref().map(|_| {
+        json!({
+            "state": if stores.redis_ok.load(Ordering::Relaxed) { "ok" } else { "degraded" },
+            "pending": writer.redis_pending.load(Ordering::Relaxed),
+            "failures": writer.redis_failures.load(Ordering::Relaxed),
+            "snapshot_hits": stores.snapshot_hits.load(Ordering::Relaxed),
+            "snapshot_misses": stores.snapshot_misses.load(Ordering::Relaxed),
+        })
+    });
+    let healthy = durable_ok && stores.redis_ok.load(Ordering::Relaxed);
+    let status = if durable_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if healthy { "ok" } else { "degraded" },
         "tick": tick.tick.load(Ordering::Relaxed),
         "tick_rate_hz": edge.config.tick_rate_hz,
         "last_tick_us": tick.last_tick_us.load(Ordering::Relaxed),
         "max_tick_us": tick.max_tick_us.load(Ordering::Relaxed),
         "tick_overruns": tick.overruns.load(Ordering::Relaxed),
         "connections": edge.connections(),
-        "store": {
-            "kind": edge.store.kind(),
+                "store": {
+            "kind": edge.store.durable.kind(),
+            "state": if durable_ok { "ok" } else { "degraded" },
             "flushes": writer.flushes.load(Ordering::Relaxed),
             "rows_written": writer.rows.load(Ordering::Relaxed),
             "flush_failures": writer.failures.load(Ordering::Relaxed),
             "pending_rows": writer.pending_rows.load(Ordering::Relaxed),
+            "last_batch_rows": writer.last_batch_rows.load(Ordering::Relaxed),
+            "last_flush_us": writer.last_flush_us.load(Ordering::Relaxed),
+            "dropped": writer.dropped.load(Ordering::Relaxed),
         },
-    }))
+        "redis": redis,
+    });
+    (status, Json(body))
 }

@@ -21,6 +21,12 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Apply the database migrations (PostgreSQL with database_url, else SQLite) and exit.
+    Migrate {
+        /// Configuration file (default: ./plaza.toml if it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +41,12 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
         Cmd::Serve { config } => runtime.block_on(serve(config)),
+        Cmd::Migrate { config } => runtime.block_on(async {
+            let config = Config::load(config.as_deref())?;
+            let kind = plaza::store::Store::migrate(&config).await?;
+            tracing::info!(store = kind, "migrations applied");
+            Ok(())
+        }),
     }
 }
 

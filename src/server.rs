@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError};
 use crate::conn::Envelope;
 use crate::edge::Edge;
 use crate::store::writer::{self, WriterConfig, WriterReport, WriterStats};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tick::{TickLoop, TickStats};
 
 /// Why the server could not start or stop cleanly.
@@ -59,8 +59,7 @@ impl Server {
     /// Opens the store and starts serving on `config.listen`.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         config.validate()?;
-        let store = Store::Sqlite(SqliteStore::open(&config.sqlite_file()).await?);
-        tracing::info!(store = store.kind(), path = %config.sqlite_file().display(), "store open");
+        let store = Store::open(&config).await?;
 
         let writer_stats = Arc::new(WriterStats::default());
         let writer_config = WriterConfig {
@@ -113,11 +112,14 @@ impl Server {
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let app = crate::http::router(edge.clone());
         let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
         });
         tracing::info!(%addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
         Ok(Self {

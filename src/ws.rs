@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, ServerMsg};
-use plaza_systems::{ConnId, Input};
+use plaza_systems::{ConnId, Input, SessionMeta};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -40,6 +40,8 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
     Query(query): Query<WsQuery>,
     State(edge): State<Arc<Edge>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(codec) = Codec::from_query(query.codec.as_deref()) else {
         return (
@@ -59,7 +61,16 @@ pub async fn upgrade(
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| async move {
-            run(socket, edge, codec).await;
+            let user_agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Arc::from(v.chars().take(512).collect::<String>()));
+            let meta = SessionMeta {
+                transport: "ws",
+                client_addr: Some(peer.ip()),
+                user_agent,
+            };
+            run(socket, edge, codec, meta).await;
             drop(permit);
         })
 }
@@ -129,7 +140,7 @@ fn classify(message: Result<Message, axum::Error>, codec: Codec, max: usize) -> 
     Incoming::Data(payload)
 }
 
-async fn run(socket: WebSocket, edge: Arc<Edge>, codec: Codec) {
+async fn run(socket: WebSocket, edge: Arc<Edge>, codec: Codec, meta: SessionMeta) {
     let (mut sink, mut stream) = socket.split();
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
     let hello = match tokio::time::timeout(deadline, handshake(&mut stream, &edge, codec)).await {
@@ -169,6 +180,7 @@ async fn run(socket: WebSocket, edge: Arc<Edge>, codec: Codec) {
             session,
             user: hello.user,
             name: hello.name,
+            meta,
         },
     });
 

@@ -1,20 +1,32 @@
-//! Durable storage behind one small interface: the embedded SQLite store today, with
-//! PostgreSQL and Redis to plug in beside it. A named background task, the [`writer`], owns
-//! all writes of world state; the edge only reads spaces and finds users.
+//! Durable storage behind one small interface: the embedded SQLite store by default,
+//! PostgreSQL when `database_url` is set, and optionally Redis for space snapshots and
+//! presence. A named background task, the [`writer`], owns every write of world state; the
+//! edge only finds users and loads spaces.
+//!
+//! Loading a space takes its Redis snapshot when the snapshot is at least as new as the
+//! durable store (each flush that changes a space raises its `version` in both), and falls
+//! back to the durable store otherwise, re-warming the snapshot.
 
 mod pending;
+mod postgres;
+mod redis;
 mod sqlite;
 pub mod writer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use plaza_systems::LoadedSpace;
+use plaza_systems::{ChatLine, LoadedSpace, ObjectState};
 use uuid::Uuid;
 
 pub use pending::{Batch, ObjectWrite, Pending};
+pub use postgres::PostgresStore;
+pub use redis::{RedisSnapshots, SnapshotChanges};
 pub use sqlite::SqliteStore;
 
-/// Why the store could not do something.
+use crate::config::Config;
+
+/// Why a store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database refused or could not be reached.
@@ -23,6 +35,9 @@ pub enum StoreError {
     /// Applying the schema failed.
     #[error("could not apply the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Redis refused or could not be reached.
+    #[error("redis error: {0}")]
+    Redis(#[from] ::redis::RedisError),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}; check the path and permissions")]
     DataDir {
@@ -32,35 +47,194 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A stored row cannot be read back (e.g. an id that is not a UUID).
-    #[error("corrupt row in {table}: {detail}")]
+    #[error("corrupt data in {table}: {detail}")]
     Corrupt {
-        /// Table of the row.
+        /// Table (or Redis key) of the data.
         table: &'static str,
         /// What is wrong.
         detail: String,
     },
 }
 
-/// The durable store in use.
-#[derive(Debug, Clone)]
-pub enum Store {
-    /// The embedded SQLite file.
-    Sqlite(SqliteStore),
+/// A space's row: enough to decide where to load its objects from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceHeader {
+    /// Space id.
+    pub id: Uuid,
+    /// Space name.
+    pub name: Arc<str>,
+    /// Raised by every flush that changes the space's objects.
+    pub version: u64,
 }
 
-impl Store {
+/// The durable store in use.
+#[derive(Debug, Clone)]
+pub enum Durable {
+    /// The embedded SQLite file.
+    Sqlite(SqliteStore),
+    /// PostgreSQL.
+    Postgres(PostgresStore),
+}
+
+macro_rules! durable {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Durable::Sqlite($store) => $call,
+            Durable::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Durable {
     /// Short name for logs and health.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
         }
     }
 
     /// The user id for a guest name, creating the user on first use.
     pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.user_for_name(name, now_ms).await,
+        durable!(self, s => s.user_for_name(name, now_ms).await)
+    }
+
+    /// A space's row, if it exists.
+    pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
+        durable!(self, s => s.space_header(name).await)
+    }
+
+    /// Every object of a space.
+    pub async fn space_objects(&self, space: Uuid) -> Result<Vec<ObjectState>, StoreError> {
+        durable!(self, s => s.space_objects(space).await)
+    }
+
+    /// The latest `limit` chat lines of a space, oldest first.
+    pub async fn recent_chat(
+        &self,
+        space: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ChatLine>, StoreError> {
+        durable!(self, s => s.recent_chat(space, limit).await)
+    }
+
+    /// Writes a batch in one transaction, split into statements of at most `max_rows` rows,
+    /// and returns the new version of every space whose objects it changed.
+    pub async fn write(
+        &self,
+        batch: &Batch,
+        max_rows: usize,
+        now_ms: i64,
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        durable!(self, s => s.write(batch, max_rows, now_ms).await)
+    }
+
+    /// Closes connections after the last write.
+    pub async fn close(&self) {
+        durable!(self, s => s.close().await)
+    }
+}
+
+/// How the stores are doing, for health and statistics.
+#[derive(Debug)]
+pub struct StoreStats {
+    /// Whether the last write to the durable store succeeded.
+    pub durable_ok: AtomicBool,
+    /// Whether the last write to Redis succeeded (true when Redis is not used).
+    pub redis_ok: AtomicBool,
+    /// Spaces loaded from their Redis snapshot.
+    pub snapshot_hits: AtomicU64,
+    /// Spaces loaded from the durable store (no snapshot, or an older one).
+    pub snapshot_misses: AtomicU64,
+}
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        Self {
+            durable_ok: AtomicBool::new(true),
+            redis_ok: AtomicBool::new(true),
+            snapshot_hits: AtomicU64::new(0),
+            snapshot_misses: AtomicU64::new(0),
         }
+    }
+}
+
+/// The stores in use.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The system of record.
+    pub durable: Durable,
+    /// Space snapshots and presence, when Redis is configured.
+    pub snapshots: Option<RedisSnapshots>,
+    /// Shared counters.
+    pub stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Opens the configured stores, applying migrations if `config.migrate_on_start`. Says
+    /// once which stores are in use and which are not configured.
+    pub async fn open(config: &Config) -> Result<Self, StoreError> {
+        let durable = match &config.database_url {
+            Some(url) => {
+                let store = PostgresStore::open(url, config).await?;
+                tracing::info!(url = %url.redacted(), "durable store: PostgreSQL");
+                Durable::Postgres(store)
+            }
+            None => {
+                let path = config.sqlite_file();
+                let store = SqliteStore::open(&path).await?;
+                tracing::info!(
+                    path = %path.display(),
+                    "durable store: embedded SQLite (set database_url to use PostgreSQL)"
+                );
+                Durable::Sqlite(store)
+            }
+        };
+        let snapshots = match &config.redis_url {
+            Some(url) => {
+                let redis = RedisSnapshots::connect(url, config).await?;
+                tracing::info!(url = %url.redacted(), prefix = %config.redis_prefix, "snapshots and presence: Redis");
+                Some(redis)
+            }
+            None => {
+                tracing::info!(
+                    "no redis_url: spaces load from the durable store, presence is not published"
+                );
+                None
+            }
+        };
+        Ok(Self {
+            durable,
+            snapshots,
+            stats: Arc::new(StoreStats::default()),
+        })
+    }
+
+    /// Applies the durable store's migrations and returns (used by `plaza migrate`).
+    pub async fn migrate(config: &Config) -> Result<&'static str, StoreError> {
+        let config = Config {
+            migrate_on_start: true,
+            ..config.clone()
+        };
+        let durable = match &config.database_url {
+            Some(url) => Durable::Postgres(PostgresStore::open(url, &config).await?),
+            None => Durable::Sqlite(SqliteStore::open(&config.sqlite_file()).await?),
+        };
+        durable.close().await;
+        Ok(durable.kind())
+    }
+
+    /// Short description for health: `sqlite`, `postgres`, `postgres+redis`.
+    pub fn kind(&self) -> String {
+        match &self.snapshots {
+            Some(_) => format!("{}+redis", self.durable.kind()),
+            None => self.durable.kind().to_string(),
+        }
+    }
+
+    /// The user id for a guest name, creating the user on first use.
+    pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
+        self.durable.user_for_name(name, now_ms).await
     }
 
     /// A space with its objects and its latest `chat_limit` chat lines, if it exists.
@@ -69,28 +243,47 @@ impl Store {
         name: &str,
         chat_limit: usize,
     ) -> Result<Option<LoadedSpace>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.load_space(name, chat_limit).await,
-        }
+        let Some(header) = self.durable.space_header(name).await? else {
+            return Ok(None);
+        };
+        let objects = match self.snapshot_objects(&header).await {
+            Some(objects) => {
+                self.stats.snapshot_hits.fetch_add(1, Ordering::Relaxed);
+                objects
+            }
+            None => {
+                self.stats.snapshot_misses.fetch_add(1, Ordering::Relaxed);
+                let objects = self.durable.space_objects(header.id).await?;
+                if let Some(redis) = &self.snapshots {
+                    redis.rewarm(header.id, header.version, &objects).await;
+                }
+                objects
+            }
+        };
+        let chat = self.durable.recent_chat(header.id, chat_limit).await?;
+        Ok(Some(LoadedSpace {
+            id: header.id,
+            name: header.name,
+            objects,
+            chat,
+        }))
     }
 
-    /// Writes a batch in one transaction, split into statements of at most `max_rows` rows.
-    pub async fn write(
-        &self,
-        batch: &Batch,
-        max_rows: usize,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.write(batch, max_rows, now_ms).await,
+    /// The space's objects from Redis, if its snapshot is at least as new as `header`.
+    async fn snapshot_objects(&self, header: &SpaceHeader) -> Option<Vec<ObjectState>> {
+        let redis = self.snapshots.as_ref()?;
+        match redis.load(header.id, header.version).await {
+            Ok(objects) => objects,
+            Err(error) => {
+                tracing::warn!(%error, space = %header.id, "redis snapshot unreadable; loading from the durable store");
+                None
+            }
         }
     }
 
     /// Closes connections after the last write.
     pub async fn close(&self) {
-        match self {
-            Self::Sqlite(s) => s.close().await,
-        }
+        self.durable.close().await;
     }
 }
 
@@ -105,4 +298,12 @@ pub fn now_ms() -> i64 {
 /// Shared text of a column value.
 pub(crate) fn shared(text: String) -> Arc<str> {
     Arc::from(text)
+}
+
+/// Parses a stored UUID.
+pub(crate) fn parse_uuid(table: &'static str, text: &str) -> Result<Uuid, StoreError> {
+    text.parse::<Uuid>().map_err(|e| StoreError::Corrupt {
+        table,
+        detail: format!("id {text:?}: {e}"),
+    })
 }

@@ -1,10 +1,14 @@
 //! Writes waiting for the store, coalesced by key: for each object only its latest state
-//! (or its deletion) is kept, so memory is bounded by the number of objects, not by how long
-//! the store takes.
+//! (or its deletion) is kept, and likewise for sessions and presence, so memory is bounded
+//! by the number of objects and sessions, not by how long the store takes. Chat lines and
+//! events are appended; while a store is away they are capped, oldest dropped and counted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use plaza_systems::{ChatLine, ObjectRecord, SpaceRecord, WriteSet};
+use plaza_systems::{
+    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, SpaceRecord, WriteSet,
+};
 use uuid::Uuid;
 
 /// What will be written for one object.
@@ -12,52 +16,111 @@ use uuid::Uuid;
 pub enum ObjectWrite {
     /// Its latest state.
     Upsert(ObjectRecord),
-    /// It was removed.
-    Delete,
+    /// It was removed from this space.
+    Delete {
+        /// The space it was in.
+        space: Uuid,
+    },
 }
 
-/// One flush's worth of rows.
+/// One flush's worth of rows for the durable store.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     /// New spaces.
     pub spaces: Vec<SpaceRecord>,
     /// Latest object states.
     pub upserts: Vec<ObjectRecord>,
-    /// Removed objects.
-    pub deletes: Vec<Uuid>,
+    /// Removed objects: (space, object).
+    pub deletes: Vec<(Uuid, Uuid)>,
     /// New chat lines, in order.
     pub chat: Vec<ChatLine>,
+    /// Sessions started or ended (latest state of each).
+    pub sessions: Vec<SessionRecord>,
+    /// Events, in order.
+    pub events: Vec<EventRecord>,
 }
 
 impl Batch {
     /// Rows in the batch.
     pub fn rows(&self) -> usize {
-        self.spaces.len() + self.upserts.len() + self.deletes.len() + self.chat.len()
+        self.spaces.len()
+            + self.upserts.len()
+            + self.deletes.len()
+            + self.chat.len()
+            + self.sessions.len()
+            + self.events.len()
     }
 
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.rows() == 0
     }
+
+    /// Spaces whose objects this batch changes.
+    pub fn touched_spaces(&self) -> Vec<Uuid> {
+        let mut spaces: Vec<Uuid> = self
+            .upserts
+            .iter()
+            .map(|r| r.space)
+            .chain(self.deletes.iter().map(|&(space, _)| space))
+            .collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        spaces
+    }
 }
 
-/// Coalesced writes not yet in the store.
+/// An append-only list capped at `max` entries; the oldest go first and are counted.
+#[derive(Debug)]
+struct Capped<T> {
+    items: Vec<T>,
+    dropped: u64,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            dropped: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    fn extend(&mut self, items: impl IntoIterator<Item = T>, max: usize) {
+        self.items.extend(items);
+        let over = self.items.len().saturating_sub(max);
+        if over > 0 {
+            self.items.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    /// Puts `older` back in front of what arrived since.
+    fn restore(&mut self, older: Vec<T>, max: usize) {
+        let newer = std::mem::replace(&mut self.items, older);
+        self.extend(newer, max);
+    }
+}
+
+/// Coalesced writes not yet in the durable store, and presence not yet in Redis.
 #[derive(Debug, Default)]
 pub struct Pending {
     spaces: HashMap<Uuid, SpaceRecord>,
     objects: HashMap<Uuid, ObjectWrite>,
-    chat: Vec<ChatLine>,
-    /// Chat lines dropped because `max_chat` were already waiting (the store has been away
-    /// for long); object states are never dropped.
-    pub chat_dropped: u64,
-    max_chat: usize,
+    sessions: HashMap<Uuid, SessionRecord>,
+    chat: Capped<ChatLine>,
+    events: Capped<EventRecord>,
+    presence: HashMap<Uuid, Vec<(Uuid, Arc<str>)>>,
+    max_appended: usize,
 }
 
 impl Pending {
-    /// Empty, keeping at most `max_chat` chat lines while the store is away.
-    pub fn new(max_chat: usize) -> Self {
+    /// Empty, keeping at most `max_appended` chat lines and as many events while the store
+    /// is away.
+    pub fn new(max_appended: usize) -> Self {
         Self {
-            max_chat,
+            max_appended,
             ..Self::default()
         }
     }
@@ -71,35 +134,61 @@ impl Pending {
             self.objects
                 .insert(record.state.id, ObjectWrite::Upsert(record));
         }
-        for id in set.deleted {
-            self.objects.insert(id, ObjectWrite::Delete);
+        for (space, id) in set.deleted {
+            self.objects.insert(id, ObjectWrite::Delete { space });
         }
-        self.push_chat(set.chat);
+        for session in set.sessions {
+            self.merge_session(session, true);
+        }
+        for presence in set.presence {
+            self.presence.insert(presence.space, presence.members);
+        }
+        self.chat.extend(set.chat, self.max_appended);
+        self.events.extend(set.events, self.max_appended);
     }
 
-    fn push_chat(&mut self, lines: Vec<ChatLine>) {
-        self.chat.extend(lines);
-        let over = self.chat.len().saturating_sub(self.max_chat);
-        if over > 0 {
-            self.chat.drain(..over);
-            self.chat_dropped += over as u64;
+    /// Keeps one record per session: an end overrides a start, never the other way round.
+    fn merge_session(&mut self, session: SessionRecord, newer: bool) {
+        match self.sessions.get_mut(&session.id) {
+            Some(kept) if newer => kept.ended_ms = session.ended_ms.or(kept.ended_ms),
+            Some(kept) => kept.ended_ms = kept.ended_ms.or(session.ended_ms),
+            None => {
+                self.sessions.insert(session.id, session);
+            }
         }
     }
 
-    /// Takes everything pending as one batch.
+    /// Takes everything pending for the durable store as one batch.
     pub fn take(&mut self) -> Batch {
         let mut batch = Batch {
             spaces: self.spaces.drain().map(|(_, s)| s).collect(),
-            chat: std::mem::take(&mut self.chat),
+            sessions: self.sessions.drain().map(|(_, s)| s).collect(),
+            chat: std::mem::take(&mut self.chat.items),
+            events: std::mem::take(&mut self.events.items),
             ..Batch::default()
         };
         for (id, write) in self.objects.drain() {
             match write {
                 ObjectWrite::Upsert(record) => batch.upserts.push(record),
-                ObjectWrite::Delete => batch.deletes.push(id),
+                ObjectWrite::Delete { space } => batch.deletes.push((space, id)),
             }
         }
         batch
+    }
+
+    /// Takes the presence changes waiting for Redis.
+    pub fn take_presence(&mut self) -> Vec<PresenceRecord> {
+        self.presence
+            .drain()
+            .map(|(space, members)| PresenceRecord { space, members })
+            .collect()
+    }
+
+    /// Puts back presence that failed to reach Redis, under newer presence.
+    pub fn restore_presence(&mut self, failed: Vec<PresenceRecord>) {
+        for record in failed {
+            self.presence.entry(record.space).or_insert(record.members);
+        }
     }
 
     /// Puts back a batch that failed to write, under anything newer that arrived since.
@@ -112,30 +201,41 @@ impl Pending {
                 .entry(record.state.id)
                 .or_insert(ObjectWrite::Upsert(record));
         }
-        for id in failed.deletes {
-            self.objects.entry(id).or_insert(ObjectWrite::Delete);
+        for (space, id) in failed.deletes {
+            self.objects
+                .entry(id)
+                .or_insert(ObjectWrite::Delete { space });
         }
-        let newer = std::mem::take(&mut self.chat);
-        self.chat = failed.chat;
-        self.push_chat(newer);
+        for session in failed.sessions {
+            self.merge_session(session, false);
+        }
+        self.chat.restore(failed.chat, self.max_appended);
+        self.events.restore(failed.events, self.max_appended);
     }
 
-    /// Rows waiting.
+    /// Rows waiting for the durable store.
     pub fn len(&self) -> usize {
-        self.spaces.len() + self.objects.len() + self.chat.len()
+        self.spaces.len()
+            + self.objects.len()
+            + self.sessions.len()
+            + self.chat.items.len()
+            + self.events.items.len()
     }
 
-    /// Whether nothing waits.
+    /// Whether nothing waits (presence included).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.presence.is_empty()
+    }
+
+    /// Chat lines and events dropped because too many waited for an absent store.
+    pub fn dropped(&self) -> u64 {
+        self.chat.dropped + self.events.dropped
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use plaza_systems::{ObjectState, Transform};
+    use plaza_systems::{ObjectState, SessionMeta, Transform};
 
     use super::*;
 
@@ -153,6 +253,16 @@ mod tests {
         }
     }
 
+    fn session(ended_ms: Option<i64>) -> SessionRecord {
+        SessionRecord {
+            id: Uuid::from_u128(5),
+            user: Uuid::from_u128(2),
+            meta: SessionMeta::default(),
+            started_ms: 10,
+            ended_ms,
+        }
+    }
+
     #[test]
     fn latest_state_wins_and_deletes_replace_upserts() {
         let mut pending = Pending::new(10);
@@ -164,14 +274,15 @@ mod tests {
             objects: vec![record(10, 5)],
             ..Default::default()
         });
+        let space = Uuid::from_u128(1);
         pending.merge(WriteSet {
-            deleted: vec![Uuid::from_u128(11)],
+            deleted: vec![(space, Uuid::from_u128(11))],
             ..Default::default()
         });
         assert_eq!(pending.len(), 2);
         let batch = pending.take();
         assert_eq!(batch.upserts, vec![record(10, 5)]);
-        assert_eq!(batch.deletes, vec![Uuid::from_u128(11)]);
+        assert_eq!(batch.deletes, vec![(space, Uuid::from_u128(11))]);
         assert!(pending.is_empty());
     }
 
@@ -180,16 +291,50 @@ mod tests {
         let mut pending = Pending::new(10);
         pending.merge(WriteSet {
             objects: vec![record(10, 1), record(11, 1)],
+            sessions: vec![session(None)],
             ..Default::default()
         });
         let failed = pending.take();
         pending.merge(WriteSet {
             objects: vec![record(10, 2)],
+            sessions: vec![session(Some(99))],
             ..Default::default()
         });
         pending.restore(failed);
-        let mut upserts = pending.take().upserts;
+        let batch = pending.take();
+        let mut upserts = batch.upserts;
         upserts.sort_by_key(|r| r.state.id);
         assert_eq!(upserts, vec![record(10, 2), record(11, 1)]);
+        assert_eq!(
+            batch.sessions,
+            vec![session(Some(99))],
+            "the end is not undone by the restore"
+        );
+    }
+
+    #[test]
+    fn appended_rows_are_capped_oldest_first() {
+        let mut pending = Pending::new(3);
+        let line = |n: u128| ChatLine {
+            id: Uuid::from_u128(n),
+            space: Uuid::nil(),
+            from: Uuid::nil(),
+            name: Arc::from("a"),
+            text: Arc::from("t"),
+            at_ms: 0,
+        };
+        pending.merge(WriteSet {
+            chat: (1..=2).map(line).collect(),
+            ..Default::default()
+        });
+        let failed = pending.take();
+        pending.merge(WriteSet {
+            chat: (3..=4).map(line).collect(),
+            ..Default::default()
+        });
+        pending.restore(failed);
+        let ids: Vec<_> = pending.take().chat.iter().map(|c| c.id.as_u128()).collect();
+        assert_eq!(ids, vec![2, 3, 4]);
+        assert_eq!(pending.dropped(), 1);
     }
 }

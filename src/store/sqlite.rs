@@ -2,14 +2,14 @@
 //!
 //! Each kind of row in a flush is written by one statement that reads a JSON array bound
 //! as a single parameter (`json_each`), so a 10k-row flush is a handful of statements, not
-//! 10k round trips to SQLite's worker thread.
+//! 10k round trips to SQLite's worker thread. (Space versions, one statement per space
+//! touched by the flush, are the exception: there are few.)
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use glam::{Quat, Vec3};
-use plaza_systems::{ChatLine, LoadedSpace, ObjectRecord, ObjectState, Transform};
+use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform};
 use serde_json::json;
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::{Batch, StoreError, shared};
+use super::{Batch, SpaceHeader, StoreError, parse_uuid, shared};
 
 /// The embedded SQLite store.
 #[derive(Debug, Clone)]
@@ -47,6 +47,15 @@ const DELETE_OBJECTS: &str =
 const INSERT_SPACES: &str = "
 INSERT OR IGNORE INTO spaces (id, name, created_at)
 SELECT r->>0, r->>1, ?2 FROM (SELECT value AS r FROM json_each(?1))";
+
+const UPSERT_SESSIONS: &str = "
+INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
+ON CONFLICT (id) DO UPDATE SET ended_at = coalesce(excluded.ended_at, sessions.ended_at)";
+
+const INSERT_EVENTS: &str = "
+INSERT INTO events (kind, space_id, user_id, session_id, data, occurred_at)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5 FROM (SELECT value AS r FROM json_each(?1))";
 
 const INSERT_CHAT: &str = "
 INSERT OR IGNORE INTO chat_messages (id, space_id, user_id, user_name, text, created_at)
@@ -91,93 +100,137 @@ impl SqliteStore {
         parse_uuid("users", &id)
     }
 
-    /// A space with its objects and latest chat, if it exists.
-    pub async fn load_space(
-        &self,
-        name: &str,
-        chat_limit: usize,
-    ) -> Result<Option<LoadedSpace>, StoreError> {
-        let Some(row) = sqlx::query("SELECT id, name FROM spaces WHERE name = ?1")
+    /// A space's row, if it exists.
+    pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
+        let Some(row) = sqlx::query("SELECT id, name, version FROM spaces WHERE name = ?1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
         else {
             return Ok(None);
         };
-        let id_text: String = row.try_get("id")?;
-        let id = parse_uuid("spaces", &id_text)?;
-        let objects = sqlx::query(
+        let version: i64 = row.try_get("version")?;
+        Ok(Some(SpaceHeader {
+            id: parse_uuid("spaces", &row.try_get::<String, _>("id")?)?,
+            name: shared(row.try_get("name")?),
+            version: u64::try_from(version).unwrap_or(0),
+        }))
+    }
+
+    /// Every object of a space.
+    pub async fn space_objects(&self, space: Uuid) -> Result<Vec<ObjectState>, StoreError> {
+        sqlx::query(
             "SELECT id, model, px, py, pz, rx, ry, rz, rw, sx, sy, sz, props, owner_id, version
              FROM world_objects WHERE space_id = ?1",
         )
-        .bind(&id_text)
+        .bind(space.to_string())
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(object_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+    }
+
+    /// The latest `limit` chat lines of a space, oldest first.
+    pub async fn recent_chat(
+        &self,
+        space: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ChatLine>, StoreError> {
         let mut chat = sqlx::query(
             "SELECT id, user_id, user_name, text, created_at FROM chat_messages
              WHERE space_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
         )
-        .bind(&id_text)
-        .bind(i64::try_from(chat_limit).unwrap_or(i64::MAX))
+        .bind(space.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| chat_from_row(row, id))
+        .map(|row| chat_from_row(row, space))
         .collect::<Result<Vec<_>, _>>()?;
         chat.reverse();
-        Ok(Some(LoadedSpace {
-            id,
-            name: shared(row.try_get("name")?),
-            objects,
-            chat,
-        }))
+        Ok(chat)
     }
 
-    /// Writes a batch in one transaction.
+    /// Writes a batch in one transaction and returns the new versions of the spaces whose
+    /// objects it changed.
     pub async fn write(
         &self,
         batch: &Batch,
         max_rows: usize,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in batch.spaces.chunks(max_rows) {
             let rows: Vec<_> = chunk.iter().map(|s| json!([s.id, &*s.name])).collect();
-            sqlx::query(INSERT_SPACES)
-                .bind(json_text(&rows))
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            execute(&mut tx, INSERT_SPACES, &rows, Some(now_ms)).await?;
         }
         for chunk in batch.upserts.chunks(max_rows) {
             let rows: Vec<_> = chunk.iter().map(object_json).collect();
-            sqlx::query(UPSERT_OBJECTS)
-                .bind(json_text(&rows))
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            execute(&mut tx, UPSERT_OBJECTS, &rows, Some(now_ms)).await?;
         }
         for chunk in batch.deletes.chunks(max_rows) {
-            sqlx::query(DELETE_OBJECTS)
-                .bind(json_text(chunk))
-                .execute(&mut *tx)
-                .await?;
+            let ids: Vec<_> = chunk.iter().map(|&(_, id)| id).collect();
+            execute(&mut tx, DELETE_OBJECTS, &ids, None).await?;
         }
         for chunk in batch.chat.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|c| json!([c.id, c.space, c.from, &*c.name, &*c.text, c.at_ms]))
                 .collect();
-            sqlx::query(INSERT_CHAT)
-                .bind(json_text(&rows))
-                .execute(&mut *tx)
-                .await?;
+            execute(&mut tx, INSERT_CHAT, &rows, None).await?;
+        }
+        for chunk in batch.sessions.chunks(max_rows) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|s| {
+                    let addr = s.meta.client_addr.map(|a| a.to_string());
+                    let agent = s.meta.user_agent.as_deref();
+                    json!([
+                        s.id,
+                        s.user,
+                        s.meta.transport,
+                        addr,
+                        agent,
+                        s.started_ms,
+                        s.ended_ms
+                    ])
+                })
+                .collect();
+            execute(&mut tx, UPSERT_SESSIONS, &rows, None).await?;
+        }
+        for chunk in batch.events.chunks(max_rows) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|e| {
+                    let data = e
+                        .object
+                        .map_or_else(|| json!({}), |id| json!({ "object": id }));
+                    json!([
+                        e.kind.as_str(),
+                        e.space,
+                        e.user,
+                        e.session,
+                        data.to_string(),
+                        e.at_ms
+                    ])
+                })
+                .collect();
+            execute(&mut tx, INSERT_EVENTS, &rows, None).await?;
+        }
+        let mut versions = Vec::new();
+        for space in batch.touched_spaces() {
+            let version: i64 = sqlx::query_scalar(
+                "UPDATE spaces SET version = version + 1 WHERE id = ?1 RETURNING version",
+            )
+            .bind(space.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+            versions.push((space, u64::try_from(version).unwrap_or(0)));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(versions)
     }
 
     /// Closes the pool.
@@ -186,8 +239,20 @@ impl SqliteStore {
     }
 }
 
-fn json_text<T: serde::Serialize + ?Sized>(rows: &T) -> String {
-    serde_json::to_string(rows).expect("rows of strings and numbers always serialise")
+/// Runs one statement whose `?1` is a JSON array of rows (and `?2`, if given, the time).
+async fn execute<T: serde::Serialize>(
+    tx: &mut sqlx::SqliteConnection,
+    sql: &'static str,
+    rows: &[T],
+    now_ms: Option<i64>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(rows).expect("rows of strings and numbers always serialise");
+    let query = sqlx::query(sql).bind(json);
+    match now_ms {
+        Some(now) => query.bind(now).execute(tx).await?,
+        None => query.execute(tx).await?,
+    };
+    Ok(())
 }
 
 fn object_json(record: &ObjectRecord) -> serde_json::Value {
@@ -215,13 +280,6 @@ fn object_json(record: &ObjectRecord) -> serde_json::Value {
         o.owner,
         o.version
     ])
-}
-
-fn parse_uuid(table: &'static str, text: &str) -> Result<Uuid, StoreError> {
-    Uuid::from_str(text).map_err(|e| StoreError::Corrupt {
-        table,
-        detail: format!("id {text:?}: {e}"),
-    })
 }
 
 fn real(row: &SqliteRow, column: &str) -> Result<f32, sqlx::Error> {

@@ -3,9 +3,12 @@
 //! The tick thread hands over one [`WriteSet`] per tick through a bounded channel and never
 //! waits: if the channel is full, it merges the set straight into the shared [`Pending`]
 //! map instead. The task drains the channel into `Pending` (latest state per object wins)
-//! and flushes it every `flush_interval` as one transaction. A failed flush goes back into
-//! `Pending` under newer writes and is retried with exponential backoff and jitter. When
-//! the tick thread drops its [`WriteSender`], the task flushes what is left and ends.
+//! and every `flush_interval` writes it to the durable store as one transaction; what the
+//! durable store accepted then goes to Redis (snapshots never get ahead of the system of
+//! record), with presence. Each store that fails keeps its writes coalesced in memory and
+//! is retried with exponential backoff and jitter, independently of the other; the tick
+//! goes on meanwhile. When the tick thread drops its [`WriteSender`], the task flushes what
+//! is left, retrying until the shutdown timeout, and ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,27 +18,38 @@ use plaza_systems::WriteSet;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Pending, Store, now_ms};
+use super::{Pending, SnapshotChanges, Store, now_ms};
 
 /// Write sets buffered between the tick thread and the writer task before the tick thread
 /// merges into [`Pending`] itself.
 const CHANNEL_SETS: usize = 64;
-/// Chat lines kept while the store is away; older ones are dropped and counted.
-const MAX_PENDING_CHAT: usize = 100_000;
+/// Chat lines (and, separately, events) kept while the store is away; older ones are
+/// dropped and counted.
+const MAX_PENDING_APPENDED: usize = 100_000;
 /// Longest wait between retries of a failing store.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How the writer is doing, for health and tests.
 #[derive(Debug, Default)]
 pub struct WriterStats {
-    /// Flushes that reached the store.
+    /// Flushes that reached the durable store.
     pub flushes: AtomicU64,
-    /// Rows written.
+    /// Rows written to the durable store.
     pub rows: AtomicU64,
-    /// Flushes that failed and were retried.
+    /// Durable flushes that failed and were retried.
     pub failures: AtomicU64,
-    /// Rows waiting right now.
+    /// Rows waiting for the durable store right now.
     pub pending_rows: AtomicU64,
+    /// Rows in the last durable flush.
+    pub last_batch_rows: AtomicU64,
+    /// Duration of the last durable flush, in microseconds.
+    pub last_flush_us: AtomicU64,
+    /// Redis updates that failed and were retried.
+    pub redis_failures: AtomicU64,
+    /// Snapshot and presence entries waiting for Redis right now.
+    pub redis_pending: AtomicU64,
+    /// Chat lines and events dropped because a store was away too long.
+    pub dropped: AtomicU64,
 }
 
 /// The tick thread's end: hands write sets to the writer without ever blocking.
@@ -73,10 +87,14 @@ pub struct WriterConfig {
 /// What the writer left behind when it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterReport {
-    /// Rows that could not be written before the shutdown timeout (0 is the normal case).
+    /// Rows that could not be written to the durable store before the shutdown timeout
+    /// (0 is the normal case).
     pub unwritten_rows: usize,
-    /// Chat lines dropped because the store was away too long.
-    pub chat_dropped: u64,
+    /// Snapshot entries that could not be written to Redis (they are rebuilt from the
+    /// durable store on the next load).
+    pub unwritten_snapshot: usize,
+    /// Chat lines and events dropped because a store was away too long.
+    pub dropped: u64,
 }
 
 /// Starts the writer task for `store`.
@@ -86,116 +104,224 @@ pub fn spawn(
     stats: Arc<WriterStats>,
 ) -> (WriteSender, tokio::task::JoinHandle<WriterReport>) {
     let (tx, rx) = mpsc::channel(CHANNEL_SETS);
-    let pending = Arc::new(Mutex::new(Pending::new(MAX_PENDING_CHAT)));
+    let pending = Arc::new(Mutex::new(Pending::new(MAX_PENDING_APPENDED)));
     let sender = WriteSender {
         tx,
         pending: pending.clone(),
     };
-    let task = tokio::spawn(run(store, config, stats, rx, pending));
-    (sender, task)
+    let writer = Writer {
+        store,
+        config,
+        stats,
+        pending,
+        snapshot: SnapshotChanges::default(),
+        durable: Retry::default(),
+        redis: Retry::default(),
+    };
+    (sender, tokio::spawn(writer.run(rx)))
 }
 
 fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
-    // A panic while merging cannot leave the map half-updated in a way that matters more
-    // than losing all pending writes would, so a poisoned lock is used as it is.
+    // A panic while merging cannot leave the map in a state worse than losing all pending
+    // writes would be, so a poisoned lock is used as it is.
     pending
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn run(
+/// When a failing store may be tried again.
+#[derive(Debug, Default)]
+struct Retry {
+    backoff: Duration,
+    not_before: Option<Instant>,
+}
+
+impl Retry {
+    fn due(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|at| now >= at)
+    }
+
+    fn succeeded(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Doubles the wait (from one flush interval up to [`MAX_BACKOFF`]) with ±25 % jitter,
+    /// so that many servers do not retry a recovering store in lockstep.
+    fn failed(&mut self, base: Duration) -> Duration {
+        let doubled = if self.backoff.is_zero() {
+            base
+        } else {
+            self.backoff * 2
+        };
+        self.backoff = doubled.min(MAX_BACKOFF);
+        let jitter = (now_ms().rem_euclid(500) as f64 / 1000.0) - 0.25;
+        let wait = self.backoff.mul_f64(1.0 + jitter);
+        self.not_before = Some(Instant::now() + wait);
+        wait
+    }
+}
+
+struct Writer {
     store: Store,
     config: WriterConfig,
     stats: Arc<WriterStats>,
-    mut rx: mpsc::Receiver<WriteSet>,
     pending: Arc<Mutex<Pending>>,
-) -> WriterReport {
-    let mut backoff = Duration::ZERO;
-    let mut next_flush = Instant::now() + config.flush_interval;
-    loop {
-        tokio::select! {
-            set = rx.recv() => match set {
-                Some(set) => lock(&pending).merge(set),
-                None => break,
+    snapshot: SnapshotChanges,
+    durable: Retry,
+    redis: Retry,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<WriteSet>) -> WriterReport {
+        let mut next_flush = Instant::now() + self.config.flush_interval;
+        loop {
+            tokio::select! {
+                set = rx.recv() => match set {
+                    Some(set) => lock(&self.pending).merge(set),
+                    None => break,
+                },
+                () = sleep_until(next_flush) => {
+                    self.flush().await;
+                    next_flush = Instant::now() + self.config.flush_interval;
+                }
+            }
+        }
+        self.drain().await
+    }
+
+    /// Shutdown: everything still pending is written, retrying until the deadline.
+    async fn drain(mut self) -> WriterReport {
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        loop {
+            self.durable.not_before = None;
+            self.redis.not_before = None;
+            self.flush().await;
+            let durable_done = lock(&self.pending).len() == 0;
+            let redis_done = self.store.snapshots.is_none() || self.snapshot.is_empty();
+            let waits = [&self.durable, &self.redis].map(|r| r.not_before);
+            let next = waits
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or_else(Instant::now);
+            if (durable_done && redis_done) || next > deadline {
+                break;
+            }
+            tokio::time::sleep_until(next).await;
+        }
+        let pending = lock(&self.pending);
+        let report = WriterReport {
+            unwritten_rows: pending.len(),
+            unwritten_snapshot: if self.store.snapshots.is_some() {
+                self.snapshot.len()
+            } else {
+                0
             },
-            () = sleep_until(next_flush) => {
-                let ok = flush(&store, &config, &stats, &pending).await;
-                backoff = if ok { Duration::ZERO } else { next_backoff(backoff, config.flush_interval) };
-                next_flush = Instant::now() + config.flush_interval.max(backoff);
+            dropped: pending.dropped(),
+        };
+        if report.unwritten_rows > 0 {
+            tracing::error!(
+                rows = report.unwritten_rows,
+                "durable store unreachable at shutdown; rows not written"
+            );
+        }
+        report
+    }
+
+    /// One flush: the durable store if it is due, then Redis if it is due.
+    async fn flush(&mut self) {
+        let now = Instant::now();
+        if self.durable.due(now) {
+            self.flush_durable().await;
+        }
+        if self.store.snapshots.is_some() && self.redis.due(now) {
+            self.flush_redis().await;
+        } else if self.store.snapshots.is_none() {
+            // Presence goes nowhere without Redis.
+            lock(&self.pending).take_presence();
+        }
+        let pending = lock(&self.pending);
+        self.stats
+            .pending_rows
+            .store(pending.len() as u64, Ordering::Relaxed);
+        self.stats
+            .dropped
+            .store(pending.dropped(), Ordering::Relaxed);
+        self.stats
+            .redis_pending
+            .store(self.snapshot.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn flush_durable(&mut self) {
+        let batch = lock(&self.pending).take();
+        if batch.is_empty() {
+            return;
+        }
+        let rows = batch.rows();
+        let started = Instant::now();
+        match self
+            .store
+            .durable
+            .write(&batch, self.config.max_batch_rows, now_ms())
+            .await
+        {
+            Ok(versions) => {
+                if !self.durable.backoff.is_zero() {
+                    tracing::info!(
+                        store = self.store.durable.kind(),
+                        "durable store is back; pending writes flushed"
+                    );
+                }
+                self.durable.succeeded();
+                self.store.stats.durable_ok.store(true, Ordering::Relaxed);
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
+                self.stats
+                    .last_batch_rows
+                    .store(rows as u64, Ordering::Relaxed);
+                self.stats
+                    .last_flush_us
+                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if self.store.snapshots.is_some() {
+                    self.snapshot.merge_flush(&batch, &versions);
+                }
+            }
+            Err(error) => {
+                self.store.stats.durable_ok.store(false, Ordering::Relaxed);
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                lock(&self.pending).restore(batch);
+                let wait = self.durable.failed(self.config.flush_interval);
+                tracing::warn!(%error, rows, store = self.store.durable.kind(), retry_in_ms = wait.as_millis() as u64, "flush failed; writes kept in memory");
             }
         }
     }
 
-    // Shutdown: everything still pending is written, retrying until the deadline.
-    let deadline = Instant::now() + config.shutdown_timeout;
-    let mut backoff = Duration::ZERO;
-    while !lock(&pending).is_empty() {
-        if flush(&store, &config, &stats, &pending).await {
-            continue;
+    async fn flush_redis(&mut self) {
+        let Some(redis) = &self.store.snapshots else {
+            return;
+        };
+        let presence = lock(&self.pending).take_presence();
+        self.snapshot.merge_presence(presence);
+        if self.snapshot.is_empty() {
+            return;
         }
-        backoff = next_backoff(backoff, config.flush_interval);
-        if Instant::now() + backoff > deadline {
-            break;
-        }
-        tokio::time::sleep(backoff).await;
-    }
-    let pending = lock(&pending);
-    let report = WriterReport {
-        unwritten_rows: pending.len(),
-        chat_dropped: pending.chat_dropped,
-    };
-    if report.unwritten_rows > 0 {
-        tracing::error!(
-            rows = report.unwritten_rows,
-            "store unreachable at shutdown; rows not written"
-        );
-    }
-    report
-}
-
-/// Writes everything pending; on failure puts it back. Returns whether the store took it.
-async fn flush(
-    store: &Store,
-    config: &WriterConfig,
-    stats: &WriterStats,
-    pending: &Mutex<Pending>,
-) -> bool {
-    let batch = lock(pending).take();
-    if batch.is_empty() {
-        return true;
-    }
-    let rows = batch.rows();
-    match store.write(&batch, config.max_batch_rows, now_ms()).await {
-        Ok(()) => {
-            stats.flushes.fetch_add(1, Ordering::Relaxed);
-            stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
-            stats
-                .pending_rows
-                .store(lock(pending).len() as u64, Ordering::Relaxed);
-            true
-        }
-        Err(error) => {
-            stats.failures.fetch_add(1, Ordering::Relaxed);
-            let mut pending = lock(pending);
-            pending.restore(batch);
-            stats
-                .pending_rows
-                .store(pending.len() as u64, Ordering::Relaxed);
-            tracing::warn!(%error, rows, store = store.kind(), "flush failed; will retry");
-            false
+        let changes = std::mem::take(&mut self.snapshot);
+        match redis.write(&changes).await {
+            Ok(()) => {
+                if !self.redis.backoff.is_zero() {
+                    tracing::info!("redis is back; snapshots and presence updated");
+                }
+                self.redis.succeeded();
+                self.store.stats.redis_ok.store(true, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.store.stats.redis_ok.store(false, Ordering::Relaxed);
+                self.stats.redis_failures.fetch_add(1, Ordering::Relaxed);
+                let entries = changes.len();
+                self.snapshot.restore(changes);
+                let wait = self.redis.failed(self.config.flush_interval);
+                tracing::warn!(%error, entries, retry_in_ms = wait.as_millis() as u64, "redis update failed; kept in memory");
+            }
         }
     }
-}
-
-/// Doubles the wait (from one flush interval up to [`MAX_BACKOFF`]) with ±25 % jitter, so
-/// that many servers do not retry a recovering store in lockstep.
-fn next_backoff(previous: Duration, base: Duration) -> Duration {
-    let doubled = if previous.is_zero() {
-        base
-    } else {
-        previous * 2
-    };
-    let capped = doubled.min(MAX_BACKOFF);
-    let jitter = (now_ms().rem_euclid(500) as f64 / 1000.0) - 0.25;
-    capped.mul_f64(1.0 + jitter)
 }

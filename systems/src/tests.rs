@@ -263,7 +263,11 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
         (space, &vec![object], &vec![chat])
     );
     let rewritten = (&writes.spaces, &writes.objects, &writes.chat);
-    assert_eq!(rewritten, (&vec![], &vec![], &vec![]), "loaded state is not written back");
+    assert_eq!(
+        rewritten,
+        (&vec![], &vec![], &vec![]),
+        "loaded state is not written back"
+    );
 }
 
 #[test]

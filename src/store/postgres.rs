@@ -1,0 +1,412 @@
+//! PostgreSQL, the system of record when `database_url` is set.
+//!
+//! A flush is one transaction. Every kind of row goes in with array binds: one statement
+//! per kind and batch chunk (`INSERT .. SELECT FROM UNNEST($1::uuid[], ..)`), never one per
+//! row. Object upserts can instead use binary `COPY` into a temporary staging table and one
+//! upsert from it (`pg_upsert = "copy"`); `docs/benchmarks.md` compares the two.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use glam::{Quat, Vec3};
+use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{Batch, SpaceHeader, StoreError, shared};
+use crate::config::{Config, PgUpsert, SecretUrl};
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    upsert: PgUpsert,
+}
+
+const OBJECT_COLUMNS: &str =
+    "id, space_id, model, px, py, pz, rx, ry, rz, rw, sx, sy, sz, props, owner_id, version";
+
+/// The upsert's conflict clause: newer versions win, an older write never overwrites.
+const ON_CONFLICT_OBJECTS: &str = "
+ON CONFLICT (id) DO UPDATE SET
+    space_id = EXCLUDED.space_id, model = EXCLUDED.model,
+    px = EXCLUDED.px, py = EXCLUDED.py, pz = EXCLUDED.pz,
+    rx = EXCLUDED.rx, ry = EXCLUDED.ry, rz = EXCLUDED.rz, rw = EXCLUDED.rw,
+    sx = EXCLUDED.sx, sy = EXCLUDED.sy, sz = EXCLUDED.sz,
+    props = EXCLUDED.props, owner_id = EXCLUDED.owner_id,
+    version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+WHERE o.version <= EXCLUDED.version";
+
+impl PostgresStore {
+    /// Connects and, if `config.migrate_on_start`, applies the migrations.
+    pub async fn open(url: &SecretUrl, config: &Config) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url.expose())?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pg_max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        if config.migrate_on_start {
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            upsert: config.pg_upsert,
+        })
+    }
+
+    /// The pool, for tests and benchmarks that inspect what was written.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The user id for a guest name, creating the user on first use.
+    pub async fn user_for_name(&self, name: &str, _now_ms: i64) -> Result<Uuid, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO users (id, name) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET last_seen_at = now()
+             RETURNING id",
+        )
+        .bind(Uuid::new_v4())
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A space's row, if it exists.
+    pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
+        let row = sqlx::query("SELECT id, name, version FROM spaces WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SpaceHeader {
+            id: row.try_get("id")?,
+            name: shared(row.try_get("name")?),
+            version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+        }))
+    }
+
+    /// Every object of a space.
+    pub async fn space_objects(&self, space: Uuid) -> Result<Vec<ObjectState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, model, px, py, pz, rx, ry, rz, rw, sx, sy, sz, props::text AS props,
+                    owner_id, version
+             FROM world_objects WHERE space_id = $1",
+        )
+        .bind(space)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_from_row).collect()
+    }
+
+    /// The latest `limit` chat lines of a space, oldest first.
+    pub async fn recent_chat(
+        &self,
+        space: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ChatLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, user_name, text,
+                    (extract(epoch FROM created_at) * 1000)::int8 AS at_ms
+             FROM chat_messages WHERE space_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(space)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut chat = rows
+            .iter()
+            .map(|row| {
+                Ok(ChatLine {
+                    id: row.try_get("id")?,
+                    space,
+                    from: row
+                        .try_get::<Option<Uuid>, _>("user_id")?
+                        .unwrap_or_default(),
+                    name: shared(row.try_get("user_name")?),
+                    text: shared(row.try_get("text")?),
+                    at_ms: row.try_get("at_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        chat.reverse();
+        Ok(chat)
+    }
+
+    /// Writes a batch in one transaction and returns the new versions of the spaces whose
+    /// objects it changed.
+    pub async fn write(
+        &self,
+        batch: &Batch,
+        max_rows: usize,
+        _now_ms: i64,
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in batch.spaces.chunks(max_rows) {
+            let ids: Vec<Uuid> = chunk.iter().map(|s| s.id).collect();
+            let names: Vec<&str> = chunk.iter().map(|s| &*s.name).collect();
+            sqlx::query(
+                "INSERT INTO spaces (id, name) SELECT * FROM UNNEST($1::uuid[], $2::text[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(ids)
+            .bind(names)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in batch.upserts.chunks(max_rows) {
+            match self.upsert {
+                PgUpsert::Unnest => upsert_unnest(&mut tx, chunk).await?,
+                PgUpsert::Copy => upsert_copy(&mut tx, chunk).await?,
+            }
+        }
+        for chunk in batch.deletes.chunks(max_rows) {
+            let ids: Vec<Uuid> = chunk.iter().map(|&(_, id)| id).collect();
+            sqlx::query("DELETE FROM world_objects WHERE id = ANY($1)")
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in batch.chat.chunks(max_rows) {
+            sqlx::query(
+                "INSERT INTO chat_messages (id, space_id, user_id, user_name, text, created_at)
+                 SELECT u.id, u.space_id, u.user_id, u.user_name, u.text,
+                        to_timestamp(u.at::float8 / 1000)
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[])
+                      AS u(id, space_id, user_id, user_name, text, at)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(chunk.iter().map(|c| c.id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.space).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.from).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| &*c.name).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| &*c.text).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.at_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in batch.sessions.chunks(max_rows) {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
+                 SELECT u.id, u.user_id, u.transport, u.addr::inet, u.agent,
+                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
+                      AS u(id, user_id, transport, addr, agent, started, ended)
+                 ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, sessions.ended_at)",
+            )
+            .bind(chunk.iter().map(|s| s.id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.user).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.transport).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.client_addr.map(|a| a.to_string())).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.user_agent.as_deref()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.started_ms).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.ended_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in batch.events.chunks(max_rows) {
+            sqlx::query(
+                "INSERT INTO events (kind, space_id, user_id, session_id, data, occurred_at)
+                 SELECT u.kind, u.space_id, u.user_id, u.session_id,
+                        CASE WHEN u.object IS NULL THEN '{}'::jsonb
+                             ELSE jsonb_build_object('object', u.object) END,
+                        to_timestamp(u.at::float8 / 1000)
+                 FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int8[])
+                      AS u(kind, space_id, user_id, session_id, object, at)",
+            )
+            .bind(chunk.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.space).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.user).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.session).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.object).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.at_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let touched = batch.touched_spaces();
+        let versions = if touched.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query(
+                "UPDATE spaces SET version = version + 1, updated_at = now()
+                 WHERE id = ANY($1) RETURNING id, version",
+            )
+            .bind(touched)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id")?,
+                    u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        };
+        tx.commit().await?;
+        Ok(versions)
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Object upserts with array binds: one statement for the whole chunk.
+async fn upsert_unnest(tx: &mut PgConnection, rows: &[ObjectRecord]) -> Result<(), StoreError> {
+    let column = |f: fn(&ObjectRecord) -> f32| rows.iter().map(f).collect::<Vec<f32>>();
+    let sql = format!(
+        "INSERT INTO world_objects AS o ({OBJECT_COLUMNS}, updated_at)
+         SELECT u.id, u.space_id, u.model, u.px, u.py, u.pz, u.rx, u.ry, u.rz, u.rw,
+                u.sx, u.sy, u.sz, u.props::jsonb, u.owner_id, u.version, now()
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::real[], $5::real[], $6::real[],
+                     $7::real[], $8::real[], $9::real[], $10::real[], $11::real[], $12::real[],
+                     $13::real[], $14::text[], $15::uuid[], $16::int8[])
+              AS u({OBJECT_COLUMNS})
+         {ON_CONFLICT_OBJECTS}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(rows.iter().map(|r| r.state.id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.space).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &*r.state.model).collect::<Vec<_>>())
+        .bind(column(|r| r.state.transform.translation.x))
+        .bind(column(|r| r.state.transform.translation.y))
+        .bind(column(|r| r.state.transform.translation.z))
+        .bind(column(|r| r.state.transform.rotation.x))
+        .bind(column(|r| r.state.transform.rotation.y))
+        .bind(column(|r| r.state.transform.rotation.z))
+        .bind(column(|r| r.state.transform.rotation.w))
+        .bind(column(|r| r.state.transform.scale.x))
+        .bind(column(|r| r.state.transform.scale.y))
+        .bind(column(|r| r.state.transform.scale.z))
+        .bind(rows.iter().map(|r| &*r.state.props).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.state.owner).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.state.version as i64)
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Object upserts through binary COPY into a per-connection staging table.
+async fn upsert_copy(tx: &mut PgConnection, rows: &[ObjectRecord]) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS plaza_objects_staging (
+             id uuid, space_id uuid, model text, px real, py real, pz real,
+             rx real, ry real, rz real, rw real, sx real, sy real, sz real,
+             props jsonb, owner_id uuid, version int8
+         ) ON COMMIT DELETE ROWS",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = tx
+        .copy_in_raw("COPY plaza_objects_staging FROM STDIN (FORMAT binary)")
+        .await?;
+    copy.send(binary_copy(rows)).await?;
+    copy.finish().await?;
+    let sql = format!(
+        "INSERT INTO world_objects AS o ({OBJECT_COLUMNS}, updated_at)
+         SELECT {OBJECT_COLUMNS}, now() FROM plaza_objects_staging
+         {ON_CONFLICT_OBJECTS}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Rows in PostgreSQL's binary COPY format.
+pub fn binary_copy(rows: &[ObjectRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + rows.len() * 160 + 2);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0_i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0_i32.to_be_bytes()); // header extension length
+    let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    for record in rows {
+        let o = &record.state;
+        let (p, r, s) = (
+            o.transform.translation,
+            o.transform.rotation,
+            o.transform.scale,
+        );
+        out.extend_from_slice(&16_i16.to_be_bytes());
+        field(&mut out, o.id.as_bytes());
+        field(&mut out, record.space.as_bytes());
+        field(&mut out, o.model.as_bytes());
+        for v in [p.x, p.y, p.z, r.x, r.y, r.z, r.w, s.x, s.y, s.z] {
+            field(&mut out, &v.to_be_bytes());
+        }
+        // jsonb's binary form: a version byte (1), then the JSON text.
+        out.extend_from_slice(&(o.props.len() as i32 + 1).to_be_bytes());
+        out.push(1);
+        out.extend_from_slice(o.props.as_bytes());
+        field(&mut out, o.owner.as_bytes());
+        field(&mut out, &(o.version as i64).to_be_bytes());
+    }
+    out.extend_from_slice(&(-1_i16).to_be_bytes());
+    out
+}
+
+fn object_from_row(row: &PgRow) -> Result<ObjectState, StoreError> {
+    let real = |column: &str| row.try_get::<f32, _>(column);
+    let version: i64 = row.try_get("version")?;
+    Ok(ObjectState {
+        id: row.try_get("id")?,
+        model: shared(row.try_get("model")?),
+        transform: Transform {
+            translation: Vec3::new(real("px")?, real("py")?, real("pz")?),
+            rotation: Quat::from_xyzw(real("rx")?, real("ry")?, real("rz")?, real("rw")?),
+            scale: Vec3::new(real("sx")?, real("sy")?, real("sz")?),
+        },
+        props: Arc::from(compact_json(&row.try_get::<String, _>("props")?)),
+        owner: row
+            .try_get::<Option<Uuid>, _>("owner_id")?
+            .unwrap_or_default(),
+        version: u64::try_from(version).unwrap_or(0),
+    })
+}
+
+/// Removes the whitespace `jsonb` output puts between tokens (`{"a": 1}` → `{"a":1}`),
+/// without parsing: whitespace inside strings is kept.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_json;
+
+    #[test]
+    fn compacting_keeps_strings_intact() {
+        assert_eq!(
+            compact_json(r#"{"a": [1, 2], "b c": "x \" y"}"#),
+            r#"{"a":[1,2],"b c":"x \" y"}"#
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! Redis: a snapshot of each loaded space (its objects, plus the durable version the
+//! snapshot matches) and presence (who is in which space, with an expiry).
+//!
+//! Keys (under `redis_prefix`):
+//! - `space:{id}`: a hash of object id (16 bytes) → postcard-encoded object, and the field
+//!   `~version`: the space version in the durable store that the hash matches.
+//! - `presence:{id}`: a hash of user id → name, expiring after `presence_ttl_secs`.
+//!
+//! A snapshot is used for loading only if its `~version` is at least the durable one.
+//! Every update goes in one MULTI/EXEC pipeline, so a snapshot is never half-updated. A
+//! space loaded from the durable store is re-warmed with a full snapshot; if that fails,
+//! the space is marked so later updates remove `~version` instead of claiming one, and the
+//! partial hash is never trusted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use glam::{Quat, Vec3};
+use plaza_systems::{ObjectRecord, ObjectState, PresenceRecord, Transform};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Batch, StoreError, shared};
+use crate::config::{Config, SecretUrl};
+
+const VERSION_FIELD: &[u8] = b"~version";
+/// Field-value pairs per HSET command, so no single command is huge.
+const HSET_CHUNK: usize = 1000;
+
+/// An object as stored in a snapshot hash.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredObject<'a> {
+    model: &'a str,
+    transform: [f32; 10],
+    props: &'a str,
+    owner: Uuid,
+    version: u64,
+}
+
+fn encode(o: &ObjectState) -> Vec<u8> {
+    let (p, r, s) = (
+        o.transform.translation,
+        o.transform.rotation,
+        o.transform.scale,
+    );
+    let stored = StoredObject {
+        model: &o.model,
+        transform: [p.x, p.y, p.z, r.x, r.y, r.z, r.w, s.x, s.y, s.z],
+        props: &o.props,
+        owner: o.owner,
+        version: o.version,
+    };
+    postcard::to_allocvec(&stored).expect("an object of strings and numbers always encodes")
+}
+
+fn decode(id: &[u8], bytes: &[u8]) -> Result<ObjectState, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "redis snapshot",
+        detail,
+    };
+    let id = Uuid::from_slice(id).map_err(|e| corrupt(format!("field is not an id: {e}")))?;
+    let stored: StoredObject<'_> =
+        postcard::from_bytes(bytes).map_err(|e| corrupt(format!("object {id}: {e}")))?;
+    let t = stored.transform;
+    Ok(ObjectState {
+        id,
+        model: shared(stored.model.to_owned()),
+        transform: Transform {
+            translation: Vec3::new(t[0], t[1], t[2]),
+            rotation: Quat::from_xyzw(t[3], t[4], t[5], t[6]),
+            scale: Vec3::new(t[7], t[8], t[9]),
+        },
+        props: Arc::from(stored.props),
+        owner: stored.owner,
+        version: stored.version,
+    })
+}
+
+/// Snapshot updates waiting for Redis, coalesced like the durable store's: latest state
+/// per object, highest version per space.
+#[derive(Debug, Default)]
+pub struct SnapshotChanges {
+    objects: HashMap<Uuid, (Uuid, Option<ObjectState>)>,
+    versions: HashMap<Uuid, u64>,
+    presence: HashMap<Uuid, Vec<(Uuid, Arc<str>)>>,
+}
+
+impl SnapshotChanges {
+    /// Adds what a successful durable flush wrote, with the space versions it produced.
+    pub fn merge_flush(&mut self, batch: &Batch, versions: &[(Uuid, u64)]) {
+        for ObjectRecord { space, state } in &batch.upserts {
+            self.objects.insert(state.id, (*space, Some(state.clone())));
+        }
+        for &(space, id) in &batch.deletes {
+            self.objects.insert(id, (space, None));
+        }
+        for &(space, version) in versions {
+            let kept = self.versions.entry(space).or_default();
+            *kept = (*kept).max(version);
+        }
+    }
+
+    /// Adds presence changes; the latest per space wins.
+    pub fn merge_presence(&mut self, presence: Vec<PresenceRecord>) {
+        for record in presence {
+            self.presence.insert(record.space, record.members);
+        }
+    }
+
+    /// Puts back changes that failed to reach Redis, under newer ones.
+    pub fn restore(&mut self, failed: SnapshotChanges) {
+        for (id, change) in failed.objects {
+            self.objects.entry(id).or_insert(change);
+        }
+        for (space, version) in failed.versions {
+            let kept = self.versions.entry(space).or_default();
+            *kept = (*kept).max(version);
+        }
+        for (space, members) in failed.presence {
+            self.presence.entry(space).or_insert(members);
+        }
+    }
+
+    /// Objects and presence entries waiting.
+    pub fn len(&self) -> usize {
+        self.objects.len() + self.presence.len() + self.versions.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The Redis side of the store.
+#[derive(Clone)]
+pub struct RedisSnapshots {
+    conn: ConnectionManager,
+    prefix: String,
+    presence_ttl_secs: u64,
+    /// Spaces whose snapshot could not be re-warmed: their hash must not claim a version.
+    invalid: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl std::fmt::Debug for RedisSnapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSnapshots")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSnapshots {
+    /// Connects; commands that get no answer within 2 s fail (and are retried later)
+    /// rather than hanging the writer.
+    pub async fn connect(url: &SecretUrl, config: &Config) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url.expose())?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client, manager_config).await?;
+        Ok(Self {
+            conn,
+            prefix: config.redis_prefix.clone(),
+            presence_ttl_secs: config.presence_ttl_secs,
+            invalid: Arc::default(),
+        })
+    }
+
+    fn space_key(&self, space: Uuid) -> String {
+        format!("{}space:{space}", self.prefix)
+    }
+
+    fn presence_key(&self, space: Uuid) -> String {
+        format!("{}presence:{space}", self.prefix)
+    }
+
+    fn is_invalid(&self, space: Uuid) -> bool {
+        self.invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&space)
+    }
+
+    /// Applies snapshot changes and presence in one atomic pipeline.
+    pub async fn write(&self, changes: &SnapshotChanges) -> Result<(), StoreError> {
+        let mut by_space: HashMap<Uuid, (Vec<(&Uuid, Vec<u8>)>, Vec<&Uuid>)> = HashMap::new();
+        for (id, (space, state)) in &changes.objects {
+            let (sets, deletes) = by_space.entry(*space).or_default();
+            match state {
+                Some(state) => sets.push((id, encode(state))),
+                None => deletes.push(id),
+            }
+        }
+        for space in changes.versions.keys() {
+            by_space.entry(*space).or_default();
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for (space, (sets, deletes)) in &by_space {
+            let key = self.space_key(*space);
+            for chunk in sets.chunks(HSET_CHUNK) {
+                let cmd = pipe.cmd("HSET").arg(&key);
+                for (id, bytes) in chunk {
+                    cmd.arg(id.as_bytes().as_slice()).arg(bytes.as_slice());
+                }
+                cmd.ignore();
+            }
+            for chunk in deletes.chunks(HSET_CHUNK) {
+                let cmd = pipe.cmd("HDEL").arg(&key);
+                for id in chunk {
+                    cmd.arg(id.as_bytes().as_slice());
+                }
+                cmd.ignore();
+            }
+            match changes.versions.get(space) {
+                Some(version) if !self.is_invalid(*space) => {
+                    pipe.cmd("HSET")
+                        .arg(&key)
+                        .arg(VERSION_FIELD)
+                        .arg(*version)
+                        .ignore();
+                }
+                _ => {
+                    pipe.cmd("HDEL").arg(&key).arg(VERSION_FIELD).ignore();
+                }
+            }
+        }
+        for (space, members) in &changes.presence {
+            let key = self.presence_key(*space);
+            pipe.cmd("DEL").arg(&key).ignore();
+            if !members.is_empty() {
+                let cmd = pipe.cmd("HSET").arg(&key);
+                for (user, name) in members {
+                    cmd.arg(user.to_string()).arg(&**name);
+                }
+                cmd.ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.presence_ttl_secs)
+                    .ignore();
+            }
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The space's objects, if its snapshot matches at least `min_version`.
+    pub async fn load(
+        &self,
+        space: Uuid,
+        min_version: u64,
+    ) -> Result<Option<Vec<ObjectState>>, StoreError> {
+        let key = self.space_key(space);
+        let mut conn = self.conn.clone();
+        let version: Option<u64> = ::redis::cmd("HGET")
+            .arg(&key)
+            .arg(VERSION_FIELD)
+            .query_async(&mut conn)
+            .await?;
+        if version.is_none_or(|v| v < min_version) {
+            return Ok(None);
+        }
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = ::redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        let objects = fields
+            .iter()
+            .filter(|(field, _)| field.as_slice() != VERSION_FIELD)
+            .map(|(id, bytes)| decode(id, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(objects))
+    }
+
+    /// Replaces the space's snapshot with `objects` at `version`. On failure the space is
+    /// marked so that no later update makes the stale hash claim a version.
+    pub async fn rewarm(&self, space: Uuid, version: u64, objects: &[ObjectState]) {
+        let key = self.space_key(space);
+        let mut pipe = ::redis::pipe();
+        pipe.atomic().cmd("DEL").arg(&key).ignore();
+        for chunk in objects.chunks(HSET_CHUNK) {
+            let cmd = pipe.cmd("HSET").arg(&key);
+            for object in chunk {
+                cmd.arg(object.id.as_bytes().as_slice()).arg(encode(object));
+            }
+            cmd.ignore();
+        }
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg(VERSION_FIELD)
+            .arg(version)
+            .ignore();
+        let mut conn = self.conn.clone();
+        let mut invalid = match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                self.invalid
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&space);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, %space, "cannot re-warm the redis snapshot; it will not be used until the next load");
+                self.invalid.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        };
+        invalid.insert(space);
+    }
+
+    /// The members of a space according to Redis (for tests and tools).
+    pub async fn presence(&self, space: Uuid) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(::redis::cmd("HGETALL")
+            .arg(self.presence_key(space))
+            .query_async(&mut conn)
+            .await?)
+    }
+}
