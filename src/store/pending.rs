@@ -222,9 +222,9 @@ impl Pending {
             + self.events.items.len()
     }
 
-    /// Whether nothing waits (presence included).
+    /// Whether no rows wait for the durable store (presence for Redis may still wait).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.presence.is_empty()
+        self.len() == 0
     }
 
     /// Chat lines and events dropped because too many waited for an absent store.

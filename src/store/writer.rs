@@ -196,7 +196,7 @@ impl Writer {
             self.durable.not_before = None;
             self.redis.not_before = None;
             self.flush().await;
-            let durable_done = lock(&self.pending).len() == 0;
+            let durable_done = lock(&self.pending).is_empty();
             let redis_done = self.store.snapshots.is_none() || self.snapshot.is_empty();
             let waits = [&self.durable, &self.redis].map(|r| r.not_before);
             let next = waits

@@ -33,8 +33,8 @@ pub fn persist(
     );
 
     // Presence of spaces whose members changed, and now and then of every occupied one.
-    let refresh =
-        limits.presence_refresh_ticks > 0 && time.tick % limits.presence_refresh_ticks == 0;
+    let refresh = limits.presence_refresh_ticks > 0
+        && time.tick.is_multiple_of(limits.presence_refresh_ticks);
     let mut due: Vec<Entity> = if refresh {
         spaces
             .iter()

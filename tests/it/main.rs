@@ -1,6 +1,11 @@
-//! Integration tests: a real server on real sockets and real files.
+//! Integration tests: a real server on real sockets and real files, against real
+//! PostgreSQL and Redis.
 
 mod bad_input;
 mod building;
+mod outage;
+mod postgres;
+mod redis;
 mod restart;
+mod services;
 mod support;

@@ -1,0 +1,208 @@
+//! PostgreSQL as the durable store: the full schema, what a session writes, and a restart.
+
+use plaza::config::SecretUrl;
+use plaza_net::{ClientMsg, Codec, Props, ServerMsg, WireTransform};
+use sqlx::Row;
+
+use crate::services::PgSchema;
+use crate::support::{TestServer, json_of};
+
+#[tokio::test]
+async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
+    let schema = PgSchema::new().await;
+    let url = schema.url();
+    let server =
+        TestServer::start_with(|c| c.database_url = Some(SecretUrl::new(url.clone()))).await;
+    let mut alice = server.client(Codec::Postcard, "alice").await;
+    let ServerMsg::Joined { space, .. } = alice.join("atrium").await else {
+        unreachable!()
+    };
+    let kept = alice.spawn(1, [1.0, 2.0, 3.0]).await;
+    let gone = alice.spawn(2, [0.0; 3]).await;
+    let moved_to = WireTransform {
+        pos: [4.0, 5.0, 6.0],
+        rot: [0.0, 1.0, 0.0, 0.0],
+        scale: [2.0; 3],
+    };
+    alice
+        .send(&ClientMsg::Move {
+            id: kept,
+            transform: moved_to,
+        })
+        .await;
+    let props = Props::from_json(r#"{"label":"keep me","n":[1,2]}"#).expect("an object");
+    alice
+        .send(&ClientMsg::SetProps {
+            id: kept,
+            props: props.clone(),
+        })
+        .await;
+    alice.send(&ClientMsg::Despawn { id: gone }).await;
+    alice
+        .send(&ClientMsg::Chat {
+            text: "stored in postgres".into(),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Chat(_)).then_some(()))
+        .await;
+    let user = alice.user;
+    drop(alice);
+    let (dir, config) = server.stop().await;
+
+    let db = &schema.pool;
+    let row = sqlx::query(
+        "SELECT space_id, version, px, rw, props->>'label' AS label, owner_id FROM world_objects",
+    )
+    .fetch_all(db)
+    .await
+    .expect("reads objects");
+    assert_eq!(row.len(), 1, "the despawned object is deleted");
+    let row = &row[0];
+    assert_eq!(row.get::<uuid::Uuid, _>("space_id"), space);
+    assert_eq!(
+        (
+            row.get::<i64, _>("version"),
+            row.get::<f32, _>("px"),
+            row.get::<f32, _>("rw")
+        ),
+        (3, 4.0, 0.0)
+    );
+    assert_eq!(
+        (
+            row.get::<String, _>("label"),
+            row.get::<uuid::Uuid, _>("owner_id")
+        ),
+        ("keep me".into(), user)
+    );
+    let version: i64 = sqlx::query_scalar("SELECT version FROM spaces WHERE id = $1")
+        .bind(space)
+        .fetch_one(db)
+        .await
+        .expect("a space");
+    assert!(version >= 1, "flushes raise the space version");
+    let chat: Vec<String> = sqlx::query_scalar("SELECT text FROM chat_messages")
+        .fetch_all(db)
+        .await
+        .expect("chat");
+    assert_eq!(chat, vec!["stored in postgres".to_string()]);
+    let sessions = sqlx::query(
+        "SELECT transport, client_addr::text AS addr, ended_at IS NOT NULL AS ended FROM sessions",
+    )
+    .fetch_all(db)
+    .await
+    .expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].get::<String, _>("transport"), "ws");
+    assert!(
+        sessions[0]
+            .get::<String, _>("addr")
+            .starts_with("127.0.0.1")
+    );
+    assert!(
+        sessions[0].get::<bool, _>("ended"),
+        "the session's end is recorded"
+    );
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM events ORDER BY id")
+        .fetch_all(db)
+        .await
+        .expect("events");
+    assert_eq!(
+        kinds,
+        [
+            "connect",
+            "join",
+            "spawn",
+            "spawn",
+            "despawn",
+            "chat",
+            "leave",
+            "disconnect"
+        ]
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'world_objects' AND action IN ('INSERT', 'DELETE')",
+    )
+    .fetch_one(db)
+    .await
+    .expect("audit");
+    assert_eq!(
+        audited, 3,
+        "two creations and one removal are audited; moves are not"
+    );
+    sqlx::query("SELECT refresh_analytics()")
+        .execute(db)
+        .await
+        .expect("the analytics views refresh");
+    let used: i64 = sqlx::query_scalar("SELECT objects FROM most_used_models WHERE model = 'cube'")
+        .fetch_one(db)
+        .await
+        .expect("a view row");
+    assert_eq!(used, 1);
+
+    let server = TestServer::start_in(dir, config).await;
+    let mut again = server.client(Codec::Json, "alice").await;
+    assert_eq!(again.user, user, "the same name is the same user");
+    let ServerMsg::Joined {
+        space: space_again,
+        objects,
+        chat,
+        ..
+    } = again.join("atrium").await
+    else {
+        unreachable!()
+    };
+    assert_eq!(space_again, space);
+    assert_eq!(objects.len(), 1);
+    assert_eq!(
+        (objects[0].id, objects[0].version, objects[0].transform),
+        (kept, 3, moved_to)
+    );
+    assert_eq!(json_of(&objects[0].props), json_of(&props));
+    assert_eq!(
+        chat.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+        ["stored in postgres"]
+    );
+    server.stop().await;
+}
+
+#[test]
+fn plaza_migrate_applies_the_schema() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let schema = runtime.block_on(PgSchema::new());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_plaza"))
+        .arg("migrate")
+        .env("PLAZA_DATABASE_URL", schema.url())
+        .output()
+        .expect("the plaza binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tables: Vec<String> = runtime.block_on(
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_%' ORDER BY 1",
+        )
+        .bind(&schema.name)
+        .fetch_all(&schema.pool),
+    )
+    .expect("lists tables");
+    assert_eq!(
+        tables,
+        [
+            "audit_log",
+            "chat_messages",
+            "events",
+            "media_assets",
+            "screen_shares",
+            "sessions",
+            "spaces",
+            "uploaded_models",
+            "users",
+            "visitor_tracking",
+            "world_objects"
+        ]
+    );
+}
