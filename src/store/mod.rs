@@ -8,7 +8,7 @@
 //! back to the durable store otherwise, re-warming the snapshot.
 
 mod pending;
-mod postgres;
+pub mod postgres;
 mod redis;
 mod sqlite;
 pub mod writer;

@@ -2,8 +2,8 @@
 //!
 //! A flush is one transaction. Every kind of row goes in with array binds: one statement
 //! per kind and batch chunk (`INSERT .. SELECT FROM UNNEST($1::uuid[], ..)`), never one per
-//! row. Object upserts can instead use binary `COPY` into a temporary staging table and one
-//! upsert from it (`pg_upsert = "copy"`); `docs/benchmarks.md` compares the two.
+//! row. Big chunks of object upserts instead use binary `COPY` into a temporary staging
+//! table and one upsert from it (`pg_upsert`); `docs/benchmarks.md` compares the two.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -158,9 +158,10 @@ impl PostgresStore {
             .await?;
         }
         for chunk in batch.upserts.chunks(max_rows) {
-            match self.upsert {
-                PgUpsert::Unnest => upsert_unnest(&mut tx, chunk).await?,
-                PgUpsert::Copy => upsert_copy(&mut tx, chunk).await?,
+            if self.upsert.uses_copy(chunk.len()) {
+                upsert_copy(&mut tx, chunk).await?;
+            } else {
+                upsert_unnest(&mut tx, chunk).await?;
             }
         }
         for chunk in batch.deletes.chunks(max_rows) {

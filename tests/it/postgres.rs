@@ -206,3 +206,78 @@ fn plaza_migrate_applies_the_schema() {
         ]
     );
 }
+
+#[tokio::test]
+async fn copy_and_unnest_write_the_same_objects() {
+    use std::sync::Arc;
+
+    use plaza::config::PgUpsert;
+    use plaza::store::{Batch, PostgresStore};
+    use plaza_systems::{ObjectRecord, ObjectState, SpaceRecord, Transform};
+
+    let schema = PgSchema::new().await;
+    let url = SecretUrl::new(schema.url());
+    let open = |upsert| {
+        let config = plaza::Config {
+            pg_upsert: upsert,
+            ..plaza::Config::default()
+        };
+        let url = url.clone();
+        async move { PostgresStore::open(&url, &config).await.expect("opens") }
+    };
+    let (copy, unnest) = (open(PgUpsert::Copy).await, open(PgUpsert::Unnest).await);
+    let owner = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO users (id, name) VALUES ($1, 'o')")
+        .bind(owner)
+        .execute(&schema.pool)
+        .await
+        .expect("a user");
+    let space = uuid::Uuid::new_v4();
+    let objects = |version: u64| -> Vec<ObjectRecord> {
+        (0..3u128)
+            .map(|n| ObjectRecord {
+                space,
+                state: ObjectState {
+                    id: uuid::Uuid::from_u128(n + 1),
+                    model: Arc::from(format!("model-{n}")),
+                    transform: Transform {
+                        translation: glam::Vec3::new(n as f32, -1.5, 1e-3),
+                        rotation: glam::Quat::from_rotation_y(0.5),
+                        scale: glam::Vec3::splat(2.0),
+                    },
+                    props: Arc::from(format!(r#"{{"n":{n},"s":"ü \"q\""}}"#)),
+                    owner,
+                    version,
+                },
+            })
+            .collect()
+    };
+    let spaces = vec![SpaceRecord {
+        id: space,
+        name: Arc::from("copytest"),
+    }];
+    // COPY inserts, UNNEST updates; then COPY updates, and an older version changes nothing.
+    for (store, version) in [(&copy, 1), (&unnest, 2), (&copy, 3), (&unnest, 2)] {
+        let batch = Batch {
+            spaces: spaces.clone(),
+            upserts: objects(version),
+            ..Batch::default()
+        };
+        store.write(&batch, 10_000, 0).await.expect("writes");
+    }
+    let mut stored = copy.space_objects(space).await.expect("reads");
+    stored.sort_by_key(|o| o.id);
+    let expected: Vec<ObjectState> = objects(3).into_iter().map(|r| r.state).collect();
+    assert_eq!(stored.len(), 3);
+    for (got, want) in stored.iter().zip(&expected) {
+        assert_eq!(
+            (got.id, &got.model, got.transform, got.owner, got.version),
+            (want.id, &want.model, want.transform, want.owner, 3)
+        );
+        let (got, want): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(&got.props).expect("json"),
+            serde_json::from_str(&want.props).expect("json"),
+        );
+        assert_eq!(got, want);
+    }
+}
