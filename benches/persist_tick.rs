@@ -15,7 +15,8 @@ use plaza_systems::components::{
     ChatLog, InSpace, Model, ObjectId, Owner, Props, SavedVersion, Space, SpaceContents, Version,
 };
 use plaza_systems::{
-    ObjectRecord, ObjectState, TickLog, Transform, WriteSetOut, clear_tick_log, persist,
+    Limits, ObjectRecord, ObjectState, SimTime, TickLog, Transform, WriteSetOut, clear_tick_log,
+    persist,
 };
 use uuid::Uuid;
 
@@ -34,6 +35,8 @@ impl Bench {
         let mut world = World::new();
         world.init_resource::<WriteSetOut>();
         world.init_resource::<TickLog>();
+        world.init_resource::<SimTime>();
+        world.init_resource::<Limits>();
         let space = world
             .spawn((
                 Space {

@@ -307,6 +307,11 @@ async fn upsert_copy(tx: &mut PgConnection, rows: &[ObjectRecord]) -> Result<(),
     )
     .execute(&mut *tx)
     .await?;
+    // A flush is one transaction of several chunks: rows of the previous chunk are still
+    // here (ON COMMIT only clears at the end) and must not be upserted again.
+    sqlx::query("TRUNCATE plaza_objects_staging")
+        .execute(&mut *tx)
+        .await?;
     let mut copy = tx
         .copy_in_raw("COPY plaza_objects_staging FROM STDIN (FORMAT binary)")
         .await?;

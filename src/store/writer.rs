@@ -50,13 +50,21 @@ pub struct WriterStats {
     pub redis_pending: AtomicU64,
     /// Chat lines and events dropped because a store was away too long.
     pub dropped: AtomicU64,
+    /// Age of the oldest change in the last durable flush when it committed, in
+    /// microseconds: how far the store is behind the world.
+    pub last_lag_us: AtomicU64,
+    /// The largest such age so far, in microseconds.
+    pub max_lag_us: AtomicU64,
+    /// Write sets the tick thread merged itself because the writer's channel was full.
+    pub overflow_merges: AtomicU64,
 }
 
 /// The tick thread's end: hands write sets to the writer without ever blocking.
 #[derive(Debug)]
 pub struct WriteSender {
-    tx: mpsc::Sender<WriteSet>,
-    pending: Arc<Mutex<Pending>>,
+    tx: mpsc::Sender<(Instant, WriteSet)>,
+    pending: Arc<Mutex<Shared>>,
+    stats: Arc<WriterStats>,
 }
 
 impl WriteSender {
@@ -66,9 +74,11 @@ impl WriteSender {
             return;
         }
         if let Err(mpsc::error::TrySendError::Full(set) | mpsc::error::TrySendError::Closed(set)) =
-            self.tx.try_send(set)
+            self.tx.try_send((Instant::now(), set))
         {
-            lock(&self.pending).merge(set);
+            self.stats.overflow_merges.fetch_add(1, Ordering::Relaxed);
+            let (at, set) = set;
+            lock(&self.pending).merge_at(at, set);
         }
     }
 }
@@ -104,10 +114,11 @@ pub fn spawn(
     stats: Arc<WriterStats>,
 ) -> (WriteSender, tokio::task::JoinHandle<WriterReport>) {
     let (tx, rx) = mpsc::channel(CHANNEL_SETS);
-    let pending = Arc::new(Mutex::new(Pending::new(MAX_PENDING_APPENDED)));
+    let pending = Arc::new(Mutex::new(Shared::default()));
     let sender = WriteSender {
         tx,
         pending: pending.clone(),
+        stats: stats.clone(),
     };
     let writer = Writer {
         store,
@@ -121,7 +132,43 @@ pub fn spawn(
     (sender, tokio::spawn(writer.run(rx)))
 }
 
-fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+/// Pending writes and when the oldest of them was handed over.
+#[derive(Debug)]
+struct Shared {
+    pending: Pending,
+    oldest: Option<Instant>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            pending: Pending::new(MAX_PENDING_APPENDED),
+            oldest: None,
+        }
+    }
+}
+
+impl Shared {
+    fn merge_at(&mut self, submitted: Instant, set: WriteSet) {
+        self.oldest = Some(self.oldest.map_or(submitted, |o| o.min(submitted)));
+        self.pending.merge(set);
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Pending;
+    fn deref(&self) -> &Pending {
+        &self.pending
+    }
+}
+
+impl std::ops::DerefMut for Shared {
+    fn deref_mut(&mut self) -> &mut Pending {
+        &mut self.pending
+    }
+}
+
+fn lock(pending: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic while merging cannot leave the map in a state worse than losing all pending
     // writes would be, so a poisoned lock is used as it is.
     pending
@@ -165,23 +212,23 @@ struct Writer {
     store: Store,
     config: WriterConfig,
     stats: Arc<WriterStats>,
-    pending: Arc<Mutex<Pending>>,
+    pending: Arc<Mutex<Shared>>,
     snapshot: SnapshotChanges,
     durable: Retry,
     redis: Retry,
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<WriteSet>) -> WriterReport {
+    async fn run(mut self, mut rx: mpsc::Receiver<(Instant, WriteSet)>) -> WriterReport {
         let mut next_flush = Instant::now() + self.config.flush_interval;
         loop {
             tokio::select! {
                 set = rx.recv() => match set {
-                    Some(set) => lock(&self.pending).merge(set),
+                    Some((at, set)) => lock(&self.pending).merge_at(at, set),
                     None => break,
                 },
                 () = sleep_until(next_flush) => {
-                    self.flush().await;
+                    self.flush(Some(&mut rx)).await;
                     next_flush = Instant::now() + self.config.flush_interval;
                 }
             }
@@ -195,7 +242,7 @@ impl Writer {
         loop {
             self.durable.not_before = None;
             self.redis.not_before = None;
-            self.flush().await;
+            self.flush(None).await;
             let durable_done = lock(&self.pending).is_empty();
             let redis_done = self.store.snapshots.is_none() || self.snapshot.is_empty();
             let waits = [&self.durable, &self.redis].map(|r| r.not_before);
@@ -228,14 +275,16 @@ impl Writer {
         report
     }
 
-    /// One flush: the durable store if it is due, then Redis if it is due.
-    async fn flush(&mut self) {
+    /// One flush: the durable store if it is due, then Redis if it is due. While the
+    /// stores are written, `rx` (if given) keeps being drained into the pending map, so the
+    /// tick thread's channel does not fill during a long write.
+    async fn flush(&mut self, mut rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
         let now = Instant::now();
         if self.durable.due(now) {
-            self.flush_durable().await;
+            self.flush_durable(rx.as_deref_mut()).await;
         }
         if self.store.snapshots.is_some() && self.redis.due(now) {
-            self.flush_redis().await;
+            self.flush_redis(rx.as_deref_mut()).await;
         } else if self.store.snapshots.is_none() {
             // Presence goes nowhere without Redis.
             lock(&self.pending).take_presence();
@@ -252,19 +301,21 @@ impl Writer {
             .store(self.snapshot.len() as u64, Ordering::Relaxed);
     }
 
-    async fn flush_durable(&mut self) {
-        let batch = lock(&self.pending).take();
+    async fn flush_durable(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
+        let (batch, oldest) = {
+            let mut shared = lock(&self.pending);
+            (shared.take(), shared.oldest.take())
+        };
         if batch.is_empty() {
             return;
         }
         let rows = batch.rows();
         let started = Instant::now();
-        match self
+        let write = self
             .store
             .durable
-            .write(&batch, self.config.max_batch_rows, now_ms())
-            .await
-        {
+            .write(&batch, self.config.max_batch_rows, now_ms());
+        match receive_while(write, rx, &self.pending).await {
             Ok(versions) => {
                 if !self.durable.backoff.is_zero() {
                     tracing::info!(
@@ -282,6 +333,9 @@ impl Writer {
                 self.stats
                     .last_flush_us
                     .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let lag = oldest.map_or(0, |at| at.elapsed().as_micros() as u64);
+                self.stats.last_lag_us.store(lag, Ordering::Relaxed);
+                self.stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
                 if self.store.snapshots.is_some() {
                     self.snapshot.merge_flush(&batch, &versions);
                 }
@@ -289,14 +343,20 @@ impl Writer {
             Err(error) => {
                 self.store.stats.durable_ok.store(false, Ordering::Relaxed);
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                lock(&self.pending).restore(batch);
+                let mut shared = lock(&self.pending);
+                shared.restore(batch);
+                shared.oldest = match (shared.oldest, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                drop(shared);
                 let wait = self.durable.failed(self.config.flush_interval);
                 tracing::warn!(%error, rows, store = self.store.durable.kind(), retry_in_ms = wait.as_millis() as u64, "flush failed; writes kept in memory");
             }
         }
     }
 
-    async fn flush_redis(&mut self) {
+    async fn flush_redis(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
         let Some(redis) = &self.store.snapshots else {
             return;
         };
@@ -306,7 +366,7 @@ impl Writer {
             return;
         }
         let changes = std::mem::take(&mut self.snapshot);
-        match redis.write(&changes).await {
+        match receive_while(redis.write(&changes), rx, &self.pending).await {
             Ok(()) => {
                 if !self.redis.backoff.is_zero() {
                     tracing::info!("redis is back; snapshots and presence updated");
@@ -322,6 +382,28 @@ impl Writer {
                 let wait = self.redis.failed(self.config.flush_interval);
                 tracing::warn!(%error, entries, retry_in_ms = wait.as_millis() as u64, "redis update failed; kept in memory");
             }
+        }
+    }
+}
+
+/// Runs `work`, merging write sets that arrive meanwhile into `pending`.
+async fn receive_while<T>(
+    work: impl std::future::Future<Output = T>,
+    rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>,
+    pending: &Mutex<Shared>,
+) -> T {
+    let Some(rx) = rx else { return work.await };
+    tokio::pin!(work);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut work => return result,
+            set = rx.recv(), if open => match set {
+                Some((at, set)) => lock(pending).merge_at(at, set),
+                // The tick thread stopped; the run loop sees the closed channel next.
+                None => open = false,
+            },
         }
     }
 }

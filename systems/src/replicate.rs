@@ -72,7 +72,11 @@ pub fn replicate(
     mut commands: Commands,
 ) {
     // A space nobody is in has no one to tell: its changes cost only this check.
-    let occupied = |space: Entity| spaces.get(space).is_ok_and(|(_, c, _)| !c.members.is_empty());
+    let occupied = |space: Entity| {
+        spaces
+            .get(space)
+            .is_ok_and(|(_, c, _)| !c.members.is_empty())
+    };
     for (data, in_space) in &changed_objects {
         if !occupied(in_space.0) {
             continue;
