@@ -63,6 +63,17 @@ ensure_redis() {
   wait_for "Redis" redis_ready
 }
 
+# Leftovers of earlier test and benchmark runs (schemas and keys they did not get to drop).
+clear_leftovers() {
+  psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d test -qAt -c \
+    "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
+     WHERE nspname ~ '^(it|bench|e2e)_[0-9a-f]{32}$'" | psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d test -q >/dev/null
+  for pattern in 'it:*' 'bench:*' 'e2e:*'; do
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --scan --pattern "$pattern" | xargs -r -n 500 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" DEL >/dev/null
+  done
+}
+
 ensure_postgres
 ensure_redis
+clear_leftovers
 say "PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer"

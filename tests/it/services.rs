@@ -72,8 +72,10 @@ fn self_url(base: &str, schema: &str) -> String {
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Best effort: a leftover schema in the test database harms nothing.
-        std::thread::spawn(move || {
+        // On its own thread (this may run inside the test's runtime), and waited for, so
+        // the schema is gone before the test binary exits. Failure harms nothing: the test
+        // command clears leftover test schemas before each run.
+        let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
