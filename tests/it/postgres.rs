@@ -1,11 +1,11 @@
 //! PostgreSQL as the durable store: the full schema, what a session writes, and a restart.
 
 use plaza::config::SecretUrl;
-use plaza_net::{ClientMsg, Codec, Props, ServerMsg, WireTransform};
+use plaza_net::{Codec, ServerMsg};
 use sqlx::Row;
 
 use crate::services::PgSchema;
-use crate::support::{TestServer, json_of};
+use crate::support::{Scene, TestServer, build_scene, json_of};
 
 #[tokio::test]
 async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
@@ -14,39 +14,13 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
     let server =
         TestServer::start_with(|c| c.database_url = Some(SecretUrl::new(url.clone()))).await;
     let mut alice = server.client(Codec::Postcard, "alice").await;
-    let ServerMsg::Joined { space, .. } = alice.join("atrium").await else {
-        unreachable!()
-    };
-    let kept = alice.spawn(1, [1.0, 2.0, 3.0]).await;
-    let gone = alice.spawn(2, [0.0; 3]).await;
-    let moved_to = WireTransform {
-        pos: [4.0, 5.0, 6.0],
-        rot: [0.0, 1.0, 0.0, 0.0],
-        scale: [2.0; 3],
-    };
-    alice
-        .send(&ClientMsg::Move {
-            id: kept,
-            transform: moved_to,
-        })
-        .await;
-    let props = Props::from_json(r#"{"label":"keep me","n":[1,2]}"#).expect("an object");
-    alice
-        .send(&ClientMsg::SetProps {
-            id: kept,
-            props: props.clone(),
-        })
-        .await;
-    alice.send(&ClientMsg::Despawn { id: gone }).await;
-    alice
-        .send(&ClientMsg::Chat {
-            text: "stored in postgres".into(),
-        })
-        .await;
-    alice
-        .recv_until(|m| matches!(m, ServerMsg::Chat(_)).then_some(()))
-        .await;
-    let user = alice.user;
+    let Scene {
+        space,
+        kept,
+        moved_to,
+        props,
+        user,
+    } = build_scene(&mut alice, "atrium", "stored in postgres").await;
     drop(alice);
     let (dir, config) = server.stop().await;
 

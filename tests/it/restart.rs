@@ -5,47 +5,21 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use plaza_net::{ClientMsg, Codec, Props, ServerMsg, WireTransform};
+use plaza_net::{ClientMsg, Codec, ServerMsg, WireTransform};
 
-use crate::support::{Client, TestServer, test_config};
+use crate::support::{Client, Scene, TestServer, build_scene, json_of, test_config};
 
 #[tokio::test]
 async fn objects_chat_and_users_survive_a_restart() {
     let server = TestServer::start().await;
     let mut alice = server.client(Codec::Postcard, "alice").await;
-    let ServerMsg::Joined { space, .. } = alice.join("workshop").await else {
-        unreachable!()
-    };
-    let kept = alice.spawn(1, [1.0, 1.0, 1.0]).await;
-    let gone = alice.spawn(2, [2.0, 2.0, 2.0]).await;
-    let moved_to = WireTransform {
-        pos: [3.0, 4.0, 5.0],
-        rot: [0.0, 1.0, 0.0, 0.0],
-        scale: [0.5; 3],
-    };
-    alice
-        .send(&ClientMsg::Move {
-            id: kept,
-            transform: moved_to,
-        })
-        .await;
-    let props = Props::from_json(r#"{"label":"keep me"}"#).expect("an object");
-    alice
-        .send(&ClientMsg::SetProps {
-            id: kept,
-            props: props.clone(),
-        })
-        .await;
-    alice.send(&ClientMsg::Despawn { id: gone }).await;
-    alice
-        .send(&ClientMsg::Chat {
-            text: "remember this".into(),
-        })
-        .await;
-    alice
-        .recv_until(|m| matches!(m, ServerMsg::Chat(_)).then_some(()))
-        .await;
-    let alice_user = alice.user;
+    let Scene {
+        space,
+        kept,
+        moved_to,
+        props,
+        user: alice_user,
+    } = build_scene(&mut alice, "workshop", "remember this").await;
     drop(alice);
 
     let (dir, config) = server.stop().await;
@@ -76,7 +50,7 @@ async fn objects_chat_and_users_survive_a_restart() {
         (kept, 3, alice_user)
     );
     assert_eq!(object.transform, moved_to);
-    assert_eq!(object.props, props);
+    assert_eq!(json_of(&object.props), json_of(&props));
     assert_eq!(chat.len(), 1);
     assert_eq!(
         (chat[0].text.as_str(), chat[0].from),

@@ -90,6 +90,7 @@ impl Drop for PgSchema {
                 }
             });
         });
+        let _ = cleanup.join();
     }
 }
 

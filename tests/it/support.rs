@@ -341,3 +341,52 @@ where
 pub fn json_of(props: &plaza_net::Props) -> serde_json::Value {
     serde_json::from_str(props.as_str()).expect("props are JSON")
 }
+
+/// What [`build_scene`] made: one object kept (moved, with props), one removed, one line said.
+pub struct Scene {
+    pub space: Uuid,
+    pub kept: Uuid,
+    pub moved_to: WireTransform,
+    pub props: plaza_net::Props,
+    pub user: Uuid,
+}
+
+/// `client` joins `space`, spawns two objects, moves one and sets its props, despawns the
+/// other and says `line`; returns once the server has applied all of it.
+pub async fn build_scene(client: &mut Client, space: &str, line: &str) -> Scene {
+    let ServerMsg::Joined { space, .. } = client.join(space).await else {
+        unreachable!()
+    };
+    let kept = client.spawn(1, [1.0, 2.0, 3.0]).await;
+    let gone = client.spawn(2, [0.0; 3]).await;
+    let moved_to = WireTransform {
+        pos: [4.0, 5.0, 6.0],
+        rot: [0.0, 1.0, 0.0, 0.0],
+        scale: [0.5; 3],
+    };
+    client
+        .send(&ClientMsg::Move {
+            id: kept,
+            transform: moved_to,
+        })
+        .await;
+    let props = plaza_net::Props::from_json(r#"{"label":"keep me","n":[1,2]}"#).expect("an object");
+    client
+        .send(&ClientMsg::SetProps {
+            id: kept,
+            props: props.clone(),
+        })
+        .await;
+    client.send(&ClientMsg::Despawn { id: gone }).await;
+    client.send(&ClientMsg::Chat { text: line.into() }).await;
+    client
+        .recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == line).then_some(()))
+        .await;
+    Scene {
+        space,
+        kept,
+        moved_to,
+        props,
+        user: client.user,
+    }
+}
