@@ -284,7 +284,7 @@ impl Writer {
             self.flush_durable(rx.as_deref_mut()).await;
         }
         if self.store.snapshots.is_some() && self.redis.due(now) {
-            self.flush_redis(rx.as_deref_mut()).await;
+            self.flush_redis(rx).await;
         } else if self.store.snapshots.is_none() {
             // Presence goes nowhere without Redis.
             lock(&self.pending).take_presence();
