@@ -14,6 +14,7 @@ pub mod edge;
 pub mod http;
 pub mod rate;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tick;
 pub mod ws;

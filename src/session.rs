@@ -1,0 +1,287 @@
+//! One client connection, whatever carries it: the hello handshake, the per-connection
+//! guards (message rate, refusal strikes), translation of each frame into a command for the
+//! tick thread, and the writer that sends queued frames and closes with a reason.
+//!
+//! A transport supplies a [`FrameSource`] (decoded into payloads, with its own size and
+//! frame-kind checks) and a [`FrameSink`]; everything else is here, once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, ServerMsg};
+use plaza_systems::{ConnId, Input, SessionMeta};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::bridge::{Frame, Refusal, check_name, command_from_wire, encode};
+use crate::conn::{CloseReason, CloseSignal, ConnHandle, Envelope};
+use crate::edge::Edge;
+use crate::rate::{StrikeCounter, TokenBucket};
+use crate::store::now_ms;
+
+/// How long a closing connection may take to send what was queued before its close.
+const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+
+/// What a transport read.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A message payload for the codec to decode.
+    Data(Bytes),
+    /// A frame the transport refused (too large, wrong kind).
+    Refused(Refusal),
+    /// Nothing for the session (transport-level pings).
+    Skip,
+    /// The peer closed, or the connection failed.
+    End,
+}
+
+/// The reading half of a transport.
+pub trait FrameSource: Send {
+    /// The next frame.
+    fn next(&mut self) -> impl Future<Output = Incoming> + Send;
+}
+
+/// The writing half of a transport.
+pub trait FrameSink: Send + 'static {
+    /// Sends one frame; an error means the connection is gone.
+    fn send(&mut self, frame: Frame) -> impl Future<Output = Result<(), ()>> + Send;
+    /// Closes with a reason (best effort).
+    fn close(&mut self, reason: &CloseReason) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs a connection from hello to close.
+pub async fn run<S: FrameSource, K: FrameSink>(
+    mut source: S,
+    mut sink: K,
+    edge: Arc<Edge>,
+    codec: Codec,
+    meta: SessionMeta,
+) {
+    let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
+    let hello = match tokio::time::timeout(deadline, handshake(&mut source, &edge, codec)).await {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(refusal)) => return refuse_and_close(&mut sink, codec, refusal).await,
+        Err(_) => {
+            let message = format!("no hello within {} ms", edge.config.handshake_timeout_ms);
+            let refusal = Refusal {
+                code: ErrorCode::BadMessage,
+                message,
+            };
+            return refuse_and_close(&mut sink, codec, refusal).await;
+        }
+    };
+
+    let conn = edge.next_conn();
+    let session = Uuid::new_v4();
+    let (tx, rx) = mpsc::channel(edge.config.outbound_queue_frames);
+    let close = CloseSignal::default();
+    let welcome = ServerMsg::Welcome {
+        session,
+        user: hello.user,
+        protocol: PROTOCOL_VERSION,
+        tick_rate: edge.config.tick_rate_hz,
+    };
+    // The queue is new and holds at least 8 frames, so the welcome always fits and goes first.
+    let _ = tx.try_send(encode(codec, &welcome));
+    edge.submit(Envelope::Register {
+        conn,
+        handle: ConnHandle {
+            codec,
+            tx: tx.clone(),
+            close: close.clone(),
+        },
+        input: Input::Connect {
+            conn,
+            session,
+            user: hello.user,
+            name: hello.name,
+            meta,
+        },
+    });
+
+    let writer = tokio::spawn(write_frames(sink, rx, close.clone()));
+    tokio::select! {
+        () = read_commands(&mut source, &edge, conn, codec, &tx, &close) => {
+            close.close(CloseReason::policy("client closed the connection"));
+        }
+        _ = close.closed() => {}
+    }
+    edge.submit(Envelope::Input(Input::Disconnect { conn }));
+    drop(tx);
+    let _ = writer.await;
+}
+
+struct Hello {
+    user: Uuid,
+    name: Arc<str>,
+}
+
+/// Reads the first message, which must be a `hello` of our protocol with a valid name.
+async fn handshake<S: FrameSource>(
+    source: &mut S,
+    edge: &Edge,
+    codec: Codec,
+) -> Result<Hello, Refusal> {
+    let closed = || Refusal {
+        code: ErrorCode::BadMessage,
+        message: "closed before hello".into(),
+    };
+    let payload = loop {
+        match source.next().await {
+            Incoming::Data(payload) => break payload,
+            Incoming::Refused(refusal) => return Err(refusal),
+            Incoming::Skip => continue,
+            Incoming::End => return Err(closed()),
+        }
+    };
+    let msg = codec.decode_client(&payload).map_err(|e| Refusal {
+        code: ErrorCode::BadMessage,
+        message: e.to_string(),
+    })?;
+    let ClientMsg::Hello { protocol, name } = msg else {
+        let message = "the first message must be hello".into();
+        return Err(Refusal {
+            code: ErrorCode::BadMessage,
+            message,
+        });
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err(Refusal {
+            code: ErrorCode::ProtocolMismatch,
+            message: format!(
+                "this server speaks protocol {PROTOCOL_VERSION}; the client sent {protocol}"
+            ),
+        });
+    }
+    let name = check_name("name", &name, edge.config.max_name_chars)?;
+    let user = edge
+        .store
+        .user_for_name(&name, now_ms())
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot find or create user at hello");
+            let message = "the user store is unavailable; retry later".into();
+            Refusal {
+                code: ErrorCode::Unavailable,
+                message,
+            }
+        })?;
+    Ok(Hello { user, name })
+}
+
+async fn refuse_and_close<K: FrameSink>(sink: &mut K, codec: Codec, refusal: Refusal) {
+    let _ = sink.send(encode(codec, &refusal.to_msg())).await;
+    sink.close(&CloseReason::policy(refusal.message)).await;
+}
+
+/// Reads frames until the client closes or is closed for abuse.
+async fn read_commands<S: FrameSource>(
+    source: &mut S,
+    edge: &Edge,
+    conn: ConnId,
+    codec: Codec,
+    tx: &mpsc::Sender<Frame>,
+    close: &CloseSignal,
+) {
+    let config = &edge.config;
+    let mut bucket = TokenBucket::new(
+        config.client_messages_per_sec,
+        config.client_message_burst,
+        Instant::now(),
+    );
+    let window = Duration::from_secs(config.strike_window_secs);
+    let mut strikes = StrikeCounter::new(config.max_strikes, window, Instant::now());
+    let reply = |msg: &ServerMsg| {
+        // A full queue means the client is not reading; the tick thread closes it as too slow.
+        let _ = tx.try_send(encode(codec, msg));
+    };
+    loop {
+        let result = match source.next().await {
+            Incoming::Data(_) if !bucket.take(Instant::now()) => Err(Refusal {
+                code: ErrorCode::RateLimited,
+                message: "too many messages; slow down".into(),
+            }),
+            Incoming::Data(payload) => handle(&payload, edge, conn, codec, &reply),
+            Incoming::Refused(refusal) => Err(refusal),
+            Incoming::Skip => Ok(()),
+            Incoming::End => return,
+        };
+        if let Err(refusal) = result {
+            reply(&refusal.to_msg());
+            if strikes.hit(Instant::now()) {
+                close.close(CloseReason::policy(format!(
+                    "closed after more than {} refused messages within {} s",
+                    config.max_strikes, config.strike_window_secs
+                )));
+                return;
+            }
+        }
+    }
+}
+
+fn handle(
+    payload: &[u8],
+    edge: &Edge,
+    conn: ConnId,
+    codec: Codec,
+    reply: &impl Fn(&ServerMsg),
+) -> Result<(), Refusal> {
+    let msg = codec.decode_client(payload).map_err(|e| Refusal {
+        code: ErrorCode::BadMessage,
+        message: e.to_string(),
+    })?;
+    if let ClientMsg::Ping { t } = msg {
+        let tick = edge
+            .tick_stats
+            .tick
+            .load(std::sync::atomic::Ordering::Relaxed);
+        reply(&ServerMsg::Pong { t, tick });
+        return Ok(());
+    }
+    let command = command_from_wire(msg, &edge.limits)?;
+    if edge.submit_command(conn, command).is_err() {
+        // The server is overloaded, not the client misbehaving: no strike.
+        reply(&ServerMsg::Error {
+            code: ErrorCode::RateLimited,
+            message: "the server is busy; the message was dropped, retry shortly".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes queued frames until the queue ends or a close is asked for; on close, sends what
+/// was already queued (for at most [`CLOSE_DRAIN`]) and then closes with the reason.
+async fn write_frames<K: FrameSink>(
+    mut sink: K,
+    mut rx: mpsc::Receiver<Frame>,
+    close: CloseSignal,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            reason = close.closed() => {
+                let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+                    while let Ok(frame) = rx.try_recv() {
+                        if sink.send(frame).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .await;
+                sink.close(&reason).await;
+                return;
+            }
+            frame = rx.recv() => match frame {
+                Some(frame) => {
+                    if sink.send(frame).await.is_err() {
+                        close.close(CloseReason::policy("connection lost"));
+                        return;
+                    }
+                }
+                None => return,
+            },
+        }
+    }
+}
