@@ -31,6 +31,20 @@ pub struct Config {
     /// Address of the HTTP server (WebSocket at `/ws`, health at `/health`).
     /// Default `127.0.0.1:8700`; use `0.0.0.0:8700` to accept other machines.
     pub listen: SocketAddr,
+    /// Whether native clients may connect over QUIC. Default true.
+    pub quic_enabled: bool,
+    /// UDP address for QUIC (ALPN `plaza/1`). Default `127.0.0.1:8701`.
+    pub quic_listen: SocketAddr,
+    /// Seconds of silence after which a QUIC connection ends, in ms. Default 30000.
+    pub quic_idle_timeout_ms: u64,
+    /// Bidirectional streams a QUIC client may open; one more closes the connection.
+    /// Plaza uses the first. Default 1.
+    pub quic_max_streams: u32,
+    /// PEM certificate chain for QUIC and WebTransport; with `tls_key_path`. Default: a
+    /// self-signed ECDSA P-256 certificate made at each start (see `GET /cert-hash`).
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key of `tls_cert_path`.
+    pub tls_key_path: Option<PathBuf>,
     /// Ticks per second. Default 20; valid 1–240.
     pub tick_rate_hz: u32,
     /// Directory for the embedded store. Default `data`.
@@ -101,6 +115,12 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
+            quic_enabled: true,
+            quic_listen: SocketAddr::from(([127, 0, 0, 1], 8701)),
+            quic_idle_timeout_ms: 30_000,
+            quic_max_streams: 1,
+            tls_cert_path: None,
+            tls_key_path: None,
             tick_rate_hz: 20,
             data_dir: PathBuf::from("data"),
             sqlite_path: None,
@@ -226,6 +246,18 @@ impl Config {
         check(
             self.pg_max_connections >= 2,
             "pg_max_connections must be at least 2",
+        )?;
+        check(
+            (1_000..=600_000).contains(&self.quic_idle_timeout_ms),
+            "quic_idle_timeout_ms must be between 1000 and 600000",
+        )?;
+        check(
+            (1..=16).contains(&self.quic_max_streams),
+            "quic_max_streams must be between 1 and 16",
+        )?;
+        check(
+            self.tls_cert_path.is_some() == self.tls_key_path.is_some(),
+            "tls_cert_path and tls_key_path go together: set both or neither",
         )?;
         check(
             !self.redis_prefix.is_empty() && self.redis_prefix.len() <= 64,

@@ -33,6 +33,8 @@ pub struct Edge {
     pub tick_stats: Arc<TickStats>,
     /// Counters of the store writer.
     pub writer_stats: Arc<WriterStats>,
+    /// SHA-256 of the TLS certificate, for `GET /cert-hash`.
+    pub cert_sha256: [u8; 32],
 }
 
 /// The inbox holds `inbox_capacity` client commands already; the command was not queued.
@@ -47,6 +49,7 @@ impl Edge {
         envelopes: Sender<Envelope>,
         tick_stats: Arc<TickStats>,
         writer_stats: Arc<WriterStats>,
+        cert_sha256: [u8; 32],
     ) -> Self {
         Self {
             limits: InputLimits::from_config(&config),
@@ -57,6 +60,7 @@ impl Edge {
             next_conn: AtomicU64::new(1),
             tick_stats,
             writer_stats,
+            cert_sha256,
         }
     }
 

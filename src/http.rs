@@ -18,7 +18,19 @@ pub fn router(edge: Arc<Edge>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/health", get(health))
+        .route("/cert-hash", get(cert_hash))
         .with_state(edge)
+}
+
+/// `GET /cert-hash`: the SHA-256 of the certificate QUIC and WebTransport present, for
+/// `serverCertificateHashes` in browsers and for pinning in native clients.
+async fn cert_hash(State(edge): State<Arc<Edge>>) -> Json<Value> {
+    let hex: String = edge
+        .cert_sha256
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Json(json!({ "algorithm": "sha-256", "value": hex, "bytes": edge.cert_sha256.to_vec() }))
 }
 
 /// `GET /health`: whether the server ticks and how its stores are doing. 503 while the

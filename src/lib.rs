@@ -12,11 +12,13 @@ pub mod config;
 pub mod conn;
 pub mod edge;
 pub mod http;
+pub mod quic;
 pub mod rate;
 pub mod server;
 pub mod session;
 pub mod store;
 pub mod tick;
+pub mod tls;
 pub mod ws;
 
 pub use config::Config;

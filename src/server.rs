@@ -40,6 +40,12 @@ pub enum ServerError {
     /// The tick thread could not be started or died.
     #[error("tick thread failed: {0}")]
     TickThread(String),
+    /// The TLS certificate could not be made or read.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The QUIC endpoint could not start.
+    #[error(transparent)]
+    Quic(#[from] crate::quic::QuicError),
 }
 
 /// A running server.
@@ -53,12 +59,17 @@ pub struct Server {
     tick_thread: std::thread::JoinHandle<()>,
     writer: JoinHandle<WriterReport>,
     loader: JoinHandle<()>,
+    quic: Option<quinn::Endpoint>,
 }
 
 impl Server {
     /// Opens the store and starts serving on `config.listen`.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         config.validate()?;
+        let identity = crate::tls::Identity::load_or_generate(
+            config.tls_cert_path.as_deref(),
+            config.tls_key_path.as_deref(),
+        )?;
         let store = Store::open(&config).await?;
 
         let writer_stats = Arc::new(WriterStats::default());
@@ -78,6 +89,7 @@ impl Server {
             envelope_tx,
             tick_stats.clone(),
             writer_stats,
+            identity.sha256,
         ));
 
         let (load_tx, load_rx) = mpsc::unbounded_channel();
@@ -121,7 +133,20 @@ impl Server {
             })
             .await
         });
-        tracing::info!(%addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
+        let quic = if config.quic_enabled {
+            let endpoint = crate::quic::endpoint(&config, &identity)?;
+            tokio::spawn(crate::quic::serve(endpoint.clone(), edge.clone()));
+            Some(endpoint)
+        } else {
+            None
+        };
+        let quic_addr = quic.as_ref().and_then(|e| e.local_addr().ok());
+        tracing::info!(
+            cert_sha256 = %identity.sha256_hex(),
+            self_signed = identity.generated_validity.is_some(),
+            "TLS certificate for QUIC (its SHA-256 is also at GET /cert-hash)"
+        );
+        tracing::info!(%addr, quic = ?quic_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
         Ok(Self {
             addr,
             store,
@@ -132,12 +157,18 @@ impl Server {
             tick_thread,
             writer,
             loader,
+            quic,
         })
     }
 
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The UDP address QUIC listens on, if enabled.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic.as_ref().and_then(|e| e.local_addr().ok())
     }
 
     /// Counters shared with the transports.
@@ -160,6 +191,10 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open 5 s after shutdown began; dropping them");
+        }
+        if let Some(endpoint) = &self.quic {
+            endpoint.close(quinn::VarInt::from_u32(1001), b"server shutting down");
+            let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
         }
         self.loader.abort();
         let report = self

@@ -189,7 +189,7 @@ async fn repeated_abuse_closes_only_that_connection() {
         .expect_close()
         .await
         .expect("a close frame with a reason");
-    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.code, 1008);
     assert!(frame.reason.contains("refused"), "{}", frame.reason);
 
     // World-level refusals count too.

@@ -5,6 +5,7 @@ mod bad_input;
 mod building;
 mod outage;
 mod postgres;
+mod quic;
 mod redis;
 mod restart;
 mod services;

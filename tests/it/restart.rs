@@ -138,7 +138,7 @@ async fn sigterm_flushes_everything_and_exits_zero() {
         .expect("kill runs");
     assert!(status.success());
     let frame = bob.expect_close().await.expect("clients are told why");
-    assert_eq!(u16::from(frame.code), 1001);
+    assert_eq!(frame.code, 1001);
     let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("joins")

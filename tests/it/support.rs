@@ -10,7 +10,6 @@ use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireTr
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
@@ -28,6 +27,7 @@ pub struct TestServer {
 pub fn test_config(dir: &TempDir) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
+        quic_listen: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: dir.path().to_owned(),
         tick_rate_hz: 20,
         flush_interval_ms: 50,
@@ -85,16 +85,18 @@ impl TestServer {
     }
 }
 
-/// What came from the server.
-#[derive(Debug)]
-pub enum Received {
-    Msg(ServerMsg),
-    Closed(Option<CloseFrame>),
+pub use plaza_net::{Closed, Received};
+
+/// How a test client reaches the server: a raw WebSocket (so tests can send any frame), or
+/// `plaza-net`'s client (QUIC).
+enum Link {
+    Ws(WebSocketStream<MaybeTlsStream<TcpStream>>),
+    Net(plaza_net::Client),
 }
 
-/// A WebSocket client.
+/// A test client.
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    link: Link,
     pub codec: Codec,
     pub session: Uuid,
     pub user: Uuid,
@@ -112,10 +114,39 @@ impl Client {
             .await
             .expect("the WebSocket handshake succeeds");
         Self {
-            ws,
+            link: Link::Ws(ws),
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
+        }
+    }
+
+    /// Connects over QUIC without saying hello.
+    pub async fn connect_quic(server: &TestServer) -> Self {
+        let addr = server.server.quic_addr().expect("QUIC is enabled");
+        let net = plaza_net::Client::quic(addr, server.server.edge().cert_sha256)
+            .await
+            .expect("the QUIC handshake succeeds");
+        Self {
+            link: Link::Net(net),
+            codec: Codec::Postcard,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+        }
+    }
+
+    /// Connects over QUIC and says hello.
+    pub async fn hello_quic(server: &TestServer, name: &str) -> Self {
+        let mut client = Self::connect_quic(server).await;
+        client.say_hello(name).await;
+        client
+    }
+
+    /// The `plaza-net` client under a QUIC test client.
+    pub fn net(&mut self) -> &mut plaza_net::Client {
+        match &mut self.link {
+            Link::Net(net) => net,
+            Link::Ws(_) => panic!("this test client is a raw WebSocket"),
         }
     }
 
@@ -134,7 +165,7 @@ impl Client {
         .await
         .expect("the WebSocket handshake succeeds");
         let mut client = Self {
-            ws,
+            link: Link::Ws(ws),
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
@@ -173,6 +204,10 @@ impl Client {
     }
 
     pub async fn send(&mut self, msg: &ClientMsg) {
+        if let Link::Net(net) = &mut self.link {
+            net.send(msg).await.expect("the message is sent");
+            return;
+        }
         let bytes = self
             .codec
             .encode_client(msg)
@@ -185,19 +220,38 @@ impl Client {
         self.send_raw(frame).await;
     }
 
+    /// Sends a raw WebSocket message (WebSocket test clients only).
     pub async fn send_raw(&mut self, frame: Message) {
-        self.ws.send(frame).await.expect("the frame is sent");
+        let Link::Ws(ws) = &mut self.link else {
+            panic!("send_raw is for WebSocket clients")
+        };
+        ws.send(frame).await.expect("the frame is sent");
     }
 
     /// The next message or the close, within [`WAIT`].
     pub async fn next(&mut self) -> Received {
+        let ws = match &mut self.link {
+            Link::Net(net) => {
+                return tokio::time::timeout(WAIT, net.next())
+                    .await
+                    .expect("the server answers in time")
+                    .expect("server frames decode");
+            }
+            Link::Ws(ws) => ws,
+        };
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
+            let frame = tokio::time::timeout(WAIT, ws.next())
                 .await
                 .expect("the server answers in time");
             let payload = match frame {
                 None | Some(Err(_)) => return Received::Closed(None),
-                Some(Ok(Message::Close(frame))) => return Received::Closed(frame),
+                Some(Ok(Message::Close(frame))) => {
+                    let closed = frame.map(|f| Closed {
+                        code: u16::from(f.code).into(),
+                        reason: f.reason.to_string(),
+                    });
+                    return Received::Closed(closed);
+                }
                 Some(Ok(Message::Binary(bytes))) => {
                     assert_eq!(
                         self.codec,
@@ -250,8 +304,8 @@ impl Client {
         .await
     }
 
-    /// Waits for the connection to close and returns the close frame.
-    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+    /// Waits for the connection to close and returns the code and reason.
+    pub async fn expect_close(&mut self) -> Option<Closed> {
         loop {
             if let Received::Closed(frame) = self.next().await {
                 return frame;

@@ -1,0 +1,308 @@
+//! A client for tests and load-test bots: one API over QUIC and WebSocket.
+//!
+//! QUIC connects with ALPN `plaza/1` and trusts the server by the SHA-256 of its
+//! certificate (as browsers do with `serverCertificateHashes`), so self-signed servers
+//! work without a CA. Messages are length-prefixed postcard frames on one stream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use quinn::crypto::rustls::QuicClientConfig;
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::{ClientMsg, Codec, CodecError, ServerMsg};
+
+/// ALPN of Plaza's native QUIC protocol.
+pub const ALPN: &[u8] = b"plaza/1";
+
+/// Why the client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connection could not be made.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The connection failed while sending or receiving.
+    #[error("connection failed: {0}")]
+    Io(String),
+    /// A frame from the server did not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// How the server ended the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// WebSocket close code, or QUIC application error code (Plaza uses the same numbers).
+    pub code: u32,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// What arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// A message.
+    Msg(ServerMsg),
+    /// The connection ended, with the server's reason if it gave one.
+    Closed(Option<Closed>),
+}
+
+enum Link {
+    Quic {
+        _endpoint: Endpoint,
+        connection: Connection,
+        send: SendStream,
+        recv: RecvStream,
+    },
+    Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+}
+
+/// A connection to a Plaza server.
+pub struct Client {
+    link: Link,
+    codec: Codec,
+}
+
+impl Client {
+    /// Connects over QUIC to `addr`, trusting the certificate whose SHA-256 is `cert_sha256`.
+    pub async fn quic(addr: SocketAddr, cert_sha256: [u8; 32]) -> Result<Self, ClientError> {
+        let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(PinnedCertificate {
+            sha256: cert_sha256,
+            provider: provider.clone(),
+        });
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| connect(&e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| connect(&e))?;
+        let local: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        }
+        .parse()
+        .expect("a wildcard address parses");
+        let mut endpoint = Endpoint::client(local).map_err(|e| connect(&e))?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let connection = endpoint
+            .connect(addr, "localhost")
+            .map_err(|e| connect(&e))?
+            .await
+            .map_err(|e| connect(&e))?;
+        let (send, recv) = connection.open_bi().await.map_err(|e| connect(&e))?;
+        Ok(Self {
+            link: Link::Quic {
+                _endpoint: endpoint,
+                connection,
+                send,
+                recv,
+            },
+            codec: Codec::Postcard,
+        })
+    }
+
+    /// Connects over WebSocket to `ws://addr/ws` with `codec`.
+    pub async fn websocket(addr: SocketAddr, codec: Codec) -> Result<Self, ClientError> {
+        let query = if codec == Codec::Json {
+            "?codec=json"
+        } else {
+            ""
+        };
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        Ok(Self {
+            link: Link::Ws(Box::new(ws)),
+            codec,
+        })
+    }
+
+    /// The codec in use.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The QUIC connection, for tests that misbehave on purpose (extra streams).
+    pub fn quic_connection(&self) -> Option<&Connection> {
+        match &self.link {
+            Link::Quic { connection, .. } => Some(connection),
+            Link::Ws(_) => None,
+        }
+    }
+
+    /// Sends a message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        let payload = self.codec.encode_client(msg)?;
+        self.send_payload(&payload).await
+    }
+
+    /// Sends an already encoded payload in the transport's framing (for tests of garbage).
+    pub async fn send_payload(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        match &mut self.link {
+            Link::Quic { send, .. } => {
+                let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(payload);
+                send.write_all(&frame)
+                    .await
+                    .map_err(|e| ClientError::Io(e.to_string()))
+            }
+            Link::Ws(ws) => {
+                let message = if self.codec.is_text() {
+                    Message::Text(String::from_utf8_lossy(payload).into_owned().into())
+                } else {
+                    Message::Binary(payload.to_vec().into())
+                };
+                ws.send(message)
+                    .await
+                    .map_err(|e| ClientError::Io(e.to_string()))
+            }
+        }
+    }
+
+    /// Writes raw bytes on the QUIC stream, outside any framing (for tests of truncated or
+    /// lying frames). On WebSocket, sends them as one binary message.
+    pub async fn send_raw_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        match &mut self.link {
+            Link::Quic { send, .. } => send
+                .write_all(bytes)
+                .await
+                .map_err(|e| ClientError::Io(e.to_string())),
+            Link::Ws(ws) => ws
+                .send(Message::Binary(bytes.to_vec().into()))
+                .await
+                .map_err(|e| ClientError::Io(e.to_string())),
+        }
+    }
+
+    /// Ends the sending side (QUIC: finishes the stream; WebSocket: a close frame).
+    pub async fn finish(&mut self) -> Result<(), ClientError> {
+        match &mut self.link {
+            Link::Quic { send, .. } => send.finish().map_err(|e| ClientError::Io(e.to_string())),
+            Link::Ws(ws) => SinkExt::close(ws.as_mut())
+                .await
+                .map_err(|e| ClientError::Io(e.to_string())),
+        }
+    }
+
+    /// The next message, or how the connection ended.
+    pub async fn next(&mut self) -> Result<Received, ClientError> {
+        match &mut self.link {
+            Link::Quic {
+                connection, recv, ..
+            } => {
+                let mut prefix = [0_u8; 4];
+                if recv.read_exact(&mut prefix).await.is_err() {
+                    return Ok(Received::Closed(quic_close(connection).await));
+                }
+                let mut payload = vec![0; u32::from_be_bytes(prefix) as usize];
+                if recv.read_exact(&mut payload).await.is_err() {
+                    return Ok(Received::Closed(quic_close(connection).await));
+                }
+                Ok(Received::Msg(self.codec.decode_server(&payload)?))
+            }
+            Link::Ws(ws) => loop {
+                let payload = match ws.next().await {
+                    None | Some(Err(_)) => return Ok(Received::Closed(None)),
+                    Some(Ok(Message::Close(frame))) => {
+                        let closed = frame.map(|f| Closed {
+                            code: u16::from(f.code).into(),
+                            reason: f.reason.to_string(),
+                        });
+                        return Ok(Received::Closed(closed));
+                    }
+                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(_)) => continue,
+                };
+                return Ok(Received::Msg(self.codec.decode_server(&payload)?));
+            },
+        }
+    }
+}
+
+/// The application close of a QUIC connection, waiting briefly for it to arrive.
+async fn quic_close(connection: &Connection) -> Option<Closed> {
+    let error = tokio::time::timeout(std::time::Duration::from_secs(5), connection.closed())
+        .await
+        .ok()?;
+    match error {
+        quinn::ConnectionError::ApplicationClosed(close) => Some(Closed {
+            code: u32::try_from(close.error_code.into_inner()).unwrap_or(u32::MAX),
+            reason: String::from_utf8_lossy(&close.reason).into_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// Trusts exactly one certificate, by its SHA-256; signatures are still verified.
+#[derive(Debug)]
+struct PinnedCertificate {
+    sha256: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if digest.as_ref() == self.sha256 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the server's certificate hash does not match".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
