@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod config;
 pub mod conn;
 pub mod edge;
+pub mod framing;
 pub mod http;
 pub mod quic;
 pub mod rate;

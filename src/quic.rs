@@ -10,22 +10,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use plaza_net::{Codec, ErrorCode};
+use plaza_net::Codec;
 use plaza_systems::SessionMeta;
 use quinn::crypto::rustls::QuicServerConfig;
-use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use quinn::{Connection, Endpoint, SendStream, VarInt};
 
-use crate::bridge::{Frame, Refusal};
 use crate::config::Config;
-use crate::conn::CloseReason;
 use crate::edge::Edge;
-use crate::session::{self, FrameSink, FrameSource, Incoming};
+use crate::framing::{FramedSink, FramedSource, StreamEnd};
+use crate::session;
 use crate::tls::{Identity, PLAZA_ALPN, TlsError};
 
-/// Frames up to this many times `max_frame_bytes` are read and refused with `too_large`;
-/// a longer length prefix ends the connection.
-const HARD_FRAME_FACTOR: usize = 4;
 /// Close code for a client that opened more streams than allowed.
 const TOO_MANY_STREAMS: u32 = 4001;
 /// Close code for a client that opened no stream within the handshake deadline.
@@ -106,12 +101,8 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
         client_addr: Some(connection.remote_address().ip()),
         user_agent: None,
     };
-    let source = QuicSource {
-        recv,
-        max: edge.config.max_frame_bytes,
-        broken: false,
-    };
-    let sink = QuicSink { send, connection };
+    let source = FramedSource::new(recv, edge.config.max_frame_bytes);
+    let sink = FramedSink::new(send, QuinnEnd(connection));
     session::run(source, sink, edge, Codec::Postcard, meta).await;
     guard.abort();
     drop(permit);
@@ -131,75 +122,16 @@ async fn refuse_extra_streams(connection: Connection, max: u32) {
     }
 }
 
-/// Reads length-prefixed frames from the session's stream.
-struct QuicSource {
-    recv: RecvStream,
-    max: usize,
-    /// Set after a frame too long to skip: the stream is out of step and must end.
-    broken: bool,
-}
+/// Finishing a quinn stream and closing its connection.
+struct QuinnEnd(Connection);
 
-impl FrameSource for QuicSource {
-    async fn next(&mut self) -> Incoming {
-        if self.broken {
-            return Incoming::End;
-        }
-        let mut prefix = [0_u8; 4];
-        if self.recv.read_exact(&mut prefix).await.is_err() {
-            return Incoming::End;
-        }
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > self.max {
-            let message = format!("frame of {len} bytes is over the limit of {}", self.max);
-            let refusal = Refusal {
-                code: ErrorCode::TooLarge,
-                message,
-            };
-            if len > self.max * HARD_FRAME_FACTOR {
-                self.broken = true;
-            } else if skip(&mut self.recv, len).await.is_err() {
-                return Incoming::End;
-            }
-            return Incoming::Refused(refusal);
-        }
-        let mut payload = vec![0; len];
-        match self.recv.read_exact(&mut payload).await {
-            Ok(()) => Incoming::Data(Bytes::from(payload)),
-            // A truncated frame: the client finished or reset its stream mid-frame.
-            Err(_) => Incoming::End,
-        }
-    }
-}
-
-async fn skip(recv: &mut RecvStream, mut len: usize) -> Result<(), quinn::ReadExactError> {
-    let mut buf = [0_u8; 4096];
-    while len > 0 {
-        let n = len.min(buf.len());
-        recv.read_exact(&mut buf[..n]).await?;
-        len -= n;
-    }
-    Ok(())
-}
-
-/// Writes length-prefixed frames on the session's stream.
-struct QuicSink {
-    send: SendStream,
-    connection: Connection,
-}
-
-impl FrameSink for QuicSink {
-    async fn send(&mut self, frame: Frame) -> Result<(), ()> {
-        let prefix = (frame.bytes.len() as u32).to_be_bytes();
-        self.send.write_all(&prefix).await.map_err(|_| ())?;
-        self.send.write_all(&frame.bytes).await.map_err(|_| ())
+impl StreamEnd<SendStream> for QuinnEnd {
+    async fn finish(&self, send: &mut SendStream) {
+        let _ = send.finish();
+        let _ = send.stopped().await;
     }
 
-    async fn close(&mut self, reason: &CloseReason) {
-        // Let what was sent arrive before the connection goes.
-        let _ = self.send.finish();
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.send.stopped()).await;
-        let text: String = reason.text.chars().take(120).collect();
-        self.connection
-            .close(VarInt::from_u32(u32::from(reason.code)), text.as_bytes());
+    fn close_connection(&self, code: u32, reason: &[u8]) {
+        self.0.close(VarInt::from_u32(code), reason);
     }
 }
