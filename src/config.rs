@@ -35,7 +35,11 @@ pub struct Config {
     pub quic_enabled: bool,
     /// UDP address for QUIC (ALPN `plaza/1`). Default `127.0.0.1:8701`.
     pub quic_listen: SocketAddr,
-    /// Seconds of silence after which a QUIC connection ends, in ms. Default 30000.
+    /// Whether browsers may connect over WebTransport. Default true.
+    pub webtransport_enabled: bool,
+    /// UDP address for WebTransport (HTTP/3, path `/wt`). Default `127.0.0.1:8702`.
+    pub webtransport_listen: SocketAddr,
+    /// Time after which a silent QUIC or WebTransport connection ends, in ms. Default 30000.
     pub quic_idle_timeout_ms: u64,
     /// Bidirectional streams a QUIC client may open; one more closes the connection.
     /// Plaza uses the first. Default 1.
@@ -118,6 +122,8 @@ impl Default for Config {
             quic_enabled: true,
             quic_listen: SocketAddr::from(([127, 0, 0, 1], 8701)),
             quic_idle_timeout_ms: 30_000,
+            webtransport_enabled: true,
+            webtransport_listen: SocketAddr::from(([127, 0, 0, 1], 8702)),
             quic_max_streams: 1,
             tls_cert_path: None,
             tls_key_path: None,

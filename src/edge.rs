@@ -35,6 +35,8 @@ pub struct Edge {
     pub writer_stats: Arc<WriterStats>,
     /// SHA-256 of the TLS certificate, for `GET /cert-hash`.
     pub cert_sha256: [u8; 32],
+    /// UDP ports of QUIC and WebTransport, once bound (0: not enabled).
+    ports: [std::sync::atomic::AtomicU16; 2],
 }
 
 /// The inbox holds `inbox_capacity` client commands already; the command was not queued.
@@ -61,7 +63,27 @@ impl Edge {
             tick_stats,
             writer_stats,
             cert_sha256,
+            ports: Default::default(),
         }
+    }
+
+    /// Records the bound UDP ports, for `GET /cert-hash` to tell pages where to connect.
+    pub fn set_ports(
+        &self,
+        quic: Option<std::net::SocketAddr>,
+        webtransport: Option<std::net::SocketAddr>,
+    ) {
+        let port = |a: Option<std::net::SocketAddr>| a.map_or(0, |a| a.port());
+        self.ports[0].store(port(quic), Ordering::Relaxed);
+        self.ports[1].store(port(webtransport), Ordering::Relaxed);
+    }
+
+    /// (QUIC port, WebTransport port); 0 where not enabled.
+    pub fn ports(&self) -> (u16, u16) {
+        (
+            self.ports[0].load(Ordering::Relaxed),
+            self.ports[1].load(Ordering::Relaxed),
+        )
     }
 
     /// A fresh connection id.

@@ -30,7 +30,14 @@ async fn cert_hash(State(edge): State<Arc<Edge>>) -> Json<Value> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Json(json!({ "algorithm": "sha-256", "value": hex, "bytes": edge.cert_sha256.to_vec() }))
+    let (quic_port, webtransport_port) = edge.ports();
+    Json(json!({
+        "algorithm": "sha-256",
+        "value": hex,
+        "bytes": edge.cert_sha256.to_vec(),
+        "quic_port": quic_port,
+        "webtransport_port": webtransport_port,
+    }))
 }
 
 /// `GET /health`: whether the server ticks and how its stores are doing. 503 while the

@@ -20,6 +20,7 @@ pub mod session;
 pub mod store;
 pub mod tick;
 pub mod tls;
+pub mod webtransport;
 pub mod ws;
 
 pub use config::Config;

@@ -46,6 +46,9 @@ pub enum ServerError {
     /// The QUIC endpoint could not start.
     #[error(transparent)]
     Quic(#[from] crate::quic::QuicError),
+    /// The WebTransport endpoint could not start.
+    #[error(transparent)]
+    WebTransport(#[from] crate::webtransport::WebTransportError),
 }
 
 /// A running server.
@@ -60,6 +63,7 @@ pub struct Server {
     writer: JoinHandle<WriterReport>,
     loader: JoinHandle<()>,
     quic: Option<quinn::Endpoint>,
+    webtransport: Option<Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Server>>>,
 }
 
 impl Server {
@@ -140,13 +144,25 @@ impl Server {
         } else {
             None
         };
+        let webtransport = if config.webtransport_enabled {
+            let endpoint = Arc::new(crate::webtransport::endpoint(&config, &identity)?);
+            tokio::spawn(crate::webtransport::serve(endpoint.clone(), edge.clone()));
+            Some(endpoint)
+        } else {
+            None
+        };
+        let webtransport_addr = webtransport.as_ref().and_then(|e| e.local_addr().ok());
+        edge.set_ports(
+            quic.as_ref().and_then(|e| e.local_addr().ok()),
+            webtransport_addr,
+        );
         let quic_addr = quic.as_ref().and_then(|e| e.local_addr().ok());
         tracing::info!(
             cert_sha256 = %identity.sha256_hex(),
             self_signed = identity.generated_validity.is_some(),
             "TLS certificate for QUIC (its SHA-256 is also at GET /cert-hash)"
         );
-        tracing::info!(%addr, quic = ?quic_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
+        tracing::info!(%addr, quic = ?quic_addr, webtransport = ?webtransport_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
         Ok(Self {
             addr,
             store,
@@ -158,6 +174,7 @@ impl Server {
             writer,
             loader,
             quic,
+            webtransport,
         })
     }
 
@@ -169,6 +186,11 @@ impl Server {
     /// The UDP address QUIC listens on, if enabled.
     pub fn quic_addr(&self) -> Option<SocketAddr> {
         self.quic.as_ref().and_then(|e| e.local_addr().ok())
+    }
+
+    /// The UDP address WebTransport listens on, if enabled.
+    pub fn webtransport_addr(&self) -> Option<SocketAddr> {
+        self.webtransport.as_ref().and_then(|e| e.local_addr().ok())
     }
 
     /// Counters shared with the transports.
@@ -191,6 +213,9 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open 5 s after shutdown began; dropping them");
+        }
+        if let Some(endpoint) = &self.webtransport {
+            endpoint.close(wtransport::VarInt::from_u32(1001), b"server shutting down");
         }
         if let Some(endpoint) = &self.quic {
             endpoint.close(quinn::VarInt::from_u32(1001), b"server shutting down");

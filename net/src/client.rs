@@ -1,4 +1,4 @@
-//! A client for tests and load-test bots: one API over QUIC and WebSocket.
+//! A client for tests and load-test bots: one API over QUIC, WebTransport and WebSocket.
 //!
 //! QUIC connects with ALPN `plaza/1` and trusts the server by the SHA-256 of its
 //! certificate (as browsers do with `serverCertificateHashes`), so self-signed servers
@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use quinn::crypto::rustls::QuicClientConfig;
-use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use quinn::{Connection, Endpoint};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -54,12 +55,27 @@ pub enum Received {
     Closed(Option<Closed>),
 }
 
-enum Link {
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+
+/// The connection under a stream transport, for its close reason.
+enum Peer {
     Quic {
         _endpoint: Endpoint,
         connection: Connection,
-        send: SendStream,
-        recv: RecvStream,
+    },
+    WebTransport {
+        _endpoint: wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
+        connection: wtransport::Connection,
+    },
+}
+
+enum Link {
+    /// QUIC or WebTransport: length-prefixed frames on one bidirectional stream.
+    Stream {
+        send: Writer,
+        recv: Reader,
+        peer: Peer,
     },
     Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
 }
@@ -102,15 +118,53 @@ impl Client {
             .await
             .map_err(|e| connect(&e))?;
         let (send, recv) = connection.open_bi().await.map_err(|e| connect(&e))?;
+        let peer = Peer::Quic {
+            _endpoint: endpoint,
+            connection,
+        };
+        let link = Link::Stream {
+            send: Box::new(send),
+            recv: Box::new(recv),
+            peer,
+        };
         Ok(Self {
-            link: Link::Quic {
-                _endpoint: endpoint,
-                connection,
-                send,
-                recv,
-            },
+            link,
             codec: Codec::Postcard,
         })
+    }
+
+    /// Connects over WebTransport to `https://addr/wt`, trusting the certificate whose
+    /// SHA-256 is `cert_sha256` (as a browser does with `serverCertificateHashes`).
+    pub async fn webtransport(
+        addr: SocketAddr,
+        cert_sha256: [u8; 32],
+        codec: Codec,
+    ) -> Result<Self, ClientError> {
+        let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
+        let config = wtransport::ClientConfig::builder()
+            .with_bind_default()
+            .with_server_certificate_hashes([wtransport::tls::Sha256Digest::new(cert_sha256)])
+            .build();
+        let endpoint = wtransport::Endpoint::client(config).map_err(|e| connect(&e))?;
+        let query = if codec == Codec::Json {
+            "?codec=json"
+        } else {
+            ""
+        };
+        let url = format!("https://{addr}/wt{query}");
+        let connection = endpoint.connect(url).await.map_err(|e| connect(&e))?;
+        let opening = connection.open_bi().await.map_err(|e| connect(&e))?;
+        let (send, recv) = opening.await.map_err(|e| connect(&e))?;
+        let peer = Peer::WebTransport {
+            _endpoint: endpoint,
+            connection,
+        };
+        let link = Link::Stream {
+            send: Box::new(send),
+            recv: Box::new(recv),
+            peer,
+        };
+        Ok(Self { link, codec })
     }
 
     /// Connects over WebSocket to `ws://addr/ws` with `codec`.
@@ -137,8 +191,11 @@ impl Client {
     /// The QUIC connection, for tests that misbehave on purpose (extra streams).
     pub fn quic_connection(&self) -> Option<&Connection> {
         match &self.link {
-            Link::Quic { connection, .. } => Some(connection),
-            Link::Ws(_) => None,
+            Link::Stream {
+                peer: Peer::Quic { connection, .. },
+                ..
+            } => Some(connection),
+            _ => None,
         }
     }
 
@@ -150,13 +207,12 @@ impl Client {
 
     /// Sends an already encoded payload in the transport's framing (for tests of garbage).
     pub async fn send_payload(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
         match &mut self.link {
-            Link::Quic { send, .. } => {
+            Link::Stream { send, .. } => {
                 let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
                 frame.extend_from_slice(payload);
-                send.write_all(&frame)
-                    .await
-                    .map_err(|e| ClientError::Io(e.to_string()))
+                send.write_all(&frame).await.map_err(|e| io(&e))
             }
             Link::Ws(ws) => {
                 let message = if self.codec.is_text() {
@@ -164,51 +220,44 @@ impl Client {
                 } else {
                     Message::Binary(payload.to_vec().into())
                 };
-                ws.send(message)
-                    .await
-                    .map_err(|e| ClientError::Io(e.to_string()))
+                ws.send(message).await.map_err(|e| io(&e))
             }
         }
     }
 
-    /// Writes raw bytes on the QUIC stream, outside any framing (for tests of truncated or
-    /// lying frames). On WebSocket, sends them as one binary message.
+    /// Writes raw bytes on the stream, outside any framing (for tests of truncated or lying
+    /// frames). On WebSocket, sends them as one binary message.
     pub async fn send_raw_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
         match &mut self.link {
-            Link::Quic { send, .. } => send
-                .write_all(bytes)
-                .await
-                .map_err(|e| ClientError::Io(e.to_string())),
+            Link::Stream { send, .. } => send.write_all(bytes).await.map_err(|e| io(&e)),
             Link::Ws(ws) => ws
                 .send(Message::Binary(bytes.to_vec().into()))
                 .await
-                .map_err(|e| ClientError::Io(e.to_string())),
+                .map_err(|e| io(&e)),
         }
     }
 
-    /// Ends the sending side (QUIC: finishes the stream; WebSocket: a close frame).
+    /// Ends the sending side (streams: finished; WebSocket: a close frame).
     pub async fn finish(&mut self) -> Result<(), ClientError> {
+        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
         match &mut self.link {
-            Link::Quic { send, .. } => send.finish().map_err(|e| ClientError::Io(e.to_string())),
-            Link::Ws(ws) => SinkExt::close(ws.as_mut())
-                .await
-                .map_err(|e| ClientError::Io(e.to_string())),
+            Link::Stream { send, .. } => send.shutdown().await.map_err(|e| io(&e)),
+            Link::Ws(ws) => SinkExt::close(ws.as_mut()).await.map_err(|e| io(&e)),
         }
     }
 
     /// The next message, or how the connection ended.
     pub async fn next(&mut self) -> Result<Received, ClientError> {
         match &mut self.link {
-            Link::Quic {
-                connection, recv, ..
-            } => {
+            Link::Stream { recv, peer, .. } => {
                 let mut prefix = [0_u8; 4];
                 if recv.read_exact(&mut prefix).await.is_err() {
-                    return Ok(Received::Closed(quic_close(connection).await));
+                    return Ok(Received::Closed(peer.closed().await));
                 }
                 let mut payload = vec![0; u32::from_be_bytes(prefix) as usize];
                 if recv.read_exact(&mut payload).await.is_err() {
-                    return Ok(Received::Closed(quic_close(connection).await));
+                    return Ok(Received::Closed(peer.closed().await));
                 }
                 Ok(Received::Msg(self.codec.decode_server(&payload)?))
             }
@@ -232,17 +281,32 @@ impl Client {
     }
 }
 
-/// The application close of a QUIC connection, waiting briefly for it to arrive.
-async fn quic_close(connection: &Connection) -> Option<Closed> {
-    let error = tokio::time::timeout(std::time::Duration::from_secs(5), connection.closed())
-        .await
-        .ok()?;
-    match error {
-        quinn::ConnectionError::ApplicationClosed(close) => Some(Closed {
-            code: u32::try_from(close.error_code.into_inner()).unwrap_or(u32::MAX),
-            reason: String::from_utf8_lossy(&close.reason).into_owned(),
-        }),
-        _ => None,
+impl Peer {
+    /// The server's application close, waiting briefly for it to arrive.
+    async fn closed(&self) -> Option<Closed> {
+        let wait = std::time::Duration::from_secs(5);
+        let closed = |code: u64, reason: &[u8]| Closed {
+            code: u32::try_from(code).unwrap_or(u32::MAX),
+            reason: String::from_utf8_lossy(reason).into_owned(),
+        };
+        match self {
+            Peer::Quic { connection, .. } => {
+                match tokio::time::timeout(wait, connection.closed()).await.ok()? {
+                    quinn::ConnectionError::ApplicationClosed(close) => {
+                        Some(closed(close.error_code.into_inner(), &close.reason))
+                    }
+                    _ => None,
+                }
+            }
+            Peer::WebTransport { connection, .. } => {
+                match tokio::time::timeout(wait, connection.closed()).await.ok()? {
+                    wtransport::error::ConnectionError::ApplicationClosed(close) => {
+                        Some(closed(close.code().into_inner(), close.reason()))
+                    }
+                    _ => None,
+                }
+            }
+        }
     }
 }
 

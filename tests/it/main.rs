@@ -10,3 +10,4 @@ mod redis;
 mod restart;
 mod services;
 mod support;
+mod webtransport;

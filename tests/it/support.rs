@@ -28,6 +28,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
         quic_listen: "127.0.0.1:0".parse().expect("a socket address"),
+        webtransport_listen: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: dir.path().to_owned(),
         tick_rate_hz: 20,
         flush_interval_ms: 50,
@@ -133,6 +134,25 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
         }
+    }
+
+    /// Connects over WebTransport (`/wt`) with `codec` and says hello.
+    pub async fn hello_wt(server: &TestServer, codec: Codec, name: &str) -> Self {
+        let addr = server
+            .server
+            .webtransport_addr()
+            .expect("WebTransport is enabled");
+        let net = plaza_net::Client::webtransport(addr, server.server.edge().cert_sha256, codec)
+            .await
+            .expect("the WebTransport session opens");
+        let mut client = Self {
+            link: Link::Net(net),
+            codec,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+        };
+        client.say_hello(name).await;
+        client
     }
 
     /// Connects over QUIC and says hello.
