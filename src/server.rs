@@ -64,6 +64,7 @@ pub struct Server {
     loader: JoinHandle<()>,
     quic: Option<quinn::Endpoint>,
     webtransport: Option<Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Server>>>,
+    webtransport_accept: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -146,11 +147,12 @@ impl Server {
         };
         let webtransport = if config.webtransport_enabled {
             let endpoint = Arc::new(crate::webtransport::endpoint(&config, &identity)?);
-            tokio::spawn(crate::webtransport::serve(endpoint.clone(), edge.clone()));
-            Some(endpoint)
+            let accept = tokio::spawn(crate::webtransport::serve(endpoint.clone(), edge.clone()));
+            Some((endpoint, accept))
         } else {
             None
         };
+        let (webtransport, webtransport_accept) = webtransport.unzip();
         let webtransport_addr = webtransport.as_ref().and_then(|e| e.local_addr().ok());
         edge.set_ports(
             quic.as_ref().and_then(|e| e.local_addr().ok()),
@@ -175,6 +177,7 @@ impl Server {
             loader,
             quic,
             webtransport,
+            webtransport_accept,
         })
     }
 
@@ -213,6 +216,11 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open 5 s after shutdown began; dropping them");
+        }
+        // wtransport's accept panics on a closed endpoint: stop accepting first.
+        if let Some(accept) = self.webtransport_accept {
+            accept.abort();
+            let _ = accept.await;
         }
         if let Some(endpoint) = &self.webtransport {
             endpoint.close(wtransport::VarInt::from_u32(1001), b"server shutting down");

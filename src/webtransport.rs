@@ -64,7 +64,8 @@ pub fn endpoint(
     })
 }
 
-/// Accepts sessions until the endpoint is closed.
+/// Accepts sessions until this task is aborted (which must happen before the endpoint is
+/// closed: wtransport's accept panics on a closed endpoint).
 pub async fn serve(endpoint: Arc<Endpoint<Server>>, edge: Arc<Edge>) {
     loop {
         let incoming = endpoint.accept().await;
