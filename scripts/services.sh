@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, trust auth, database "test") and Redis
-# (127.0.0.1:6379) answer: uses them if they do, starts them if installed, installs them
+# (127.0.0.1:6379) answer, and that headless Chromium is installed: uses them if they do, starts them if installed, installs them
 # from Debian's packages when missing and running as root, and otherwise stops with a
 # message saying what to do. Sourced by scripts/test.sh.
 set -euo pipefail
@@ -63,6 +63,12 @@ ensure_redis() {
   wait_for "Redis" redis_ready
 }
 
+# Headless Chromium for the browser test (Debian's chromium package).
+ensure_chromium() {
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null && return 0
+  apt_install chromium
+}
+
 # Leftovers of earlier test and benchmark runs (schemas and keys they did not get to drop).
 clear_leftovers() {
   psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d test -qAt -c \
@@ -75,5 +81,7 @@ clear_leftovers() {
 
 ensure_postgres
 ensure_redis
+ensure_chromium
 clear_leftovers
-say "PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer"
+say "PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer; Chromium is installed"
+

@@ -19,7 +19,14 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/health", get(health))
         .route("/cert-hash", get(cert_hash))
+        .route("/", get(page))
         .with_state(edge)
+}
+
+/// `GET /`: a small page that connects over WebTransport or WebSocket, joins a space and
+/// shows its live deltas (`?auto` connects and spawns at once, for tests).
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("page.html"))
 }
 
 /// `GET /cert-hash`: the SHA-256 of the certificate QUIC and WebTransport present, for

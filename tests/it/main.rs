@@ -2,6 +2,7 @@
 //! PostgreSQL and Redis.
 
 mod bad_input;
+mod browser;
 mod building;
 mod outage;
 mod postgres;
