@@ -278,6 +278,40 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
     })
 }
 
+/// A delta's avatar poses as their own (datagram) message, and the rest of the delta; the
+/// rest is `None` when only avatars moved.
+pub fn split_avatars(msg: &ServerMsg) -> Option<(ServerMsg, Option<ServerMsg>)> {
+    let ServerMsg::Delta {
+        tick,
+        objects,
+        removed,
+        avatars,
+        joined,
+        left,
+    } = msg
+    else {
+        return None;
+    };
+    if avatars.is_empty() {
+        return None;
+    }
+    let poses = ServerMsg::Avatars {
+        tick: *tick,
+        avatars: avatars.clone(),
+    };
+    let rest_empty =
+        objects.is_empty() && removed.is_empty() && joined.is_empty() && left.is_empty();
+    let rest = (!rest_empty).then(|| ServerMsg::Delta {
+        tick: *tick,
+        objects: objects.clone(),
+        removed: removed.clone(),
+        avatars: Vec::new(),
+        joined: joined.clone(),
+        left: left.clone(),
+    });
+    Some((poses, rest))
+}
+
 /// Encodes a server message for `codec`.
 pub fn encode(codec: Codec, msg: &ServerMsg) -> Frame {
     let bytes = codec

@@ -76,6 +76,15 @@ impl CloseSignal {
     }
 }
 
+/// Unreliable, unordered messages to one connection (QUIC and WebTransport datagrams).
+/// Sending never waits: the transport queues the datagram or drops its oldest.
+pub trait DatagramSink: Send + Sync + std::fmt::Debug {
+    /// The largest datagram the peer accepts now; `None` if it takes no datagrams.
+    fn max_size(&self) -> Option<usize>;
+    /// Queues a datagram; false if it could not be sent.
+    fn send(&self, payload: bytes::Bytes) -> bool;
+}
+
 /// The tick thread's handle on one connection.
 #[derive(Debug)]
 pub struct ConnHandle {
@@ -85,6 +94,8 @@ pub struct ConnHandle {
     pub tx: mpsc::Sender<Frame>,
     /// Closes it.
     pub close: CloseSignal,
+    /// Its datagrams, on transports that have them.
+    pub datagrams: Option<Arc<dyn DatagramSink>>,
 }
 
 /// What transports send to the tick thread.

@@ -1,6 +1,6 @@
 //! Length-prefixed frames on a byte stream (a 4-byte big-endian length, then the message),
-//! as QUIC and WebTransport carry them; the transports differ only in how a stream is
-//! finished and a connection closed, which [`StreamEnd`] says.
+//! as QUIC and WebTransport carry them, plus their datagrams; the transports differ only in
+//! how datagrams are read and a stream finished and a connection closed ([`StreamEnd`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,6 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use plaza_net::ErrorCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::bridge::{Frame, Refusal};
 use crate::conn::CloseReason;
@@ -25,54 +27,100 @@ pub trait StreamEnd<W>: Send + 'static {
     fn close_connection(&self, code: u32, reason: &[u8]);
 }
 
-/// Reads frames from a stream.
-pub struct FramedSource<R> {
-    recv: R,
-    max: usize,
-    /// Set after a frame too long to skip: the stream is out of step and must end.
-    broken: bool,
+/// Input of a stream transport: frames read from its stream by a task of their own, and
+/// datagrams the transport feeds in, in arrival order. The tasks end with this value.
+pub struct FramedSource {
+    rx: mpsc::Receiver<Incoming>,
+    tx: mpsc::Sender<Incoming>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
-impl<R> FramedSource<R> {
-    /// Frames of at most `max` bytes from `recv`.
-    pub fn new(recv: R, max: usize) -> Self {
+/// Frames or datagrams read ahead of the session before the readers wait.
+const READ_AHEAD: usize = 64;
+
+impl FramedSource {
+    /// Reads frames of at most `max` bytes from `recv`.
+    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(mut recv: R, max: usize) -> Self {
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let frames = tx.clone();
+        let reader = tokio::spawn(async move {
+            let mut broken = false;
+            loop {
+                let incoming = read_frame(&mut recv, max, &mut broken).await;
+                let end = matches!(incoming, Incoming::End);
+                if frames.send(incoming).await.is_err() || end {
+                    return;
+                }
+            }
+        });
         Self {
-            recv,
-            max,
-            broken: false,
+            rx,
+            tx,
+            tasks: vec![reader],
+        }
+    }
+
+    /// Also takes datagrams: `next_datagram` gives the next one, or `None` when the
+    /// connection ends. Each is a whole message, decoded like a frame.
+    pub fn take_datagrams<F, Fut>(&mut self, mut next_datagram: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Option<Bytes>> + Send,
+    {
+        let datagrams = self.tx.clone();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(payload) = next_datagram().await {
+                if datagrams.send(Incoming::Data(payload)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for FramedSource {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }
 
-impl<R: AsyncRead + Unpin + Send> FrameSource for FramedSource<R> {
+impl FrameSource for FramedSource {
     async fn next(&mut self) -> Incoming {
-        if self.broken {
+        self.rx.recv().await.unwrap_or(Incoming::End)
+    }
+}
+
+/// Reads one length-prefixed frame. After a frame too long to skip, the stream is out of
+/// step: `broken` is set and it ends.
+async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, broken: &mut bool) -> Incoming {
+    if *broken {
+        return Incoming::End;
+    }
+    let mut prefix = [0_u8; 4];
+    if recv.read_exact(&mut prefix).await.is_err() {
+        return Incoming::End;
+    }
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > max {
+        let message = format!("frame of {len} bytes is over the limit of {max}");
+        let refusal = Refusal {
+            code: ErrorCode::TooLarge,
+            message,
+        };
+        if len > max * HARD_FRAME_FACTOR {
+            *broken = true;
+        } else if skip(recv, len).await.is_err() {
             return Incoming::End;
         }
-        let mut prefix = [0_u8; 4];
-        if self.recv.read_exact(&mut prefix).await.is_err() {
-            return Incoming::End;
-        }
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > self.max {
-            let message = format!("frame of {len} bytes is over the limit of {}", self.max);
-            let refusal = Refusal {
-                code: ErrorCode::TooLarge,
-                message,
-            };
-            if len > self.max * HARD_FRAME_FACTOR {
-                self.broken = true;
-            } else if skip(&mut self.recv, len).await.is_err() {
-                return Incoming::End;
-            }
-            return Incoming::Refused(refusal);
-        }
-        let mut payload = vec![0; len];
-        match self.recv.read_exact(&mut payload).await {
-            Ok(_) => Incoming::Data(Bytes::from(payload)),
-            // A truncated frame: the client finished or reset its stream mid-frame.
-            Err(_) => Incoming::End,
-        }
+        return Incoming::Refused(refusal);
+    }
+    let mut payload = vec![0; len];
+    match recv.read_exact(&mut payload).await {
+        Ok(_) => Incoming::Data(Bytes::from(payload)),
+        // A truncated frame: the client finished or reset its stream mid-frame.
+        Err(_) => Incoming::End,
     }
 }
 

@@ -16,6 +16,7 @@ use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Connection, Endpoint, SendStream, VarInt};
 
 use crate::config::Config;
+use crate::conn::DatagramSink;
 use crate::edge::Edge;
 use crate::framing::{FramedSink, FramedSource, StreamEnd};
 use crate::session;
@@ -101,9 +102,15 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
         client_addr: Some(connection.remote_address().ip()),
         user_agent: None,
     };
-    let source = FramedSource::new(recv, edge.config.max_frame_bytes);
+    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
+    let incoming = connection.clone();
+    source.take_datagrams(move || {
+        let connection = incoming.clone();
+        async move { connection.read_datagram().await.ok() }
+    });
+    let datagrams: Arc<dyn DatagramSink> = Arc::new(QuinnDatagrams(connection.clone()));
     let sink = FramedSink::new(send, QuinnEnd(connection));
-    session::run(source, sink, edge, Codec::Postcard, meta).await;
+    session::run(source, sink, edge, Codec::Postcard, meta, Some(datagrams)).await;
     guard.abort();
     drop(permit);
 }
@@ -119,6 +126,20 @@ async fn refuse_extra_streams(connection: Connection, max: u32) {
             return;
         }
         let _ = send.finish();
+    }
+}
+
+/// Datagrams of a quinn connection.
+#[derive(Debug)]
+struct QuinnDatagrams(Connection);
+
+impl DatagramSink for QuinnDatagrams {
+    fn max_size(&self) -> Option<usize> {
+        self.0.max_datagram_size()
+    }
+
+    fn send(&self, payload: bytes::Bytes) -> bool {
+        self.0.send_datagram(payload).is_ok()
     }
 }
 

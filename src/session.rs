@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::bridge::{Frame, Refusal, check_name, command_from_wire, encode};
-use crate::conn::{CloseReason, CloseSignal, ConnHandle, Envelope};
+use crate::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use crate::edge::Edge;
 use crate::rate::{StrikeCounter, TokenBucket};
 use crate::store::now_ms;
@@ -58,6 +58,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     edge: Arc<Edge>,
     codec: Codec,
     meta: SessionMeta,
+    datagrams: Option<Arc<dyn DatagramSink>>,
 ) {
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
     let hello = match tokio::time::timeout(deadline, handshake(&mut source, &edge, codec)).await {
@@ -91,6 +92,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
             codec,
             tx: tx.clone(),
             close: close.clone(),
+            datagrams,
         },
         input: Input::Connect {
             conn,

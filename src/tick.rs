@@ -18,7 +18,7 @@ use plaza_systems::{
 };
 use tokio::sync::mpsc;
 
-use crate::bridge::{SharedEncoding, event_to_wire};
+use crate::bridge::{SharedEncoding, event_to_wire, split_avatars};
 use crate::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::now_ms;
 use crate::store::writer::WriteSender;
@@ -157,9 +157,31 @@ impl TickLoop {
                 continue;
             };
             let mut encoding = SharedEncoding::new(&msg);
+            // Connections with datagrams get a delta's avatar poses as a datagram (if it
+            // fits) and the rest of the delta on their stream.
+            let split = split_avatars(&msg);
+            let mut poses = split.as_ref().map(|(poses, _)| SharedEncoding::new(poses));
+            let mut rest = split
+                .as_ref()
+                .and_then(|(_, rest)| rest.as_ref())
+                .map(SharedEncoding::new);
             for handle in to.iter().filter_map(|c| conns.get(c)) {
-                if let Err(mpsc::error::TrySendError::Full(_)) =
-                    handle.tx.try_send(encoding.frame(handle.codec))
+                let frame = match (&handle.datagrams, poses.as_mut()) {
+                    (Some(datagrams), Some(poses)) => {
+                        let datagram = poses.frame(handle.codec).bytes;
+                        let fits = datagrams
+                            .max_size()
+                            .is_some_and(|max| datagram.len() <= max);
+                        if fits && datagrams.send(datagram) {
+                            rest.as_mut().map(|rest| rest.frame(handle.codec))
+                        } else {
+                            Some(encoding.frame(handle.codec))
+                        }
+                    }
+                    _ => Some(encoding.frame(handle.codec)),
+                };
+                let Some(frame) = frame else { continue };
+                if let Err(mpsc::error::TrySendError::Full(_)) = handle.tx.try_send(frame)
                     && handle.close.reason().is_none()
                 {
                     self.stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);

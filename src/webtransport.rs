@@ -15,6 +15,7 @@ use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Connection, Endpoint, SendStream, ServerConfig, VarInt};
 
 use crate::config::Config;
+use crate::conn::DatagramSink;
 use crate::edge::Edge;
 use crate::framing::{FramedSink, FramedSource, StreamEnd};
 use crate::session;
@@ -116,9 +117,21 @@ async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
         client_addr: Some(connection.remote_address().ip()),
         user_agent,
     };
-    let source = FramedSource::new(recv, edge.config.max_frame_bytes);
+    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
+    let incoming = connection.clone();
+    source.take_datagrams(move || {
+        let connection = incoming.clone();
+        async move {
+            connection
+                .receive_datagram()
+                .await
+                .ok()
+                .map(|d| bytes::Bytes::copy_from_slice(d.payload().as_ref()))
+        }
+    });
+    let datagrams: Arc<dyn DatagramSink> = Arc::new(WtDatagrams(connection.clone()));
     let sink = FramedSink::new(send, WtEnd(connection));
-    session::run(source, sink, edge, codec, meta).await;
+    session::run(source, sink, edge, codec, meta, Some(datagrams)).await;
     guard.abort();
     drop(permit);
 }
@@ -134,6 +147,25 @@ async fn refuse_extra_streams(connection: Connection, max: u32) {
             return;
         }
         let _ = send.finish().await;
+    }
+}
+
+/// Datagrams of a WebTransport session.
+struct WtDatagrams(Connection);
+
+impl std::fmt::Debug for WtDatagrams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WtDatagrams")
+    }
+}
+
+impl DatagramSink for WtDatagrams {
+    fn max_size(&self) -> Option<usize> {
+        self.0.max_datagram_size()
+    }
+
+    fn send(&self, payload: bytes::Bytes) -> bool {
+        self.0.send_datagram(payload).is_ok()
     }
 }
 

@@ -71,7 +71,7 @@ pub async fn upgrade(
                 codec,
                 max: edge.config.max_frame_bytes,
             };
-            session::run(source, WsSink(sink), edge, codec, meta).await;
+            session::run(source, WsSink(sink), edge, codec, meta, None).await;
             drop(permit);
         })
 }

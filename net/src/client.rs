@@ -70,11 +70,89 @@ enum Peer {
     },
 }
 
+/// What a stream transport's reader tasks deliver.
+enum Inbound {
+    Frame(Vec<u8>),
+    Datagram(Vec<u8>),
+    End,
+}
+
+/// Reader tasks of a stream transport, ended with it.
+struct Readers {
+    rx: tokio::sync::mpsc::Receiver<Inbound>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Readers {
+    /// Reads length-prefixed frames from `recv` and datagrams from `peer` into one channel.
+    fn spawn(mut recv: Reader, peer: &Peer) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let frames = tx.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                let mut prefix = [0_u8; 4];
+                let mut payload = Vec::new();
+                let ok = recv.read_exact(&mut prefix).await.is_ok() && {
+                    payload.resize(u32::from_be_bytes(prefix) as usize, 0);
+                    recv.read_exact(&mut payload).await.is_ok()
+                };
+                let item = if ok {
+                    Inbound::Frame(payload)
+                } else {
+                    Inbound::End
+                };
+                if frames.send(item).await.is_err() || !ok {
+                    return;
+                }
+            }
+        });
+        let datagrams = match peer {
+            Peer::Quic { connection, .. } => {
+                let connection = connection.clone();
+                tokio::spawn(async move {
+                    while let Ok(d) = connection.read_datagram().await {
+                        if tx.send(Inbound::Datagram(d.to_vec())).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            }
+            Peer::WebTransport { connection, .. } => {
+                let connection = connection.clone();
+                tokio::spawn(async move {
+                    while let Ok(d) = connection.receive_datagram().await {
+                        if tx
+                            .send(Inbound::Datagram(d.payload().to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                })
+            }
+        };
+        Self {
+            rx,
+            tasks: vec![reader, datagrams],
+        }
+    }
+}
+
 enum Link {
-    /// QUIC or WebTransport: length-prefixed frames on one bidirectional stream.
+    /// QUIC or WebTransport: length-prefixed frames on one bidirectional stream, plus
+    /// datagrams.
     Stream {
         send: Writer,
-        recv: Reader,
+        readers: Readers,
         peer: Peer,
     },
     Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
@@ -84,6 +162,8 @@ enum Link {
 pub struct Client {
     link: Link,
     codec: Codec,
+    /// The newest tick of avatar poses applied; older datagrams are stale.
+    newest_avatars: u64,
 }
 
 impl Client {
@@ -122,14 +202,16 @@ impl Client {
             _endpoint: endpoint,
             connection,
         };
+        let readers = Readers::spawn(Box::new(recv), &peer);
         let link = Link::Stream {
             send: Box::new(send),
-            recv: Box::new(recv),
+            readers,
             peer,
         };
         Ok(Self {
             link,
             codec: Codec::Postcard,
+            newest_avatars: 0,
         })
     }
 
@@ -159,12 +241,17 @@ impl Client {
             _endpoint: endpoint,
             connection,
         };
+        let readers = Readers::spawn(Box::new(recv), &peer);
         let link = Link::Stream {
             send: Box::new(send),
-            recv: Box::new(recv),
+            readers,
             peer,
         };
-        Ok(Self { link, codec })
+        Ok(Self {
+            link,
+            codec,
+            newest_avatars: 0,
+        })
     }
 
     /// Connects over WebSocket to `ws://addr/ws` with `codec`.
@@ -180,6 +267,7 @@ impl Client {
         Ok(Self {
             link: Link::Ws(Box::new(ws)),
             codec,
+            newest_avatars: 0,
         })
     }
 
@@ -225,6 +313,29 @@ impl Client {
         }
     }
 
+    /// Sends a message as one datagram (QUIC and WebTransport; unreliable, for poses).
+    pub async fn send_datagram(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        let payload = self.codec.encode_client(msg)?;
+        self.send_raw_datagram(&payload)
+    }
+
+    /// Sends raw bytes as one datagram (for tests of garbage).
+    pub fn send_raw_datagram(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
+        let bytes = bytes::Bytes::copy_from_slice(payload);
+        match &self.link {
+            Link::Stream {
+                peer: Peer::Quic { connection, .. },
+                ..
+            } => connection.send_datagram(bytes).map_err(|e| io(&e)),
+            Link::Stream {
+                peer: Peer::WebTransport { connection, .. },
+                ..
+            } => connection.send_datagram(bytes).map_err(|e| io(&e)),
+            Link::Ws(_) => Err(ClientError::Io("WebSocket has no datagrams".into())),
+        }
+    }
+
     /// Writes raw bytes on the stream, outside any framing (for tests of truncated or lying
     /// frames). On WebSocket, sends them as one binary message.
     pub async fn send_raw_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
@@ -250,17 +361,24 @@ impl Client {
     /// The next message, or how the connection ended.
     pub async fn next(&mut self) -> Result<Received, ClientError> {
         match &mut self.link {
-            Link::Stream { recv, peer, .. } => {
-                let mut prefix = [0_u8; 4];
-                if recv.read_exact(&mut prefix).await.is_err() {
-                    return Ok(Received::Closed(peer.closed().await));
-                }
-                let mut payload = vec![0; u32::from_be_bytes(prefix) as usize];
-                if recv.read_exact(&mut payload).await.is_err() {
-                    return Ok(Received::Closed(peer.closed().await));
-                }
-                Ok(Received::Msg(self.codec.decode_server(&payload)?))
-            }
+            Link::Stream { readers, peer, .. } => loop {
+                let payload = match readers.rx.recv().await.unwrap_or(Inbound::End) {
+                    Inbound::Frame(payload) => payload,
+                    Inbound::Datagram(payload) => {
+                        let msg = self.codec.decode_server(&payload)?;
+                        if let ServerMsg::Avatars { tick, .. } = msg {
+                            // Datagrams arrive out of order: an older one is stale.
+                            if tick < self.newest_avatars {
+                                continue;
+                            }
+                            self.newest_avatars = tick;
+                        }
+                        return Ok(Received::Msg(msg));
+                    }
+                    Inbound::End => return Ok(Received::Closed(peer.closed().await)),
+                };
+                return Ok(Received::Msg(self.codec.decode_server(&payload)?));
+            },
             Link::Ws(ws) => loop {
                 let payload = match ws.next().await {
                     None | Some(Err(_)) => return Ok(Received::Closed(None)),

@@ -258,4 +258,13 @@ pub enum ServerMsg {
         /// Human-readable detail.
         message: String,
     },
+    /// Avatar poses of one tick, sent as an unreliable datagram (QUIC and WebTransport)
+    /// instead of inside that tick's `delta`. Newest wins: ignore one older than a tick
+    /// already applied.
+    Avatars {
+        /// Tick of these poses.
+        tick: u64,
+        /// Avatars that moved.
+        avatars: Vec<WireAvatar>,
+    },
 }

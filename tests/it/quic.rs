@@ -231,3 +231,86 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn poses_travel_as_datagrams_to_quic_and_in_deltas_to_websocket() {
+    let server = TestServer::start().await;
+    let mut walker = Client::hello_quic(&server, "walker").await;
+    let mut native = Client::hello_quic(&server, "native-watcher").await;
+    let mut web = server.client(Codec::Json, "web-watcher").await;
+    for client in [&mut walker, &mut native, &mut web] {
+        client.join("park").await;
+    }
+    let walker_id = walker.user;
+    let pose = WireTransform::at([3.0, 0.0, 4.0]);
+    // Datagrams are unreliable: resend until the QUIC watcher has the pose (loopback
+    // rarely drops one).
+    let mut seen = None;
+    for _ in 0..20 {
+        walker
+            .net()
+            .send_datagram(&ClientMsg::Pose { transform: pose })
+            .await
+            .expect("sent");
+        native.send(&ClientMsg::Ping { t: 0.5 }).await;
+        seen = native
+            .recv_until(|m| match m {
+                ServerMsg::Avatars { avatars, .. } => Some(
+                    avatars
+                        .iter()
+                        .find(|a| a.user == walker_id)
+                        .map(|a| a.transform),
+                ),
+                ServerMsg::Pong { t, .. } if *t == 0.5 => Some(None),
+                ServerMsg::Delta { avatars, .. } => {
+                    assert!(
+                        avatars.is_empty(),
+                        "QUIC clients get poses as datagrams, not in deltas"
+                    );
+                    None
+                }
+                _ => None,
+            })
+            .await;
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    assert_eq!(seen, Some(pose), "the pose arrived as an avatars datagram");
+    let in_delta = web
+        .recv_until(|m| match m {
+            ServerMsg::Delta { avatars, .. } => avatars
+                .iter()
+                .find(|a| a.user == walker_id)
+                .map(|a| a.transform),
+            _ => None,
+        })
+        .await;
+    assert_eq!(in_delta, pose, "WebSocket clients get poses inside deltas");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_datagrams_close_only_their_connection() {
+    let server = TestServer::start_with(|c| c.max_strikes = 5).await;
+    let mut bystander = Client::hello_quic(&server, "bystander").await;
+    bystander.join("lobby").await;
+    let mut noisy = Client::hello_quic(&server, "noisy").await;
+    for _ in 0..10 {
+        // Once the server has closed the connection, sending fails: that is the point.
+        if noisy
+            .net()
+            .send_raw_datagram(&[0xde, 0xad, 0xbe, 0xef])
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    noisy.expect_error(ErrorCode::BadMessage).await;
+    let closed = noisy.expect_close().await.expect("closed with a reason");
+    assert!(closed.reason.contains("refused"), "{}", closed.reason);
+    bystander.tick().await;
+    server.stop().await;
+}
