@@ -10,7 +10,9 @@ use plaza_net::{
     ClientMsg, Codec, ErrorCode, ServerMsg, WireAvatar, WireChat, WireObject, WireTransform,
     WireUser,
 };
-use plaza_systems::{ChatLine, Command, ErrorKind, Event, ObjectState, Transform, UserState};
+use plaza_systems::{
+    ChatLine, Command, Delta, ErrorKind, Event, ObjectState, Transform, UserState,
+};
 
 use crate::config::Config;
 
@@ -259,14 +261,7 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             tick: d.tick,
             objects: d.objects.iter().map(object_to_wire).collect(),
             removed: d.removed.clone(),
-            avatars: d
-                .avatars
-                .iter()
-                .map(|(user, t)| WireAvatar {
-                    user: *user,
-                    transform: transform_to_wire(t),
-                })
-                .collect(),
+            avatars: avatars_to_wire(&d.avatars),
             joined: d.joined.iter().map(user_to_wire).collect(),
             left: d.left.clone(),
         },
@@ -278,38 +273,62 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
     })
 }
 
-/// A delta's avatar poses as their own (datagram) message, and the rest of the delta; the
-/// rest is `None` when only avatars moved.
-pub fn split_avatars(msg: &ServerMsg) -> Option<(ServerMsg, Option<ServerMsg>)> {
-    let ServerMsg::Delta {
-        tick,
-        objects,
-        removed,
+/// What a connection that takes datagrams gets for one delta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatagramDelta {
+    /// The poses that moved, as an `avatars` datagram (`None`: none moved).
+    pub datagram: Option<ServerMsg>,
+    /// The rest of the delta for the stream, with the final poses of avatars that stopped
+    /// (`None`: nothing else).
+    pub rest: Option<ServerMsg>,
+    /// What goes on the stream instead when the datagram cannot be sent: everything.
+    pub fallback: ServerMsg,
+}
+
+fn avatars_to_wire(avatars: &[(uuid::Uuid, Transform)]) -> Vec<WireAvatar> {
+    avatars
+        .iter()
+        .map(|(user, t)| WireAvatar {
+            user: *user,
+            transform: transform_to_wire(t),
+        })
+        .collect()
+}
+
+/// Splits a delta for a connection that takes datagrams.
+pub fn delta_for_datagrams(d: &Delta) -> DatagramDelta {
+    let delta = |avatars: Vec<WireAvatar>| ServerMsg::Delta {
+        tick: d.tick,
+        objects: d.objects.iter().map(object_to_wire).collect(),
+        removed: d.removed.clone(),
         avatars,
-        joined,
-        left,
-    } = msg
-    else {
-        return None;
+        joined: d.joined.iter().map(user_to_wire).collect(),
+        left: d.left.clone(),
     };
-    if avatars.is_empty() {
-        return None;
-    }
-    let poses = ServerMsg::Avatars {
-        tick: *tick,
-        avatars: avatars.clone(),
-    };
-    let rest_empty =
-        objects.is_empty() && removed.is_empty() && joined.is_empty() && left.is_empty();
-    let rest = (!rest_empty).then(|| ServerMsg::Delta {
-        tick: *tick,
-        objects: objects.clone(),
-        removed: removed.clone(),
-        avatars: Vec::new(),
-        joined: joined.clone(),
-        left: left.clone(),
+    let rest_empty = d.objects.is_empty()
+        && d.removed.is_empty()
+        && d.settled.is_empty()
+        && d.joined.is_empty()
+        && d.left.is_empty();
+    let datagram = (!d.avatars.is_empty()).then(|| ServerMsg::Avatars {
+        tick: d.tick,
+        avatars: avatars_to_wire(&d.avatars),
     });
-    Some((poses, rest))
+    let rest = (!rest_empty).then(|| delta(avatars_to_wire(&d.settled)));
+    let mut everything = avatars_to_wire(&d.avatars);
+    everything.extend(avatars_to_wire(&d.settled));
+    DatagramDelta {
+        datagram,
+        rest,
+        fallback: delta(everything),
+    }
+}
+
+/// Whether a delta message carries nothing (a delta with only settled poses is empty for
+/// connections that got every pose reliably).
+pub fn is_empty_delta(msg: &ServerMsg) -> bool {
+    matches!(msg, ServerMsg::Delta { objects, removed, avatars, joined, left, .. }
+        if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty())
 }
 
 /// Encodes a server message for `codec`.

@@ -18,7 +18,7 @@ use plaza_systems::{
 };
 use tokio::sync::mpsc;
 
-use crate::bridge::{SharedEncoding, event_to_wire, split_avatars};
+use crate::bridge::{SharedEncoding, delta_for_datagrams, event_to_wire, is_empty_delta};
 use crate::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::now_ms;
 use crate::store::writer::WriteSender;
@@ -157,27 +157,38 @@ impl TickLoop {
                 continue;
             };
             let mut encoding = SharedEncoding::new(&msg);
-            // Connections with datagrams get a delta's avatar poses as a datagram (if it
-            // fits) and the rest of the delta on their stream.
-            let split = split_avatars(&msg);
-            let mut poses = split.as_ref().map(|(poses, _)| SharedEncoding::new(poses));
+            let full_is_empty = is_empty_delta(&msg);
+            // Connections with datagrams get a delta's moving poses as a datagram (if it
+            // fits) and the rest, with the final poses of avatars that stopped, on their
+            // stream.
+            let split = match &out.event {
+                Event::Delta(d) => Some(delta_for_datagrams(d)),
+                _ => None,
+            };
+            let mut datagram = split
+                .as_ref()
+                .and_then(|s| s.datagram.as_ref())
+                .map(SharedEncoding::new);
             let mut rest = split
                 .as_ref()
-                .and_then(|(_, rest)| rest.as_ref())
+                .and_then(|s| s.rest.as_ref())
                 .map(SharedEncoding::new);
+            let mut fallback = split.as_ref().map(|s| SharedEncoding::new(&s.fallback));
             for handle in to.iter().filter_map(|c| conns.get(c)) {
-                let frame = match (&handle.datagrams, poses.as_mut()) {
-                    (Some(datagrams), Some(poses)) => {
-                        let datagram = poses.frame(handle.codec).bytes;
-                        let fits = datagrams
-                            .max_size()
-                            .is_some_and(|max| datagram.len() <= max);
-                        if fits && datagrams.send(datagram) {
+                let frame = match (&handle.datagrams, fallback.as_mut()) {
+                    (Some(datagrams), Some(fallback)) => {
+                        let sent = datagram.as_mut().is_none_or(|datagram| {
+                            let bytes = datagram.frame(handle.codec).bytes;
+                            datagrams.max_size().is_some_and(|max| bytes.len() <= max)
+                                && datagrams.send(bytes)
+                        });
+                        if sent {
                             rest.as_mut().map(|rest| rest.frame(handle.codec))
                         } else {
-                            Some(encoding.frame(handle.codec))
+                            Some(fallback.frame(handle.codec))
                         }
                     }
+                    _ if full_is_empty => None,
                     _ => Some(encoding.frame(handle.codec)),
                 };
                 let Some(frame) = frame else { continue };

@@ -4,7 +4,7 @@
 //! Every session in a space sees the whole space (interest management comes later), so a
 //! space's delta is the same for all its sessions and is built, and encoded, once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bevy_ecs::prelude::*;
 
@@ -63,7 +63,12 @@ pub fn replicate(
     log: Res<TickLog>,
     mut outbox: ResMut<Outbox>,
     changed_objects: Query<(ObjectData, &InSpace), Changed<Version>>,
-    moved_avatars: Query<(&Session, &Avatar, &InSpace), (Changed<Avatar>, Without<JustJoined>)>,
+    moved_avatars: Query<
+        (Entity, &Session, &Avatar, &InSpace),
+        (Changed<Avatar>, Without<JustJoined>),
+    >,
+    present: Query<(&Session, &Avatar, &InSpace)>,
+    mut moving: Local<HashSet<Entity>>,
     arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
     sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
     spaces: Query<(&Space, &SpaceContents, &ChatLog)>,
@@ -88,11 +93,22 @@ pub fn replicate(
     for &(space, id) in &log.removed {
         delta_for(&mut deltas, space).removed.push(id);
     }
-    for (session, avatar, in_space) in &moved_avatars {
+    let mut moved_now = HashSet::with_capacity(moving.len());
+    for (entity, session, avatar, in_space) in &moved_avatars {
         delta_for(&mut deltas, in_space.0)
             .avatars
             .push((session.user, avatar.0));
+        moved_now.insert(entity);
     }
+    // Avatars that stopped: their final pose goes reliably to datagram clients.
+    for &entity in moving.difference(&moved_now) {
+        if let Ok((session, avatar, in_space)) = present.get(entity) {
+            delta_for(&mut deltas, in_space.0)
+                .settled
+                .push((session.user, avatar.0));
+        }
+    }
+    *moving = moved_now;
     let mut arriving_spaces = Vec::new();
     for (entity, session, avatar, in_space) in &arrivals {
         delta_for(&mut deltas, in_space.0)

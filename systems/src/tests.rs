@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bevy_app::App;
 use glam::Vec3;
+
 use uuid::Uuid;
 
 use crate::{
@@ -475,4 +476,41 @@ fn sessions_events_and_presence_reach_the_write_set() {
         .map(|s| (s.id, s.ended_ms.is_some()))
         .collect();
     assert_eq!(ended, vec![(Uuid::from_u128(1001), true)]);
+}
+
+#[test]
+fn an_avatar_that_stops_is_settled_once() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let pose = Transform::from_translation(Vec3::new(1.0, 0.0, 2.0));
+    let deltas = |out: &[Outgoing]| -> Vec<crate::Delta> {
+        events_for(out, 2)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Delta(d) => Some((**d).clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (out, _) = world.step(vec![cmd(1, Command::Pose { transform: pose })]);
+    let moved = deltas(&out);
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        (moved[0].avatars.clone(), moved[0].settled.clone()),
+        (vec![(Uuid::from_u128(1), pose)], vec![])
+    );
+    let (out, _) = world.step(vec![]);
+    let stopped = deltas(&out);
+    assert_eq!(
+        stopped.len(),
+        1,
+        "the tick after the last move carries the settled pose"
+    );
+    assert_eq!(
+        (stopped[0].avatars.clone(), stopped[0].settled.clone()),
+        (vec![], vec![(Uuid::from_u128(1), pose)])
+    );
+    let (out, _) = world.step(vec![]);
+    assert!(deltas(&out).is_empty(), "settled once, then nothing");
 }

@@ -248,6 +248,9 @@ pub struct Delta {
     pub removed: Vec<Uuid>,
     /// Avatars that moved: (user, transform).
     pub avatars: Vec<(Uuid, Transform)>,
+    /// Avatars that moved last tick but not this one: their final pose. Clients that get
+    /// poses as unreliable datagrams get these reliably, so a lost last pose is not final.
+    pub settled: Vec<(Uuid, Transform)>,
     /// People who entered.
     pub joined: Vec<UserState>,
     /// User ids of people who left.
@@ -260,6 +263,7 @@ impl Delta {
         self.objects.is_empty()
             && self.removed.is_empty()
             && self.avatars.is_empty()
+            && self.settled.is_empty()
             && self.joined.is_empty()
             && self.left.is_empty()
     }
