@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use glam::{Quat, Vec3};
 use plaza_net::{
-    ClientMsg, Codec, ErrorCode, ServerMsg, WireAvatar, WireChat, WireObject, WireTransform,
-    WireUser,
+    ClientMsg, Codec, ErrorCode, ServerMsg, WireAvatar, WireChat, WireMotion, WireObject,
+    WireTransform, WireUser,
 };
 use plaza_systems::{
     ChatLine, Command, Delta, ErrorKind, Event, ObjectState, Transform, UserState,
@@ -259,7 +259,7 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
         Event::Chat(line) => ServerMsg::Chat(chat_to_wire(line)),
         Event::Delta(d) => ServerMsg::Delta {
             tick: d.tick,
-            objects: d.objects.iter().map(object_to_wire).collect(),
+            objects: objects_to_wire([&d.objects, &d.moved]),
             removed: d.removed.clone(),
             avatars: avatars_to_wire(&d.avatars),
             joined: d.joined.iter().map(user_to_wire).collect(),
@@ -276,10 +276,10 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
 /// What a connection that takes datagrams gets for one delta.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatagramDelta {
-    /// The poses that moved, as an `avatars` datagram (`None`: none moved).
+    /// Avatars and objects that moved, as a `motion` datagram (`None`: nothing moved).
     pub datagram: Option<ServerMsg>,
-    /// The rest of the delta for the stream, with the final poses of avatars that stopped
-    /// (`None`: nothing else).
+    /// The rest of the delta for the stream, with the final state of avatars and objects
+    /// that stopped (`None`: nothing else).
     pub rest: Option<ServerMsg>,
     /// What goes on the stream instead when the datagram cannot be sent: everything.
     pub fallback: ServerMsg,
@@ -295,32 +295,56 @@ fn avatars_to_wire(avatars: &[(uuid::Uuid, Transform)]) -> Vec<WireAvatar> {
         .collect()
 }
 
+fn objects_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<ObjectState>>) -> Vec<WireObject> {
+    lists.into_iter().flatten().map(object_to_wire).collect()
+}
+
 /// Splits a delta for a connection that takes datagrams.
 pub fn delta_for_datagrams(d: &Delta) -> DatagramDelta {
-    let delta = |avatars: Vec<WireAvatar>| ServerMsg::Delta {
+    let delta = |objects: Vec<WireObject>, avatars: Vec<WireAvatar>| ServerMsg::Delta {
         tick: d.tick,
-        objects: d.objects.iter().map(object_to_wire).collect(),
+        objects,
         removed: d.removed.clone(),
         avatars,
         joined: d.joined.iter().map(user_to_wire).collect(),
         left: d.left.clone(),
     };
+    let moved = !d.avatars.is_empty() || !d.moved.is_empty();
+    let datagram = moved.then(|| ServerMsg::Motion {
+        tick: d.tick,
+        avatars: avatars_to_wire(&d.avatars),
+        objects: d
+            .moved
+            .iter()
+            .map(|o| WireMotion {
+                id: o.id,
+                transform: transform_to_wire(&o.transform),
+                version: o.version,
+            })
+            .collect(),
+    });
     let rest_empty = d.objects.is_empty()
+        && d.settled_objects.is_empty()
         && d.removed.is_empty()
         && d.settled.is_empty()
         && d.joined.is_empty()
         && d.left.is_empty();
-    let datagram = (!d.avatars.is_empty()).then(|| ServerMsg::Avatars {
-        tick: d.tick,
-        avatars: avatars_to_wire(&d.avatars),
+    let rest = (!rest_empty).then(|| {
+        delta(
+            objects_to_wire([&d.objects, &d.settled_objects]),
+            avatars_to_wire(&d.settled),
+        )
     });
-    let rest = (!rest_empty).then(|| delta(avatars_to_wire(&d.settled)));
-    let mut everything = avatars_to_wire(&d.avatars);
-    everything.extend(avatars_to_wire(&d.settled));
+    let mut all_avatars = avatars_to_wire(&d.avatars);
+    all_avatars.extend(avatars_to_wire(&d.settled));
+    let fallback = delta(
+        objects_to_wire([&d.objects, &d.moved, &d.settled_objects]),
+        all_avatars,
+    );
     DatagramDelta {
         datagram,
         rest,
-        fallback: delta(everything),
+        fallback,
     }
 }
 

@@ -162,7 +162,7 @@ enum Link {
 pub struct Client {
     link: Link,
     codec: Codec,
-    /// The newest tick of avatar poses applied; older datagrams are stale.
+    /// The newest tick of motion applied; older motion datagrams are stale.
     newest_avatars: u64,
 }
 
@@ -366,7 +366,7 @@ impl Client {
                     Inbound::Frame(payload) => payload,
                     Inbound::Datagram(payload) => {
                         let msg = self.codec.decode_server(&payload)?;
-                        if let ServerMsg::Avatars { tick, .. } = msg {
+                        if let ServerMsg::Motion { tick, .. } = msg {
                             // Datagrams arrive out of order: an older one is stale.
                             if tick < self.newest_avatars {
                                 continue;

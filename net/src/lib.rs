@@ -14,7 +14,7 @@ mod props;
 pub use client::{ALPN, Client, ClientError, Closed, Received};
 pub use codec::{Codec, CodecError};
 pub use messages::{
-    ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireAvatar, WireChat, WireObject,
-    WireTransform, WireUser,
+    ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireAvatar, WireChat, WireMotion,
+    WireObject, WireTransform, WireUser,
 };
 pub use props::{Props, PropsError};

@@ -82,6 +82,17 @@ pub struct WireAvatar {
     pub transform: WireTransform,
 }
 
+/// An object that moved: its new transform and version (the rest is unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WireMotion {
+    /// Object id.
+    pub id: Uuid,
+    /// Where it is now.
+    pub transform: WireTransform,
+    /// Its version after the move.
+    pub version: u64,
+}
+
 /// One chat line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireChat {
@@ -258,13 +269,15 @@ pub enum ServerMsg {
         /// Human-readable detail.
         message: String,
     },
-    /// Avatar poses of one tick, sent as an unreliable datagram (QUIC and WebTransport)
+    /// What moved in one tick, sent as an unreliable datagram (QUIC and WebTransport)
     /// instead of inside that tick's `delta`. Newest wins: ignore one older than a tick
     /// already applied.
-    Avatars {
-        /// Tick of these poses.
+    Motion {
+        /// Tick of these movements.
         tick: u64,
         /// Avatars that moved.
         avatars: Vec<WireAvatar>,
+        /// Objects whose only change was their transform.
+        objects: Vec<WireMotion>,
     },
 }

@@ -56,62 +56,100 @@ fn user_state(session: &Session, avatar: &Avatar) -> UserState {
     }
 }
 
+/// What replication remembers from one tick to the next.
+#[derive(Debug, Default)]
+pub struct ReplicateState {
+    deltas: HashMap<Entity, Delta>,
+    /// Sessions whose avatar moved last tick.
+    moving_avatars: HashSet<Entity>,
+    /// Objects whose only change last tick was their transform.
+    moving_objects: HashSet<Entity>,
+}
+
 /// Sends each space's delta for this tick and each newcomer's snapshot.
 #[allow(clippy::too_many_arguments)]
 pub fn replicate(
     time: Res<SimTime>,
     log: Res<TickLog>,
     mut outbox: ResMut<Outbox>,
-    changed_objects: Query<(ObjectData, &InSpace), Changed<Version>>,
+    changed_objects: Query<(Entity, ObjectData, &InSpace), Changed<Version>>,
+    change_kind: Query<(Ref<Transform>, Ref<Props>, Ref<Model>, Ref<Version>)>,
     moved_avatars: Query<
         (Entity, &Session, &Avatar, &InSpace),
         (Changed<Avatar>, Without<JustJoined>),
     >,
     present: Query<(&Session, &Avatar, &InSpace)>,
-    mut moving: Local<HashSet<Entity>>,
     arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
     sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
     spaces: Query<(&Space, &SpaceContents, &ChatLog)>,
-    objects: Query<ObjectData>,
-    mut deltas: Local<HashMap<Entity, Delta>>,
+    objects: Query<(ObjectData, &InSpace)>,
+    mut state: Local<ReplicateState>,
     mut commands: Commands,
 ) {
+    let state = &mut *state;
+    let deltas = &mut state.deltas;
     // A space nobody is in has no one to tell: its changes cost only this check.
     let occupied = |space: Entity| {
         spaces
             .get(space)
             .is_ok_and(|(_, c, _)| !c.members.is_empty())
     };
-    for (data, in_space) in &changed_objects {
+    let mut objects_moving = HashSet::with_capacity(state.moving_objects.len());
+    let mut objects_changed = HashSet::new();
+    for (entity, data, in_space) in &changed_objects {
         if !occupied(in_space.0) {
             continue;
         }
-        delta_for(&mut deltas, in_space.0)
-            .objects
-            .push(object_state(data));
+        // Only the transform changed (not new, not props or model): a move, which clients
+        // with datagrams get as motion.
+        let moved_only = change_kind.get(entity).is_ok_and(|(t, p, m, v)| {
+            t.is_changed() && !p.is_changed() && !m.is_changed() && !v.is_added()
+        });
+        let delta = delta_for(deltas, in_space.0);
+        if moved_only {
+            delta.moved.push(object_state(data));
+            objects_moving.insert(entity);
+        } else {
+            delta.objects.push(object_state(data));
+            objects_changed.insert(entity);
+        }
     }
+    // Objects that stopped moving: their final state goes reliably to datagram clients.
+    for &entity in state.moving_objects.difference(&objects_moving) {
+        if objects_changed.contains(&entity) {
+            continue;
+        }
+        if let Ok((data, in_space)) = objects.get(entity)
+            && occupied(in_space.0)
+        {
+            delta_for(deltas, in_space.0)
+                .settled_objects
+                .push(object_state(data));
+        }
+    }
+    state.moving_objects = objects_moving;
     for &(space, id) in &log.removed {
-        delta_for(&mut deltas, space).removed.push(id);
+        delta_for(deltas, space).removed.push(id);
     }
-    let mut moved_now = HashSet::with_capacity(moving.len());
+    let mut moved_now = HashSet::with_capacity(state.moving_avatars.len());
     for (entity, session, avatar, in_space) in &moved_avatars {
-        delta_for(&mut deltas, in_space.0)
+        delta_for(deltas, in_space.0)
             .avatars
             .push((session.user, avatar.0));
         moved_now.insert(entity);
     }
     // Avatars that stopped: their final pose goes reliably to datagram clients.
-    for &entity in moving.difference(&moved_now) {
+    for &entity in state.moving_avatars.difference(&moved_now) {
         if let Ok((session, avatar, in_space)) = present.get(entity) {
-            delta_for(&mut deltas, in_space.0)
+            delta_for(deltas, in_space.0)
                 .settled
                 .push((session.user, avatar.0));
         }
     }
-    *moving = moved_now;
+    state.moving_avatars = moved_now;
     let mut arriving_spaces = Vec::new();
     for (entity, session, avatar, in_space) in &arrivals {
-        delta_for(&mut deltas, in_space.0)
+        delta_for(deltas, in_space.0)
             .joined
             .push(user_state(session, avatar));
         if !arriving_spaces.contains(&in_space.0) {
@@ -120,7 +158,7 @@ pub fn replicate(
         commands.entity(entity).remove::<JustJoined>();
     }
     for &(space, user) in &log.left {
-        delta_for(&mut deltas, space).left.push(user);
+        delta_for(deltas, space).left.push(user);
     }
 
     for (space, mut delta) in deltas.drain() {
@@ -151,7 +189,7 @@ pub fn replicate(
                 .objects
                 .iter()
                 .filter_map(|&e| objects.get(e).ok())
-                .map(object_state)
+                .map(|(data, _)| object_state(data))
                 .collect(),
             users: contents
                 .members

@@ -174,9 +174,10 @@ fn a_spawn_and_move_in_one_tick_reach_the_other_member_once_at_the_latest_versio
         })
         .collect();
     assert_eq!(deltas.len(), 1, "one delta per tick");
-    assert_eq!(deltas[0].objects.len(), 1);
+    // Only its transform changed: the object is motion, not a full change.
+    assert_eq!((deltas[0].objects.len(), deltas[0].moved.len()), (0, 1));
     assert_eq!(
-        (deltas[0].objects[0].version, deltas[0].objects[0].transform),
+        (deltas[0].moved[0].version, deltas[0].moved[0].transform),
         (3, moved)
     );
     assert_eq!(writes.objects.len(), 1, "written once, at the latest state");
@@ -513,4 +514,58 @@ fn an_avatar_that_stops_is_settled_once() {
     );
     let (out, _) = world.step(vec![]);
     assert!(deltas(&out).is_empty(), "settled once, then nothing");
+}
+
+#[test]
+fn a_moved_object_is_motion_then_settles_once() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let (out, _) = world.step(vec![spawn_cmd(1, 1, 0.0)]);
+    let id = spawned_id(&out, 1);
+    let delta_of = |out: &[Outgoing]| -> crate::Delta {
+        events_for(out, 2)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Delta(d) => Some((**d).clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let to = Transform::from_translation(Vec3::new(5.0, 0.0, 0.0));
+    let (out, _) = world.step(vec![cmd(1, Command::Move { id, transform: to })]);
+    let moved = delta_of(&out);
+    let ids = |list: &[crate::ObjectState]| list.iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(
+        (ids(&moved.moved), ids(&moved.objects)),
+        (vec![id], vec![]),
+        "a move is motion"
+    );
+    let props = Arc::from(r#"{"c":1}"#);
+    let (out, _) = world.step(vec![cmd(1, Command::SetProps { id, props })]);
+    let changed = delta_of(&out);
+    assert_eq!(
+        (
+            ids(&changed.objects),
+            ids(&changed.moved),
+            ids(&changed.settled_objects)
+        ),
+        (vec![id], vec![], vec![]),
+        "a props change is a full change, and needs no settling"
+    );
+    world.step(vec![cmd(
+        1,
+        Command::Move {
+            id,
+            transform: Transform::IDENTITY,
+        },
+    )]);
+    let (out, _) = world.step(vec![]);
+    assert_eq!(
+        ids(&delta_of(&out).settled_objects),
+        vec![id],
+        "settled the tick after the last move"
+    );
+    let (out, _) = world.step(vec![]);
+    assert!(delta_of(&out).is_empty(), "settled once");
 }

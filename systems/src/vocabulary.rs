@@ -248,6 +248,12 @@ pub struct Delta {
     pub removed: Vec<Uuid>,
     /// Avatars that moved: (user, transform).
     pub avatars: Vec<(Uuid, Transform)>,
+    /// Objects whose only change was their transform (clients with datagrams get them as
+    /// motion; others get them as changed objects).
+    pub moved: Vec<ObjectState>,
+    /// Objects that moved last tick and did not change this one: their final state, sent
+    /// reliably to clients that got the moves as datagrams.
+    pub settled_objects: Vec<ObjectState>,
     /// Avatars that moved last tick but not this one: their final pose. Clients that get
     /// poses as unreliable datagrams get these reliably, so a lost last pose is not final.
     pub settled: Vec<(Uuid, Transform)>,
@@ -264,6 +270,8 @@ impl Delta {
             && self.removed.is_empty()
             && self.avatars.is_empty()
             && self.settled.is_empty()
+            && self.moved.is_empty()
+            && self.settled_objects.is_empty()
             && self.joined.is_empty()
             && self.left.is_empty()
     }

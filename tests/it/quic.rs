@@ -255,7 +255,7 @@ async fn poses_travel_as_datagrams_to_quic_and_in_deltas_to_websocket() {
         native.send(&ClientMsg::Ping { t: 0.5 }).await;
         seen = native
             .recv_until(|m| match m {
-                ServerMsg::Avatars { avatars, .. } => Some(
+                ServerMsg::Motion { avatars, .. } => Some(
                     avatars
                         .iter()
                         .find(|a| a.user == walker_id)
@@ -317,5 +317,60 @@ async fn garbage_datagrams_close_only_their_connection() {
     let closed = noisy.expect_close().await.expect("closed with a reason");
     assert!(closed.reason.contains("refused"), "{}", closed.reason);
     bystander.tick().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn object_moves_travel_as_motion_datagrams_and_settle_reliably() {
+    let server = TestServer::start().await;
+    let mut mover = Client::hello_quic(&server, "mover").await;
+    let mut native = Client::hello_quic(&server, "native-watcher").await;
+    let mut web = server.client(Codec::Postcard, "web-watcher").await;
+    for client in [&mut mover, &mut native, &mut web] {
+        client.join("yard").await;
+    }
+    let id = mover.spawn(1, [0.0; 3]).await;
+    // The new object itself arrives reliably, in full.
+    native
+        .recv_until(|m| match m {
+            ServerMsg::Delta { objects, .. } => objects.iter().any(|o| o.id == id).then_some(()),
+            _ => None,
+        })
+        .await;
+    // Datagrams are unreliable: move again (a new position each time) until the QUIC
+    // watcher has seen one as motion; each time, the final state then settles reliably.
+    let mut via_motion = false;
+    let mut x = 6.0;
+    for _ in 0..10 {
+        let to = WireTransform::at([x, 0.0, 0.0]);
+        mover.send(&ClientMsg::Move { id, transform: to }).await;
+        let settled = native
+            .recv_until(|m| match m {
+                ServerMsg::Motion { objects, .. } => {
+                    via_motion |= objects.iter().any(|o| o.id == id && o.transform == to);
+                    None
+                }
+                ServerMsg::Delta { objects, .. } => objects
+                    .iter()
+                    .find(|o| o.id == id && o.transform == to)
+                    .cloned(),
+                _ => None,
+            })
+            .await;
+        assert_eq!(
+            settled.transform, to,
+            "the final state is settled reliably, in full"
+        );
+        if via_motion {
+            break;
+        }
+        x += 1.0;
+    }
+    assert!(via_motion, "moves come as motion datagrams");
+    let full = web.recv_until(|m| object_moved_to(m, id, x)).await;
+    assert!(
+        full > 0,
+        "WebSocket clients get the moved object in full in a delta"
+    );
     server.stop().await;
 }
