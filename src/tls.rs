@@ -151,4 +151,31 @@ mod tests {
             "fresh at each start"
         );
     }
+
+    #[test]
+    fn configured_files_are_used_as_they_are() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("a key");
+        let params =
+            rcgen::CertificateParams::new(vec!["plaza.example".to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("a certificate");
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).expect("written");
+        std::fs::write(&key_path, key.serialize_pem()).expect("written");
+        let identity =
+            Identity::load_or_generate(Some(&cert_path), Some(&key_path)).expect("loads");
+        assert_eq!(
+            identity.sha256,
+            sha256(cert.der()),
+            "the configured certificate, not a new one"
+        );
+        assert!(identity.generated_validity.is_none());
+        identity
+            .server_config(&[PLAZA_ALPN])
+            .expect("rustls accepts it");
+        std::fs::write(&cert_path, "not a certificate").expect("written");
+        let error =
+            Identity::load_or_generate(Some(&cert_path), Some(&key_path)).expect_err("refused");
+        assert!(error.to_string().contains("cert.pem"), "{error}");
+    }
 }
