@@ -160,3 +160,106 @@ impl<W: AsyncWrite + Unpin + Send + 'static, E: StreamEnd<W>> FrameSink for Fram
             .close_connection(u32::from(reason.code), text.as_bytes());
     }
 }
+
+/// A connection that carries a session on a bidirectional stream, plus datagrams: a quinn
+/// QUIC connection or a wtransport WebTransport session.
+pub trait StreamConnection: Clone + Send + Sync + 'static {
+    /// Its sending stream.
+    type Send: AsyncWrite + Unpin + Send + 'static;
+    /// Its receiving stream.
+    type Recv: AsyncRead + Unpin + Send + 'static;
+    /// The next bidirectional stream the peer opens; `None` once the connection ends.
+    fn accept_bi(&self) -> impl Future<Output = Option<(Self::Send, Self::Recv)>> + Send;
+    /// The next datagram; `None` once the connection ends.
+    fn read_datagram(&self) -> impl Future<Output = Option<Bytes>> + Send;
+    /// Sends a datagram without waiting; false if it could not be.
+    fn send_datagram(&self, payload: Bytes) -> bool;
+    /// The largest datagram the peer takes now, if it takes any.
+    fn max_datagram_size(&self) -> Option<usize>;
+    /// Finishes `send` and waits until the peer has what was sent.
+    fn finish(send: &mut Self::Send) -> impl Future<Output = ()> + Send;
+    /// Closes with an application code and reason.
+    fn close(&self, code: u32, reason: &[u8]);
+}
+
+/// Close code for a client that opened more streams than allowed.
+pub const TOO_MANY_STREAMS: u32 = 4001;
+/// Close code for a client that opened no stream within the handshake deadline.
+pub const NO_STREAM: u32 = 4002;
+
+/// Runs a session on an accepted connection: waits (up to the handshake deadline) for the
+/// client's stream, refuses streams past `quic_max_streams`, and feeds its datagrams in.
+pub async fn serve_connection<C: StreamConnection>(
+    connection: C,
+    edge: std::sync::Arc<crate::edge::Edge>,
+    codec: plaza_net::Codec,
+    meta: plaza_systems::SessionMeta,
+) {
+    let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
+    let Ok(Some((send, recv))) = tokio::time::timeout(deadline, connection.accept_bi()).await
+    else {
+        connection.close(NO_STREAM, b"no stream opened within the handshake deadline");
+        return;
+    };
+    let guard = tokio::spawn(refuse_extra_streams(
+        connection.clone(),
+        edge.config.quic_max_streams,
+    ));
+    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
+    let incoming = connection.clone();
+    source.take_datagrams(move || {
+        let connection = incoming.clone();
+        async move { connection.read_datagram().await }
+    });
+    let datagrams: std::sync::Arc<dyn crate::conn::DatagramSink> =
+        std::sync::Arc::new(Datagrams(connection.clone()));
+    let sink = FramedSink::new(send, End(connection));
+    crate::session::run(source, sink, edge, codec, meta, Some(datagrams)).await;
+    guard.abort();
+}
+
+/// Streams beyond the first are not used; past `max` in all, the connection is closed.
+async fn refuse_extra_streams<C: StreamConnection>(connection: C, max: u32) {
+    let mut opened = 1;
+    while let Some((mut send, _)) = connection.accept_bi().await {
+        opened += 1;
+        if opened > max {
+            let reason = format!("too many streams: at most {max} per connection");
+            connection.close(TOO_MANY_STREAMS, reason.as_bytes());
+            return;
+        }
+        C::finish(&mut send).await;
+    }
+}
+
+/// The datagrams of a stream connection, for the tick thread.
+struct Datagrams<C>(C);
+
+impl<C> std::fmt::Debug for Datagrams<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Datagrams")
+    }
+}
+
+impl<C: StreamConnection> crate::conn::DatagramSink for Datagrams<C> {
+    fn max_size(&self) -> Option<usize> {
+        self.0.max_datagram_size()
+    }
+
+    fn send(&self, payload: Bytes) -> bool {
+        self.0.send_datagram(payload)
+    }
+}
+
+/// Finishing the stream and closing the connection.
+struct End<C>(C);
+
+impl<C: StreamConnection> StreamEnd<C::Send> for End<C> {
+    async fn finish(&self, send: &mut C::Send) {
+        C::finish(send).await;
+    }
+
+    fn close_connection(&self, code: u32, reason: &[u8]) {
+        self.0.close(code, reason);
+    }
+}

@@ -13,19 +13,12 @@ use std::time::Duration;
 use plaza_net::Codec;
 use plaza_systems::SessionMeta;
 use quinn::crypto::rustls::QuicServerConfig;
-use quinn::{Connection, Endpoint, SendStream, VarInt};
+use quinn::{Connection, Endpoint, VarInt};
 
 use crate::config::Config;
-use crate::conn::DatagramSink;
 use crate::edge::Edge;
-use crate::framing::{FramedSink, FramedSource, StreamEnd};
-use crate::session;
+use crate::framing::{self, StreamConnection};
 use crate::tls::{Identity, PLAZA_ALPN, TlsError};
-
-/// Close code for a client that opened more streams than allowed.
-const TOO_MANY_STREAMS: u32 = 4001;
-/// Close code for a client that opened no stream within the handshake deadline.
-const NO_STREAM: u32 = 4002;
 
 /// Why the QUIC endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,73 +79,41 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
     let Ok(Ok(connection)) = tokio::time::timeout(deadline, incoming).await else {
         return;
     };
-    let Ok(Ok((send, recv))) = tokio::time::timeout(deadline, connection.accept_bi()).await else {
-        connection.close(
-            VarInt::from_u32(NO_STREAM),
-            b"no stream opened within the handshake deadline",
-        );
-        return;
-    };
-    let guard = tokio::spawn(refuse_extra_streams(
-        connection.clone(),
-        edge.config.quic_max_streams,
-    ));
     let meta = SessionMeta {
         transport: "quic",
         client_addr: Some(connection.remote_address().ip()),
         user_agent: None,
     };
-    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
-    let incoming = connection.clone();
-    source.take_datagrams(move || {
-        let connection = incoming.clone();
-        async move { connection.read_datagram().await.ok() }
-    });
-    let datagrams: Arc<dyn DatagramSink> = Arc::new(QuinnDatagrams(connection.clone()));
-    let sink = FramedSink::new(send, QuinnEnd(connection));
-    session::run(source, sink, edge, Codec::Postcard, meta, Some(datagrams)).await;
-    guard.abort();
+    framing::serve_connection(connection, edge, Codec::Postcard, meta).await;
     drop(permit);
 }
 
-/// Streams beyond the first are not used; past `max` in all, the connection is closed.
-async fn refuse_extra_streams(connection: Connection, max: u32) {
-    let mut opened = 1;
-    while let Ok((mut send, _)) = connection.accept_bi().await {
-        opened += 1;
-        if opened > max {
-            let reason = format!("too many streams: at most {max} per connection");
-            connection.close(VarInt::from_u32(TOO_MANY_STREAMS), reason.as_bytes());
-            return;
-        }
-        let _ = send.finish();
-    }
-}
+impl StreamConnection for Connection {
+    type Send = quinn::SendStream;
+    type Recv = quinn::RecvStream;
 
-/// Datagrams of a quinn connection.
-#[derive(Debug)]
-struct QuinnDatagrams(Connection);
-
-impl DatagramSink for QuinnDatagrams {
-    fn max_size(&self) -> Option<usize> {
-        self.0.max_datagram_size()
+    async fn accept_bi(&self) -> Option<(Self::Send, Self::Recv)> {
+        Connection::accept_bi(self).await.ok()
     }
 
-    fn send(&self, payload: bytes::Bytes) -> bool {
-        self.0.send_datagram(payload).is_ok()
+    async fn read_datagram(&self) -> Option<bytes::Bytes> {
+        Connection::read_datagram(self).await.ok()
     }
-}
 
-/// Finishing a quinn stream and closing its connection.
-struct QuinnEnd(Connection);
+    fn send_datagram(&self, payload: bytes::Bytes) -> bool {
+        Connection::send_datagram(self, payload).is_ok()
+    }
 
-impl StreamEnd<SendStream> for QuinnEnd {
-    async fn finish(&self, send: &mut SendStream) {
+    fn max_datagram_size(&self) -> Option<usize> {
+        Connection::max_datagram_size(self)
+    }
+
+    async fn finish(send: &mut Self::Send) {
         let _ = send.finish();
         let _ = send.stopped().await;
     }
 
-    fn close_connection(&self, code: u32, reason: &[u8]) {
-        self.0.close(VarInt::from_u32(code), reason);
+    fn close(&self, code: u32, reason: &[u8]) {
+        Connection::close(self, VarInt::from_u32(code), reason);
     }
 }

@@ -12,19 +12,12 @@ use plaza_net::Codec;
 use plaza_systems::SessionMeta;
 use wtransport::endpoint::IncomingSession;
 use wtransport::endpoint::endpoint_side::Server;
-use wtransport::{Connection, Endpoint, SendStream, ServerConfig, VarInt};
+use wtransport::{Connection, Endpoint, ServerConfig, VarInt};
 
 use crate::config::Config;
-use crate::conn::DatagramSink;
 use crate::edge::Edge;
-use crate::framing::{FramedSink, FramedSource, StreamEnd};
-use crate::session;
+use crate::framing::{self, StreamConnection};
 use crate::tls::{Identity, TlsError};
-
-/// Close code for a session that opened more streams than allowed.
-const TOO_MANY_STREAMS: u32 = 4001;
-/// Close code for a session that opened no stream within the handshake deadline.
-const NO_STREAM: u32 = 4002;
 
 /// Why the WebTransport endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,83 +94,41 @@ async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
     let Ok(connection) = request.accept().await else {
         return;
     };
-    let Ok(Ok((send, recv))) = tokio::time::timeout(deadline, connection.accept_bi()).await else {
-        connection.close(
-            VarInt::from_u32(NO_STREAM),
-            b"no stream opened within the handshake deadline",
-        );
-        return;
-    };
-    let guard = tokio::spawn(refuse_extra_streams(
-        connection.clone(),
-        edge.config.quic_max_streams,
-    ));
     let meta = SessionMeta {
         transport: "wt",
         client_addr: Some(connection.remote_address().ip()),
         user_agent,
     };
-    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
-    let incoming = connection.clone();
-    source.take_datagrams(move || {
-        let connection = incoming.clone();
-        async move {
-            connection
-                .receive_datagram()
-                .await
-                .ok()
-                .map(|d| bytes::Bytes::copy_from_slice(d.payload().as_ref()))
-        }
-    });
-    let datagrams: Arc<dyn DatagramSink> = Arc::new(WtDatagrams(connection.clone()));
-    let sink = FramedSink::new(send, WtEnd(connection));
-    session::run(source, sink, edge, codec, meta, Some(datagrams)).await;
-    guard.abort();
+    framing::serve_connection(connection, edge, codec, meta).await;
     drop(permit);
 }
 
-/// Streams beyond the first are not used; past `max` in all, the session is closed.
-async fn refuse_extra_streams(connection: Connection, max: u32) {
-    let mut opened = 1;
-    while let Ok((mut send, _)) = connection.accept_bi().await {
-        opened += 1;
-        if opened > max {
-            let reason = format!("too many streams: at most {max} per connection");
-            connection.close(VarInt::from_u32(TOO_MANY_STREAMS), reason.as_bytes());
-            return;
-        }
-        let _ = send.finish().await;
-    }
-}
+impl StreamConnection for Connection {
+    type Send = wtransport::SendStream;
+    type Recv = wtransport::RecvStream;
 
-/// Datagrams of a WebTransport session.
-struct WtDatagrams(Connection);
-
-impl std::fmt::Debug for WtDatagrams {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WtDatagrams")
-    }
-}
-
-impl DatagramSink for WtDatagrams {
-    fn max_size(&self) -> Option<usize> {
-        self.0.max_datagram_size()
+    async fn accept_bi(&self) -> Option<(Self::Send, Self::Recv)> {
+        Connection::accept_bi(self).await.ok()
     }
 
-    fn send(&self, payload: bytes::Bytes) -> bool {
-        self.0.send_datagram(payload).is_ok()
+    async fn read_datagram(&self) -> Option<bytes::Bytes> {
+        let datagram = self.receive_datagram().await.ok()?;
+        Some(bytes::Bytes::copy_from_slice(datagram.payload().as_ref()))
     }
-}
 
-/// Finishing a WebTransport stream and closing its session.
-struct WtEnd(Connection);
+    fn send_datagram(&self, payload: bytes::Bytes) -> bool {
+        Connection::send_datagram(self, payload).is_ok()
+    }
 
-impl StreamEnd<SendStream> for WtEnd {
-    async fn finish(&self, send: &mut SendStream) {
+    fn max_datagram_size(&self) -> Option<usize> {
+        Connection::max_datagram_size(self)
+    }
+
+    async fn finish(send: &mut Self::Send) {
         let _ = send.finish().await;
     }
 
-    fn close_connection(&self, code: u32, reason: &[u8]) {
-        self.0.close(VarInt::from_u32(code), reason);
+    fn close(&self, code: u32, reason: &[u8]) {
+        Connection::close(self, VarInt::from_u32(code), reason);
     }
 }
