@@ -202,17 +202,12 @@ impl Client {
             _endpoint: endpoint,
             connection,
         };
-        let readers = Readers::spawn(Box::new(recv), &peer);
-        let link = Link::Stream {
-            send: Box::new(send),
-            readers,
+        Ok(Self::over_stream(
+            Box::new(send),
+            Box::new(recv),
             peer,
-        };
-        Ok(Self {
-            link,
-            codec: Codec::Postcard,
-            newest_avatars: 0,
-        })
+            Codec::Postcard,
+        ))
     }
 
     /// Connects over WebTransport to `https://addr/wt`, trusting the certificate whose
@@ -241,17 +236,27 @@ impl Client {
             _endpoint: endpoint,
             connection,
         };
-        let readers = Readers::spawn(Box::new(recv), &peer);
+        Ok(Self::over_stream(
+            Box::new(send),
+            Box::new(recv),
+            peer,
+            codec,
+        ))
+    }
+
+    /// A client on a stream transport's bidirectional stream and datagrams.
+    fn over_stream(send: Writer, recv: Reader, peer: Peer, codec: Codec) -> Self {
+        let readers = Readers::spawn(recv, &peer);
         let link = Link::Stream {
-            send: Box::new(send),
+            send,
             readers,
             peer,
         };
-        Ok(Self {
+        Self {
             link,
             codec,
             newest_avatars: 0,
-        })
+        }
     }
 
     /// Connects over WebSocket to `ws://addr/ws` with `codec`.
