@@ -257,14 +257,11 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             id: *id,
         },
         Event::Chat(line) => ServerMsg::Chat(chat_to_wire(line)),
-        Event::Delta(d) => ServerMsg::Delta {
-            tick: d.tick,
-            objects: objects_to_wire([&d.objects, &d.moved]),
-            removed: d.removed.clone(),
-            avatars: avatars_to_wire(&d.avatars),
-            joined: d.joined.iter().map(user_to_wire).collect(),
-            left: d.left.clone(),
-        },
+        Event::Delta(d) => delta_msg(
+            d,
+            objects_to_wire([&d.objects, &d.moved]),
+            avatars_to_wire([&d.avatars]),
+        ),
         Event::Error { kind, message } => ServerMsg::Error {
             code: error_code(*kind),
             message: message.clone(),
@@ -273,21 +270,12 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
     })
 }
 
-/// What a connection that takes datagrams gets for one delta.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatagramDelta {
-    /// Avatars and objects that moved, as a `motion` datagram (`None`: nothing moved).
-    pub datagram: Option<ServerMsg>,
-    /// The rest of the delta for the stream, with the final state of avatars and objects
-    /// that stopped (`None`: nothing else).
-    pub rest: Option<ServerMsg>,
-    /// What goes on the stream instead when the datagram cannot be sent: everything.
-    pub fallback: ServerMsg,
-}
-
-fn avatars_to_wire(avatars: &[(uuid::Uuid, Transform)]) -> Vec<WireAvatar> {
-    avatars
-        .iter()
+fn avatars_to_wire<'a>(
+    lists: impl IntoIterator<Item = &'a Vec<(uuid::Uuid, Transform)>>,
+) -> Vec<WireAvatar> {
+    lists
+        .into_iter()
+        .flatten()
         .map(|(user, t)| WireAvatar {
             user: *user,
             transform: transform_to_wire(t),
@@ -299,20 +287,28 @@ fn objects_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<ObjectState>>) ->
     lists.into_iter().flatten().map(object_to_wire).collect()
 }
 
-/// Splits a delta for a connection that takes datagrams.
-pub fn delta_for_datagrams(d: &Delta) -> DatagramDelta {
-    let delta = |objects: Vec<WireObject>, avatars: Vec<WireAvatar>| ServerMsg::Delta {
+/// A `delta` message of `d` with the given objects and avatars.
+fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Vec<WireAvatar>) -> ServerMsg {
+    ServerMsg::Delta {
         tick: d.tick,
         objects,
         removed: d.removed.clone(),
         avatars,
         joined: d.joined.iter().map(user_to_wire).collect(),
         left: d.left.clone(),
-    };
-    let moved = !d.avatars.is_empty() || !d.moved.is_empty();
-    let datagram = moved.then(|| ServerMsg::Motion {
+    }
+}
+
+// A connection that takes datagrams gets a delta in up to three forms, each built only
+// when such a connection needs it: the movements as a `motion` datagram, the rest of the
+// delta (with the final state of what stopped) on its stream, and everything on its
+// stream when the datagram cannot go.
+
+/// The avatars and objects that moved, as a `motion` datagram; `None` if nothing moved.
+pub fn motion_msg(d: &Delta) -> Option<ServerMsg> {
+    (!d.avatars.is_empty() || !d.moved.is_empty()).then(|| ServerMsg::Motion {
         tick: d.tick,
-        avatars: avatars_to_wire(&d.avatars),
+        avatars: avatars_to_wire([&d.avatars]),
         objects: d
             .moved
             .iter()
@@ -322,30 +318,28 @@ pub fn delta_for_datagrams(d: &Delta) -> DatagramDelta {
                 version: o.version,
             })
             .collect(),
-    });
-    let rest_empty = d.objects.is_empty()
+    })
+}
+
+/// The rest of the delta, for the stream of a connection that got the motion; `None` if
+/// nothing else changed.
+pub fn rest_msg(d: &Delta) -> Option<ServerMsg> {
+    let empty = d.objects.is_empty()
         && d.settled_objects.is_empty()
         && d.removed.is_empty()
         && d.settled.is_empty()
         && d.joined.is_empty()
         && d.left.is_empty();
-    let rest = (!rest_empty).then(|| {
-        delta(
-            objects_to_wire([&d.objects, &d.settled_objects]),
-            avatars_to_wire(&d.settled),
-        )
-    });
-    let mut all_avatars = avatars_to_wire(&d.avatars);
-    all_avatars.extend(avatars_to_wire(&d.settled));
-    let fallback = delta(
-        objects_to_wire([&d.objects, &d.moved, &d.settled_objects]),
-        all_avatars,
-    );
-    DatagramDelta {
-        datagram,
-        rest,
-        fallback,
-    }
+    (!empty).then(|| {
+        let objects = objects_to_wire([&d.objects, &d.settled_objects]);
+        delta_msg(d, objects, avatars_to_wire([&d.settled]))
+    })
+}
+
+/// Everything, for the stream of a connection whose motion datagram could not go.
+pub fn fallback_msg(d: &Delta) -> ServerMsg {
+    let objects = objects_to_wire([&d.objects, &d.moved, &d.settled_objects]);
+    delta_msg(d, objects, avatars_to_wire([&d.avatars, &d.settled]))
 }
 
 /// Whether a delta message carries nothing (a delta with only settled poses is empty for
@@ -368,15 +362,15 @@ pub fn encode(codec: Codec, msg: &ServerMsg) -> Frame {
 
 /// Encodes one message lazily, at most once per codec, for many recipients.
 #[derive(Debug)]
-pub struct SharedEncoding<'a> {
-    msg: &'a ServerMsg,
+pub struct SharedEncoding {
+    msg: ServerMsg,
     postcard: Option<Frame>,
     json: Option<Frame>,
 }
 
-impl<'a> SharedEncoding<'a> {
+impl SharedEncoding {
     /// Prepares to encode `msg`.
-    pub fn new(msg: &'a ServerMsg) -> Self {
+    pub fn new(msg: ServerMsg) -> Self {
         Self {
             msg,
             postcard: None,
@@ -390,7 +384,7 @@ impl<'a> SharedEncoding<'a> {
             Codec::Postcard => &mut self.postcard,
             Codec::Json => &mut self.json,
         };
-        slot.get_or_insert_with(|| encode(codec, self.msg)).clone()
+        slot.get_or_insert_with(|| encode(codec, &self.msg)).clone()
     }
 }
 

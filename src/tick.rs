@@ -18,7 +18,9 @@ use plaza_systems::{
 };
 use tokio::sync::mpsc;
 
-use crate::bridge::{SharedEncoding, delta_for_datagrams, event_to_wire, is_empty_delta};
+use crate::bridge::{
+    SharedEncoding, event_to_wire, fallback_msg, is_empty_delta, motion_msg, rest_msg,
+};
 use crate::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::now_ms;
 use crate::store::writer::WriteSender;
@@ -148,48 +150,55 @@ impl TickLoop {
                 Recipients::One(conn) => std::slice::from_ref(conn),
                 Recipients::Many(conns) => conns.as_slice(),
             };
-            let Some(msg) = event_to_wire(&out.event) else {
-                if let Event::Close { reason } = &out.event {
-                    for handle in to.iter().filter_map(|c| conns.get(c)) {
-                        handle.close.close(CloseReason::policy(reason.clone()));
-                    }
+            if let Event::Close { reason } = &out.event {
+                for handle in to.iter().filter_map(|c| conns.get(c)) {
+                    handle.close.close(CloseReason::policy(reason.clone()));
                 }
                 continue;
-            };
-            let mut encoding = SharedEncoding::new(&msg);
-            let full_is_empty = is_empty_delta(&msg);
-            // Connections with datagrams get a delta's moving poses as a datagram (if it
-            // fits) and the rest, with the final poses of avatars that stopped, on their
-            // stream.
-            let split = match &out.event {
-                Event::Delta(d) => Some(delta_for_datagrams(d)),
+            }
+            let delta = match &out.event {
+                Event::Delta(d) => Some(&**d),
                 _ => None,
             };
-            let mut datagram = split
-                .as_ref()
-                .and_then(|s| s.datagram.as_ref())
-                .map(SharedEncoding::new);
-            let mut rest = split
-                .as_ref()
-                .and_then(|s| s.rest.as_ref())
-                .map(SharedEncoding::new);
-            let mut fallback = split.as_ref().map(|s| SharedEncoding::new(&s.fallback));
+            // Each form of the event is built, and encoded per codec, only when a recipient
+            // needs it: the full message for connections without datagrams; for those with
+            // datagrams, a delta's motion as a datagram (if it fits) and the rest on their
+            // stream, or everything on their stream if the datagram cannot go.
+            let mut full: Option<Option<SharedEncoding>> = None;
+            let mut motion: Option<Option<SharedEncoding>> = None;
+            let mut rest: Option<Option<SharedEncoding>> = None;
+            let mut fallback: Option<SharedEncoding> = None;
             for handle in to.iter().filter_map(|c| conns.get(c)) {
-                let frame = match (&handle.datagrams, fallback.as_mut()) {
-                    (Some(datagrams), Some(fallback)) => {
-                        let sent = datagram.as_mut().is_none_or(|datagram| {
-                            let bytes = datagram.frame(handle.codec).bytes;
+                let codec = handle.codec;
+                let frame = match (&handle.datagrams, delta) {
+                    (Some(datagrams), Some(d)) => {
+                        let motion =
+                            motion.get_or_insert_with(|| motion_msg(d).map(SharedEncoding::new));
+                        let sent = motion.as_mut().is_none_or(|motion| {
+                            let bytes = motion.frame(codec).bytes;
                             datagrams.max_size().is_some_and(|max| bytes.len() <= max)
                                 && datagrams.send(bytes)
                         });
                         if sent {
-                            rest.as_mut().map(|rest| rest.frame(handle.codec))
+                            let rest =
+                                rest.get_or_insert_with(|| rest_msg(d).map(SharedEncoding::new));
+                            rest.as_mut().map(|rest| rest.frame(codec))
                         } else {
-                            Some(fallback.frame(handle.codec))
+                            let fallback = fallback
+                                .get_or_insert_with(|| SharedEncoding::new(fallback_msg(d)));
+                            Some(fallback.frame(codec))
                         }
                     }
-                    _ if full_is_empty => None,
-                    _ => Some(encoding.frame(handle.codec)),
+                    _ => {
+                        // A delta of only settled states carries nothing for connections
+                        // that got every change reliably.
+                        let full = full.get_or_insert_with(|| {
+                            event_to_wire(&out.event)
+                                .filter(|msg| !is_empty_delta(msg))
+                                .map(SharedEncoding::new)
+                        });
+                        full.as_mut().map(|full| full.frame(codec))
+                    }
                 };
                 let Some(frame) = frame else { continue };
                 if let Err(mpsc::error::TrySendError::Full(_)) = handle.tx.try_send(frame)
