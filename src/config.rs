@@ -285,6 +285,12 @@ impl Config {
         Ok(())
     }
 
+    /// Largest frame that is still read (and refused with `too_large`); a longer one ends
+    /// the connection, since skipping it would cost more than it is worth.
+    pub fn hard_frame_bytes(&self) -> usize {
+        self.max_frame_bytes * 4
+    }
+
     /// The SQLite file in use.
     pub fn sqlite_file(&self) -> PathBuf {
         self.sqlite_path

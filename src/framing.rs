@@ -15,10 +15,6 @@ use crate::bridge::{Frame, Refusal};
 use crate::conn::CloseReason;
 use crate::session::{FrameSink, FrameSource, Incoming};
 
-/// Frames up to this many times the frame limit are read and refused with `too_large`; a
-/// longer length prefix ends the connection (the stream cannot be resynchronised cheaply).
-const HARD_FRAME_FACTOR: usize = 4;
-
 /// How a transport ends its sending stream `W` and its connection.
 pub trait StreamEnd<W>: Send + 'static {
     /// Finishes `send` and waits until the peer has what was sent.
@@ -39,14 +35,20 @@ pub struct FramedSource {
 const READ_AHEAD: usize = 64;
 
 impl FramedSource {
-    /// Reads frames of at most `max` bytes from `recv`.
-    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(mut recv: R, max: usize) -> Self {
+    /// Reads frames of at most `max` bytes from `recv`; frames up to `hard` bytes are
+    /// skipped and refused, a longer length prefix ends the stream (it cannot be
+    /// resynchronised cheaply).
+    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(
+        mut recv: R,
+        max: usize,
+        hard: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(READ_AHEAD);
         let frames = tx.clone();
         let reader = tokio::spawn(async move {
             let mut broken = false;
             loop {
-                let incoming = read_frame(&mut recv, max, &mut broken).await;
+                let incoming = read_frame(&mut recv, max, hard, &mut broken).await;
                 let end = matches!(incoming, Incoming::End);
                 if frames.send(incoming).await.is_err() || end {
                     return;
@@ -94,7 +96,12 @@ impl FrameSource for FramedSource {
 
 /// Reads one length-prefixed frame. After a frame too long to skip, the stream is out of
 /// step: `broken` is set and it ends.
-async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, broken: &mut bool) -> Incoming {
+async fn read_frame<R: AsyncRead + Unpin>(
+    recv: &mut R,
+    max: usize,
+    hard: usize,
+    broken: &mut bool,
+) -> Incoming {
     if *broken {
         return Incoming::End;
     }
@@ -109,7 +116,7 @@ async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, broken: &mut
             code: ErrorCode::TooLarge,
             message,
         };
-        if len > max * HARD_FRAME_FACTOR {
+        if len > hard {
             *broken = true;
         } else if skip(recv, len).await.is_err() {
             return Incoming::End;
@@ -205,7 +212,11 @@ pub async fn serve_connection<C: StreamConnection>(
         connection.clone(),
         edge.config.quic_max_streams,
     ));
-    let mut source = FramedSource::spawn(recv, edge.config.max_frame_bytes);
+    let mut source = FramedSource::spawn(
+        recv,
+        edge.config.max_frame_bytes,
+        edge.config.hard_frame_bytes(),
+    );
     let incoming = connection.clone();
     source.take_datagrams(move || {
         let connection = incoming.clone();

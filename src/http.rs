@@ -32,15 +32,10 @@ async fn page() -> axum::response::Html<&'static str> {
 /// `GET /cert-hash`: the SHA-256 of the certificate QUIC and WebTransport present, for
 /// `serverCertificateHashes` in browsers and for pinning in native clients.
 async fn cert_hash(State(edge): State<Arc<Edge>>) -> Json<Value> {
-    let hex: String = edge
-        .cert_sha256
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let (quic_port, webtransport_port) = edge.ports();
     Json(json!({
         "algorithm": "sha-256",
-        "value": hex,
+        "value": crate::tls::hex(&edge.cert_sha256),
         "bytes": edge.cert_sha256.to_vec(),
         "quic_port": quic_port,
         "webtransport_port": webtransport_port,

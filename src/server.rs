@@ -153,12 +153,9 @@ impl Server {
             None
         };
         let (webtransport, webtransport_accept) = webtransport.unzip();
-        let webtransport_addr = webtransport.as_ref().and_then(|e| e.local_addr().ok());
-        edge.set_ports(
-            quic.as_ref().and_then(|e| e.local_addr().ok()),
-            webtransport_addr,
-        );
         let quic_addr = quic.as_ref().and_then(|e| e.local_addr().ok());
+        let webtransport_addr = webtransport.as_ref().and_then(|e| e.local_addr().ok());
+        edge.set_ports(quic_addr, webtransport_addr);
         tracing::info!(
             cert_sha256 = %identity.sha256_hex(),
             self_signed = identity.generated_validity.is_some(),

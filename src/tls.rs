@@ -106,7 +106,7 @@ impl Identity {
 
     /// The leaf's SHA-256 as lowercase hex.
     pub fn sha256_hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.sha256)
     }
 
     /// A rustls server configuration offering `alpn`, TLS 1.3 only (QUIC requires it).
@@ -119,6 +119,11 @@ impl Identity {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256(der: &CertificateDer<'_>) -> [u8; 32] {

@@ -20,10 +20,6 @@ use crate::conn::CloseReason;
 use crate::edge::Edge;
 use crate::session::{self, FrameSink, FrameSource, Incoming};
 
-/// Frames up to this many times `max_frame_bytes` are read and refused with `too_large`;
-/// bigger ones end the connection in the WebSocket layer (close code 1009).
-const HARD_FRAME_FACTOR: usize = 4;
-
 /// Query string of `/ws`.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -52,7 +48,8 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    let hard_limit = edge.config.max_frame_bytes * HARD_FRAME_FACTOR;
+    // Frames over the hard limit end the connection in the WebSocket layer (code 1009).
+    let hard_limit = edge.config.hard_frame_bytes();
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| async move {

@@ -224,14 +224,6 @@ impl Store {
         Ok(durable.kind())
     }
 
-    /// Short description for health: `sqlite`, `postgres`, `postgres+redis`.
-    pub fn kind(&self) -> String {
-        match &self.snapshots {
-            Some(_) => format!("{}+redis", self.durable.kind()),
-            None => self.durable.kind().to_string(),
-        }
-    }
-
     /// The user id for a guest name, creating the user on first use.
     pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
         self.durable.user_for_name(name, now_ms).await

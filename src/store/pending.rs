@@ -184,13 +184,6 @@ impl Pending {
             .collect()
     }
 
-    /// Puts back presence that failed to reach Redis, under newer presence.
-    pub fn restore_presence(&mut self, failed: Vec<PresenceRecord>) {
-        for record in failed {
-            self.presence.entry(record.space).or_insert(record.members);
-        }
-    }
-
     /// Puts back a batch that failed to write, under anything newer that arrived since.
     pub fn restore(&mut self, failed: Batch) {
         for space in failed.spaces {

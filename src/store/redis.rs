@@ -312,13 +312,4 @@ impl RedisSnapshots {
         };
         invalid.insert(space);
     }
-
-    /// The members of a space according to Redis (for tests and tools).
-    pub async fn presence(&self, space: Uuid) -> Result<HashMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(::redis::cmd("HGETALL")
-            .arg(self.presence_key(space))
-            .query_async(&mut conn)
-            .await?)
-    }
 }
