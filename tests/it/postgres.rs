@@ -1,11 +1,11 @@
 //! PostgreSQL as the durable store: the full schema, what a session writes, and a restart.
 
 use plaza::config::SecretUrl;
-use plaza_net::{Codec, ServerMsg};
+use plaza_net::Codec;
 use sqlx::Row;
 
 use crate::services::PgSchema;
-use crate::support::{Scene, TestServer, build_scene, json_of};
+use crate::support::{TestServer, build_scene};
 
 #[tokio::test]
 async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
@@ -14,13 +14,8 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
     let server =
         TestServer::start_with(|c| c.database_url = Some(SecretUrl::new(url.clone()))).await;
     let mut alice = server.client(Codec::Postcard, "alice").await;
-    let Scene {
-        space,
-        kept,
-        moved_to,
-        props,
-        user,
-    } = build_scene(&mut alice, "atrium", "stored in postgres").await;
+    let scene = build_scene(&mut alice, "atrium", "stored in postgres").await;
+    let (space, user) = (scene.space, scene.user);
     drop(alice);
     let (dir, config) = server.stop().await;
 
@@ -117,26 +112,7 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
     let server = TestServer::start_in(dir, config).await;
     let mut again = server.client(Codec::Json, "alice").await;
     assert_eq!(again.user, user, "the same name is the same user");
-    let ServerMsg::Joined {
-        space: space_again,
-        objects,
-        chat,
-        ..
-    } = again.join("atrium").await
-    else {
-        unreachable!()
-    };
-    assert_eq!(space_again, space);
-    assert_eq!(objects.len(), 1);
-    assert_eq!(
-        (objects[0].id, objects[0].version, objects[0].transform),
-        (kept, 3, moved_to)
-    );
-    assert_eq!(json_of(&objects[0].props), json_of(&props));
-    assert_eq!(
-        chat.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
-        ["stored in postgres"]
-    );
+    scene.assert_restored(&again.join("atrium").await);
     server.stop().await;
 }
 

@@ -7,68 +7,37 @@ use std::time::Duration;
 
 use plaza_net::{ClientMsg, Codec, ServerMsg, WireTransform};
 
-use crate::support::{Client, Scene, TestServer, build_scene, json_of, test_config};
+use crate::support::{Client, TestServer, build_scene, test_config};
 
 #[tokio::test]
 async fn objects_chat_and_users_survive_a_restart() {
     let server = TestServer::start().await;
     let mut alice = server.client(Codec::Postcard, "alice").await;
-    let Scene {
-        space,
-        kept,
-        moved_to,
-        props,
-        user: alice_user,
-    } = build_scene(&mut alice, "workshop", "remember this").await;
+    let scene = build_scene(&mut alice, "workshop", "remember this").await;
     drop(alice);
 
     let (dir, config) = server.stop().await;
     let server = TestServer::start_in(dir, config).await;
     let mut again = server.client(Codec::Json, "alice").await;
     assert_eq!(
-        again.user, alice_user,
+        again.user, scene.user,
         "the same name is the same user after a restart"
     );
-    let ServerMsg::Joined {
-        space: space_again,
-        objects,
-        chat,
-        ..
-    } = again.join("workshop").await
-    else {
-        unreachable!()
-    };
-    assert_eq!(space_again, space, "the space keeps its id");
-    assert_eq!(
-        objects.len(),
-        1,
-        "the despawned object stays gone: {objects:?}"
-    );
-    let object = &objects[0];
-    assert_eq!(
-        (object.id, object.version, object.owner),
-        (kept, 3, alice_user)
-    );
-    assert_eq!(object.transform, moved_to);
-    assert_eq!(json_of(&object.props), json_of(&props));
-    assert_eq!(chat.len(), 1);
-    assert_eq!(
-        (chat[0].text.as_str(), chat[0].from),
-        ("remember this", alice_user)
-    );
+    scene.assert_restored(&again.join("workshop").await);
 
     // Changes after the restart continue from the stored version.
     again
         .send(&ClientMsg::Move {
-            id: kept,
+            id: scene.kept,
             transform: WireTransform::IDENTITY,
         })
         .await;
     let version = again
         .recv_until(|m| match m {
-            ServerMsg::Delta { objects, .. } => {
-                objects.iter().find(|o| o.id == kept).map(|o| o.version)
-            }
+            ServerMsg::Delta { objects, .. } => objects
+                .iter()
+                .find(|o| o.id == scene.kept)
+                .map(|o| o.version),
             _ => None,
         })
         .await;

@@ -423,6 +423,38 @@ pub struct Scene {
     pub moved_to: WireTransform,
     pub props: plaza_net::Props,
     pub user: Uuid,
+    pub line: String,
+}
+
+impl Scene {
+    /// Checks that `joined` (of the scene's space, after a restart) holds the scene: the
+    /// same space, only the kept object at its last state, and the line said.
+    pub fn assert_restored(&self, joined: &ServerMsg) {
+        let ServerMsg::Joined {
+            space,
+            objects,
+            chat,
+            ..
+        } = joined
+        else {
+            panic!("expected joined, got {joined:?}");
+        };
+        assert_eq!(*space, self.space, "the space keeps its id");
+        assert_eq!(
+            objects.len(),
+            1,
+            "the despawned object stays gone: {objects:?}"
+        );
+        let object = &objects[0];
+        assert_eq!(
+            (object.id, object.version, object.owner),
+            (self.kept, 3, self.user)
+        );
+        assert_eq!(object.transform, self.moved_to);
+        assert_eq!(json_of(&object.props), json_of(&self.props));
+        let said: Vec<_> = chat.iter().map(|c| (c.text.as_str(), c.from)).collect();
+        assert_eq!(said, vec![(self.line.as_str(), self.user)]);
+    }
 }
 
 /// `client` joins `space`, spawns two objects, moves one and sets its props, despawns the
@@ -462,5 +494,6 @@ pub async fn build_scene(client: &mut Client, space: &str, line: &str) -> Scene 
         moved_to,
         props,
         user: client.user,
+        line: line.to_string(),
     }
 }
