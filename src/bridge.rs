@@ -296,6 +296,9 @@ fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Vec<WireAvatar>) -> S
         avatars,
         joined: d.joined.iter().map(user_to_wire).collect(),
         left: d.left.clone(),
+        appeared: d.appeared.iter().map(user_to_wire).collect(),
+        vanished: d.vanished.clone(),
+        hidden: d.hidden.clone(),
     }
 }
 
@@ -329,7 +332,10 @@ pub fn rest_msg(d: &Delta) -> Option<ServerMsg> {
         && d.removed.is_empty()
         && d.settled.is_empty()
         && d.joined.is_empty()
-        && d.left.is_empty();
+        && d.left.is_empty()
+        && d.appeared.is_empty()
+        && d.vanished.is_empty()
+        && d.hidden.is_empty();
     (!empty).then(|| {
         let objects = objects_to_wire([&d.objects, &d.settled_objects]);
         delta_msg(d, objects, avatars_to_wire([&d.settled]))
@@ -345,8 +351,9 @@ pub fn fallback_msg(d: &Delta) -> ServerMsg {
 /// Whether a delta message carries nothing (a delta with only settled poses is empty for
 /// connections that got every pose reliably).
 pub fn is_empty_delta(msg: &ServerMsg) -> bool {
-    matches!(msg, ServerMsg::Delta { objects, removed, avatars, joined, left, .. }
-        if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty())
+    matches!(msg, ServerMsg::Delta { objects, removed, avatars, joined, left, appeared, vanished, hidden, .. }
+        if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty()
+            && appeared.is_empty() && vanished.is_empty() && hidden.is_empty())
 }
 
 /// Encodes a server message for `codec`.

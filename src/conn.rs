@@ -96,6 +96,8 @@ pub struct ConnHandle {
     pub close: CloseSignal,
     /// Its datagrams, on transports that have them.
     pub datagrams: Option<Arc<dyn DatagramSink>>,
+    /// Its transport (`ws`, `quic`, `wt`), for the traffic counters.
+    pub transport: &'static str,
 }
 
 /// What transports send to the tick thread.

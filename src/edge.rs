@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::conn::Envelope;
 use crate::store::Store;
 use crate::store::writer::WriterStats;
+use crate::telemetry::Telemetry;
 use crate::tick::TickStats;
 
 /// Everything a connection task needs.
@@ -33,10 +34,23 @@ pub struct Edge {
     pub tick_stats: Arc<TickStats>,
     /// Counters of the store writer.
     pub writer_stats: Arc<WriterStats>,
+    /// Histograms and per-transport counters.
+    pub telemetry: Arc<Telemetry>,
     /// SHA-256 of the TLS certificate, for `GET /cert-hash`.
     pub cert_sha256: [u8; 32],
     /// UDP ports of QUIC and WebTransport, once bound (0: not enabled).
     ports: [std::sync::atomic::AtomicU16; 2],
+}
+
+/// The counters an edge publishes, shared with the tick thread and the store writer.
+#[derive(Debug)]
+pub struct Stats {
+    /// The tick thread's.
+    pub tick: Arc<TickStats>,
+    /// The store writer's.
+    pub writer: Arc<WriterStats>,
+    /// Histograms and per-transport counters.
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// The inbox holds `inbox_capacity` client commands already; the command was not queued.
@@ -49,8 +63,7 @@ impl Edge {
         config: Config,
         store: Store,
         envelopes: Sender<Envelope>,
-        tick_stats: Arc<TickStats>,
-        writer_stats: Arc<WriterStats>,
+        stats: Stats,
         cert_sha256: [u8; 32],
     ) -> Self {
         Self {
@@ -60,8 +73,9 @@ impl Edge {
             store,
             envelopes,
             next_conn: AtomicU64::new(1),
-            tick_stats,
-            writer_stats,
+            tick_stats: stats.tick,
+            writer_stats: stats.writer,
+            telemetry: stats.telemetry,
             cert_sha256,
             ports: Default::default(),
         }

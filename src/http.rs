@@ -1,4 +1,4 @@
-//! The HTTP surface: the WebSocket endpoint and health.
+//! The HTTP surface: the WebSocket endpoint, health, telemetry and the test page.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::edge::Edge;
-use crate::ws;
+use crate::{metrics, ws};
 
 /// All routes.
 pub fn router(edge: Arc<Edge>) -> Router {
@@ -19,6 +19,8 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/health", get(health))
         .route("/cert-hash", get(cert_hash))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/api/statistics", get(metrics::statistics))
         .route("/", get(page))
         .with_state(edge)
 }

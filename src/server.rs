@@ -16,8 +16,10 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ConfigError};
 use crate::conn::Envelope;
 use crate::edge::Edge;
+use crate::edge::Stats;
 use crate::store::writer::{self, WriterConfig, WriterReport, WriterStats};
 use crate::store::{Store, StoreError};
+use crate::telemetry::{StageClockPlugin, Telemetry};
 use crate::tick::{TickLoop, TickStats};
 
 /// Why the server could not start or stop cleanly.
@@ -88,12 +90,16 @@ impl Server {
 
         let (envelope_tx, envelope_rx) = crossbeam_channel::unbounded();
         let tick_stats = Arc::new(TickStats::default());
+        let telemetry = Arc::new(Telemetry::default());
         let edge = Arc::new(Edge::new(
             config.clone(),
             store.clone(),
             envelope_tx,
-            tick_stats.clone(),
-            writer_stats,
+            Stats {
+                tick: tick_stats.clone(),
+                writer: writer_stats,
+                telemetry: telemetry.clone(),
+            },
             identity.sha256,
         ));
 
@@ -109,11 +115,16 @@ impl Server {
             period: config.tick_period(),
             stop: tick_stop.clone(),
             stats: tick_stats,
+            telemetry,
             outbound_queue_frames: config.outbound_queue_frames,
         };
         let tick_thread = std::thread::Builder::new()
             .name("plaza-tick".into())
-            .spawn(move || tick_loop.run(build_app(limits, id_seed)))
+            .spawn(move || {
+                let mut app = build_app(limits, id_seed);
+                app.add_plugins(StageClockPlugin);
+                tick_loop.run(app)
+            })
             .map_err(|e| ServerError::TickThread(e.to_string()))?;
 
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use crate::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use crate::edge::Edge;
 use crate::rate::{StrikeCounter, TokenBucket};
 use crate::store::now_ms;
+use crate::telemetry::TransportCounters;
 
 /// How long a closing connection may take to send what was queued before its close.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
@@ -86,6 +88,10 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     };
     // The queue is new and holds at least 8 frames, so the welcome always fits and goes first.
     let _ = tx.try_send(encode(codec, &welcome));
+    let transport = meta.transport;
+    let counters = edge.telemetry.transport(transport);
+    counters.open.fetch_add(1, Ordering::Relaxed);
+    counters.opened.fetch_add(1, Ordering::Relaxed);
     edge.submit(Envelope::Register {
         conn,
         handle: ConnHandle {
@@ -93,6 +99,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
             tx: tx.clone(),
             close: close.clone(),
             datagrams,
+            transport,
         },
         input: Input::Connect {
             conn,
@@ -103,9 +110,15 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         },
     });
 
-    let writer = tokio::spawn(write_frames(sink, rx, close.clone()));
+    let writer = tokio::spawn(write_frames(
+        sink,
+        rx,
+        close.clone(),
+        edge.clone(),
+        transport,
+    ));
     tokio::select! {
-        () = read_commands(&mut source, &edge, conn, codec, &tx, &close) => {
+        () = read_commands(&mut source, &edge, conn, codec, &tx, &close, counters) => {
             close.close(CloseReason::policy("client closed the connection"));
         }
         _ = close.closed() => {}
@@ -113,6 +126,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     edge.submit(Envelope::Input(Input::Disconnect { conn }));
     drop(tx);
     let _ = writer.await;
+    counters.open.fetch_sub(1, Ordering::Relaxed);
 }
 
 struct Hello {
@@ -186,6 +200,7 @@ async fn read_commands<S: FrameSource>(
     codec: Codec,
     tx: &mpsc::Sender<Frame>,
     close: &CloseSignal,
+    counters: &TransportCounters,
 ) {
     let config = &edge.config;
     let mut bucket = TokenBucket::new(
@@ -200,7 +215,14 @@ async fn read_commands<S: FrameSource>(
         let _ = tx.try_send(encode(codec, msg));
     };
     loop {
-        let result = match source.next().await {
+        let incoming = source.next().await;
+        if let Incoming::Data(payload) = &incoming {
+            counters.messages_in.fetch_add(1, Ordering::Relaxed);
+            counters
+                .bytes_in
+                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        }
+        let result = match incoming {
             Incoming::Data(_) if !bucket.take(Instant::now()) => Err(Refusal {
                 code: ErrorCode::RateLimited,
                 message: "too many messages; slow down".into(),
@@ -259,13 +281,23 @@ async fn write_frames<K: FrameSink>(
     mut sink: K,
     mut rx: mpsc::Receiver<Frame>,
     close: CloseSignal,
+    edge: Arc<Edge>,
+    transport: &'static str,
 ) {
+    let counters = edge.telemetry.transport(transport);
+    let count = |frame: &Frame| {
+        counters.messages_out.fetch_add(1, Ordering::Relaxed);
+        counters
+            .bytes_out
+            .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
+    };
     loop {
         tokio::select! {
             biased;
             reason = close.closed() => {
                 let _ = tokio::time::timeout(CLOSE_DRAIN, async {
                     while let Ok(frame) = rx.try_recv() {
+                        count(&frame);
                         if sink.send(frame).await.is_err() {
                             return;
                         }
@@ -277,6 +309,7 @@ async fn write_frames<K: FrameSink>(
             }
             frame = rx.recv() => match frame {
                 Some(frame) => {
+                    count(&frame);
                     if sink.send(frame).await.is_err() {
                         close.close(CloseReason::policy("connection lost"));
                         return;

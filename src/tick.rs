@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use plaza_systems::components::{ObjectId, Session, SpaceContents};
 use plaza_systems::{
     App, ConnId, Event, Inbox, Input, LoadRequests, Outbox, Recipients, SimTime, WriteSetOut,
 };
@@ -24,6 +25,11 @@ use crate::bridge::{
 use crate::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::now_ms;
 use crate::store::writer::WriteSender;
+use crate::telemetry::{StageClock, Telemetry};
+
+/// How often (in ticks) the world's sessions, spaces and objects are counted for telemetry;
+/// counting walks every entity, so not every tick.
+const WORLD_COUNT_TICKS: u64 = 20;
 
 /// Counters the tick thread publishes.
 #[derive(Debug, Default)]
@@ -55,6 +61,8 @@ pub struct TickLoop {
     pub stop: Arc<AtomicBool>,
     /// Published counters.
     pub stats: Arc<TickStats>,
+    /// Histograms and per-transport counters.
+    pub telemetry: Arc<Telemetry>,
     /// Capacity of each outbound queue, for the too-slow message.
     pub outbound_queue_frames: usize,
 }
@@ -110,14 +118,17 @@ impl TickLoop {
         self.stats.tick.store(tick, Ordering::Relaxed);
         self.stats.last_tick_us.store(us, Ordering::Relaxed);
         self.stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
+        self.telemetry.record_tick(took);
     }
 
     fn tick(&mut self, app: &mut App, tick: u64, conns: &mut HashMap<ConnId, ConnHandle>) {
+        let began = Instant::now();
         let world = app.world_mut();
         {
             let mut inbox = world.resource_mut::<Inbox>();
             // Only what is there now: inputs arriving during the tick wait for the next one.
             let arrived = self.envelopes.len();
+            self.telemetry.record_inbox(arrived);
             for envelope in self.envelopes.try_iter().take(arrived) {
                 match envelope {
                     Envelope::Register {
@@ -142,6 +153,7 @@ impl TickLoop {
             unix_ms: now_ms(),
         };
         app.update();
+        let updated = Instant::now();
 
         let world = app.world_mut();
         let mut outgoing = std::mem::take(&mut world.resource_mut::<Outbox>().0);
@@ -176,8 +188,15 @@ impl TickLoop {
                             motion.get_or_insert_with(|| motion_msg(d).map(SharedEncoding::new));
                         let sent = motion.as_mut().is_none_or(|motion| {
                             let bytes = motion.frame(codec).bytes;
-                            datagrams.max_size().is_some_and(|max| bytes.len() <= max)
-                                && datagrams.send(bytes)
+                            let len = bytes.len() as u64;
+                            let sent = datagrams.max_size().is_some_and(|max| bytes.len() <= max)
+                                && datagrams.send(bytes);
+                            if sent {
+                                let counters = self.telemetry.transport(handle.transport);
+                                counters.messages_out.fetch_add(1, Ordering::Relaxed);
+                                counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+                            }
+                            sent
                         });
                         if sent {
                             let rest =
@@ -213,6 +232,7 @@ impl TickLoop {
             }
         }
         world.resource_mut::<Outbox>().0 = outgoing;
+        let delivered = Instant::now();
 
         for name in world.resource_mut::<LoadRequests>().0.drain(..) {
             // The loader ends only after the tick thread; a failed send means shutdown.
@@ -220,5 +240,43 @@ impl TickLoop {
         }
         let writes = std::mem::take(&mut world.resource_mut::<WriteSetOut>().0);
         self.writer.submit(writes);
+        let submitted = Instant::now();
+
+        // Stage times: the world's stages from the marks its clock systems left, delivery
+        // (encoding and queueing) and the hand-over to the writer from here.
+        let ends = std::mem::take(&mut world.resource_mut::<StageClock>().ends);
+        if let [
+            Some(ingested),
+            Some(simulated),
+            Some(replicated),
+            Some(persisted),
+        ] = ends
+        {
+            let stages = &self.telemetry.stages;
+            stages[0].observe_duration(ingested - began);
+            stages[1].observe_duration(simulated - ingested);
+            stages[2].observe_duration(replicated - simulated);
+            stages[3].observe_duration(delivered - updated);
+            stages[4].observe_duration((persisted - replicated) + (submitted - delivered));
+        }
+        if tick % WORLD_COUNT_TICKS == 1 {
+            self.count_world(world);
+        }
+    }
+
+    /// Publishes how many sessions, spaces and objects the world holds.
+    fn count_world(&self, world: &mut bevy_ecs::world::World) {
+        let t = &self.telemetry;
+        let sessions = world.query::<&Session>().iter(world).count();
+        let (mut loaded, mut active) = (0_usize, 0_usize);
+        for contents in world.query::<&SpaceContents>().iter(world) {
+            loaded += 1;
+            active += usize::from(!contents.members.is_empty());
+        }
+        let objects = world.query::<&ObjectId>().iter(world).count();
+        t.sessions.store(sessions as u64, Ordering::Relaxed);
+        t.spaces_loaded.store(loaded as u64, Ordering::Relaxed);
+        t.spaces_active.store(active as u64, Ordering::Relaxed);
+        t.objects.store(objects as u64, Ordering::Relaxed);
     }
 }

@@ -164,6 +164,8 @@ pub struct Client {
     codec: Codec,
     /// The newest tick of motion applied; older motion datagrams are stale.
     newest_avatars: u64,
+    /// Payload bytes received so far (frames and datagrams).
+    received_bytes: u64,
 }
 
 impl Client {
@@ -256,6 +258,7 @@ impl Client {
             link,
             codec,
             newest_avatars: 0,
+            received_bytes: 0,
         }
     }
 
@@ -273,7 +276,13 @@ impl Client {
             link: Link::Ws(Box::new(ws)),
             codec,
             newest_avatars: 0,
+            received_bytes: 0,
         })
+    }
+
+    /// Payload bytes received so far, frames and datagrams.
+    pub fn received_bytes(&self) -> u64 {
+        self.received_bytes
     }
 
     /// The codec in use.
@@ -370,6 +379,7 @@ impl Client {
                 let payload = match readers.rx.recv().await.unwrap_or(Inbound::End) {
                     Inbound::Frame(payload) => payload,
                     Inbound::Datagram(payload) => {
+                        self.received_bytes += payload.len() as u64;
                         let msg = self.codec.decode_server(&payload)?;
                         if let ServerMsg::Motion { tick, .. } = msg {
                             // Datagrams arrive out of order: an older one is stale.
@@ -382,6 +392,7 @@ impl Client {
                     }
                     Inbound::End => return Ok(Received::Closed(peer.closed().await)),
                 };
+                self.received_bytes += payload.len() as u64;
                 return Ok(Received::Msg(self.codec.decode_server(&payload)?));
             },
             Link::Ws(ws) => loop {
@@ -398,6 +409,7 @@ impl Client {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(_)) => continue,
                 };
+                self.received_bytes += payload.len() as u64;
                 return Ok(Received::Msg(self.codec.decode_server(&payload)?));
             },
         }

@@ -224,6 +224,9 @@ mod tests {
                 avatars: vec![],
                 joined: vec![],
                 left: vec![id],
+                appeared: vec![],
+                vanished: vec![id],
+                hidden: vec![id],
             },
             ServerMsg::Pong { t: 1.5, tick: 3 },
         ];

@@ -261,6 +261,12 @@ pub enum ServerMsg {
         joined: Vec<WireUser>,
         /// User ids of people who left it.
         left: Vec<Uuid>,
+        /// People who came into view (with a view radius), with their current pose.
+        appeared: Vec<WireUser>,
+        /// User ids of people who went out of view but are still in the space.
+        vanished: Vec<Uuid>,
+        /// Ids of objects that went out of view but are still in the space.
+        hidden: Vec<Uuid>,
     },
     /// Something the client sent was refused.
     Error {

@@ -57,6 +57,8 @@ pub struct WriterStats {
     pub max_lag_us: AtomicU64,
     /// Write sets the tick thread merged itself because the writer's channel was full.
     pub overflow_merges: AtomicU64,
+    /// Rows per durable flush.
+    pub batch_rows: crate::telemetry::Histogram,
 }
 
 /// The tick thread's end: hands write sets to the writer without ever blocking.
@@ -330,6 +332,7 @@ impl Writer {
                 self.stats
                     .last_batch_rows
                     .store(rows as u64, Ordering::Relaxed);
+                self.stats.batch_rows.observe(rows as u64);
                 self.stats
                     .last_flush_us
                     .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);

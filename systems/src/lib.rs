@@ -5,7 +5,9 @@
 
 mod chat;
 pub mod components;
+mod grid;
 mod ingest;
+mod interest;
 mod objects;
 mod persist;
 mod replicate;
@@ -15,6 +17,8 @@ mod sessions;
 mod vocabulary;
 
 pub use components::{ConnId, Transform};
+pub use grid::{Grid, maintain_grid};
+pub use interest::{View, in_view, replicate_in_view};
 pub use persist::{clear_tick_log, persist};
 pub use replicate::replicate;
 pub use resources::{

@@ -1,8 +1,9 @@
 //! The replicate stage: one delta per space per tick holding what changed, sent to every
 //! session in the space, and the full state for sessions that entered this tick.
 //!
-//! Every session in a space sees the whole space (interest management comes later), so a
-//! space's delta is the same for all its sessions and is built, and encoded, once.
+//! This is replication without a view radius: every session in a space sees the whole
+//! space, so a space's delta is the same for all its sessions and is built, and encoded,
+//! once. With a view radius, [`crate::interest`] replicates instead.
 
 use std::collections::{HashMap, HashSet};
 
@@ -48,7 +49,7 @@ pub fn object_state(
     }
 }
 
-fn user_state(session: &Session, avatar: &Avatar) -> UserState {
+pub(crate) fn user_state(session: &Session, avatar: &Avatar) -> UserState {
     UserState {
         user: session.user,
         name: session.name.clone(),

@@ -33,6 +33,12 @@ pub struct Limits {
     /// Every this many ticks the presence of every occupied space is written again, so
     /// that it does not expire in Redis while people stay.
     pub presence_refresh_ticks: u64,
+    /// Interest management: a session sees only what is within this many metres of its
+    /// avatar. `None`: everyone in a space sees all of it, through one shared delta.
+    pub view_radius: Option<f32>,
+    /// With a view radius, the most a session is sent per tick, in estimated encoded
+    /// bytes; what does not fit waits for later ticks, nearest and freshest first.
+    pub view_budget_bytes: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +49,8 @@ impl Default for Limits {
             max_strikes: 20,
             strike_window_ticks: 200,
             presence_refresh_ticks: 200,
+            view_radius: None,
+            view_budget_bytes: 16 * 1024,
         }
     }
 }

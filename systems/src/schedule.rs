@@ -4,9 +4,10 @@ use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 
+use crate::grid::{self, Grid};
 use crate::{
     IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, TickLog, WriteSetOut, ingest,
-    persist, replicate,
+    interest, persist, replicate,
 };
 
 /// The schedule run once per tick.
@@ -68,12 +69,31 @@ impl Plugin for WorldPlugin {
     }
 }
 
-/// Replication: per-space deltas and join snapshots.
+/// Replication: deltas and join snapshots, per space (no view radius) or per session
+/// (interest management, with the spatial grid kept up to date first).
 pub struct ReplicationPlugin;
 
 impl Plugin for ReplicationPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Tick, replicate::replicate.in_set(Stage::Replicate));
+        let cell_size = app
+            .world()
+            .get_resource::<Limits>()
+            .and_then(|limits| limits.view_radius)
+            .unwrap_or(1.0);
+        app.insert_resource(Grid::new(cell_size))
+            .add_systems(
+                Tick,
+                replicate::replicate
+                    .run_if(not(interest::in_view))
+                    .in_set(Stage::Replicate),
+            )
+            .add_systems(
+                Tick,
+                (grid::maintain_grid, interest::replicate_in_view)
+                    .chain()
+                    .run_if(interest::in_view)
+                    .in_set(Stage::Replicate),
+            );
     }
 }
 

@@ -261,6 +261,12 @@ pub struct Delta {
     pub joined: Vec<UserState>,
     /// User ids of people who left.
     pub left: Vec<Uuid>,
+    /// People who came into view (interest management), with their current pose.
+    pub appeared: Vec<UserState>,
+    /// User ids of people who went out of view but are still in the space.
+    pub vanished: Vec<Uuid>,
+    /// Ids of objects that went out of view but are still in the space.
+    pub hidden: Vec<Uuid>,
 }
 
 impl Delta {
@@ -274,6 +280,9 @@ impl Delta {
             && self.settled_objects.is_empty()
             && self.joined.is_empty()
             && self.left.is_empty()
+            && self.appeared.is_empty()
+            && self.vanished.is_empty()
+            && self.hidden.is_empty()
     }
 }
 

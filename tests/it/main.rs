@@ -4,6 +4,8 @@
 mod bad_input;
 mod browser;
 mod building;
+mod interest;
+mod load;
 mod outage;
 mod postgres;
 mod quic;
@@ -11,4 +13,5 @@ mod redis;
 mod restart;
 mod services;
 mod support;
+mod telemetry;
 mod webtransport;

@@ -377,6 +377,15 @@ fn rand_u32() -> u32 {
 
 /// `GET path` over plain HTTP/1.1: the status code and the JSON body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http_get_text(addr, path).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `GET path` on `addr`: the status and the body as text.
+pub async fn http_get_text(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -389,10 +398,7 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) 
         .and_then(|s| s.parse().ok())
         .expect("a status line");
     let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
 
 /// Polls `check` every 50 ms until it holds, for at most `within`.

@@ -569,3 +569,5 @@ fn a_moved_object_is_motion_then_settles_once() {
     let (out, _) = world.step(vec![]);
     assert!(delta_of(&out).is_empty(), "settled once");
 }
+
+mod interest;

@@ -1,0 +1,185 @@
+//! `plaza-bot`: a load test made of headless clients. It connects N bots over QUIC,
+//! WebTransport or WebSocket to K spaces over a ramp, lets them walk, build and chat for a
+//! while, and reports what they saw (connections, round trips, update latency, traffic,
+//! errors) next to what the server measured about itself over the same window. Thresholds
+//! on the command line turn it into a release gate: a missed one exits with status 1.
+
+mod args;
+mod report;
+mod server_stats;
+mod stats;
+mod swarm;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use crate::args::{BotArgs, Transport};
+use crate::report::{Report, RunSettings};
+use crate::server_stats::{ServerReport, discover, read_statistics};
+use crate::stats::{Phase, Recorder, TransportReport};
+use crate::swarm::{Plan, bot};
+
+fn main() -> anyhow::Result<()> {
+    let args = BotArgs::parse();
+    anyhow::ensure!(args.bots >= 1, "--bots must be at least 1");
+    anyhow::ensure!(
+        !args.transport.is_empty(),
+        "--transport needs at least one transport"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(run(args.clone()))?;
+    println!("{}", report.table());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report).context("report to JSON")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // Bots' sockets close with the runtime; don't wait for their goodbyes.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    if !report.passed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn run(args: BotArgs) -> anyhow::Result<Report> {
+    let target = discover(&args.url).await?;
+    let run_id = format!(
+        "{:06x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+            & 0xFF_FFFF
+    );
+    let plan = Arc::new(Plan {
+        args: args.clone(),
+        target,
+        run_id,
+        epoch: Instant::now(),
+        phase: Phase::default(),
+    });
+    let mut recorders: BTreeMap<&'static str, Arc<Recorder>> = BTreeMap::new();
+    for &t in &args.transport {
+        recorders
+            .entry(t.name())
+            .or_insert_with(|| Arc::new(Recorder::new(t)));
+    }
+    let recorder_of = |t: Transport| recorders[t.name()].clone();
+
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.bots as u64)
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    progress.set_prefix("ramp");
+    let live = {
+        let recorders: Vec<Arc<Recorder>> = recorders.values().cloned().collect();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut last = (Instant::now(), 0_u64, 0_u64);
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let sum =
+                    |f: &dyn Fn(&Recorder) -> u64| recorders.iter().map(|r| f(r)).sum::<u64>();
+                let ok = sum(&|r| r.succeeded.load(Ordering::Relaxed));
+                let tried = sum(&|r| r.attempted.load(Ordering::Relaxed));
+                let msgs = sum(&|r| r.messages.load(Ordering::Relaxed));
+                let bytes = sum(&|r| r.bytes.load(Ordering::Relaxed));
+                let secs = last.0.elapsed().as_secs_f64().max(0.001);
+                progress.set_message(format!(
+                    "joined {ok}/{tried}  {:.0} msg/s  {:.1} MB/s in",
+                    (msgs - last.1) as f64 / secs,
+                    (bytes - last.2) as f64 / secs / 1e6
+                ));
+                last = (Instant::now(), msgs, bytes);
+            }
+        })
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let started = tokio::time::Instant::now();
+    let mut bots = Vec::with_capacity(args.bots);
+    for i in 0..args.bots {
+        let at = started + args.ramp.mul_f64(i as f64 / args.bots as f64);
+        tokio::time::sleep_until(at).await;
+        let transport = args.transport[i % args.transport.len()];
+        let rec = recorder_of(transport);
+        rec.bots.fetch_add(1, Ordering::Relaxed);
+        bots.push(tokio::spawn(bot(i, plan.clone(), rec, stop_rx.clone())));
+        progress.set_position(i as u64 + 1);
+    }
+    // Let the last connections finish (or time out) before measuring.
+    let settle_until = tokio::time::Instant::now() + args.connect_timeout;
+    while tokio::time::Instant::now() < settle_until {
+        let done: u64 = recorders
+            .values()
+            .map(|r| r.succeeded.load(Ordering::Relaxed))
+            .sum::<u64>()
+            + recorders
+                .values()
+                .map(|r| TransportReport::of("", &[r]).failed)
+                .sum::<u64>();
+        if done >= args.bots as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let before = read_statistics(plan.target.http).await;
+    let measured_from = Instant::now();
+    plan.phase.set_measuring(true);
+    progress.set_prefix("run");
+    progress.set_length(args.duration.as_secs().max(1));
+    progress.set_position(0);
+    let end = tokio::time::Instant::now() + args.duration;
+    while tokio::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(250).min(end - tokio::time::Instant::now())).await;
+        progress.set_position(measured_from.elapsed().as_secs());
+    }
+    plan.phase.set_measuring(false);
+    let wall = measured_from.elapsed();
+    let after = read_statistics(plan.target.http).await;
+    let _ = stop_tx.send(true);
+    for handle in bots {
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    }
+    live.abort();
+    progress.finish_and_clear();
+
+    let server = match (&before, &after) {
+        (Ok(b), Ok(a)) => ServerReport::between(b, a, wall),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("server statistics unavailable: {e:#}");
+            None
+        }
+    };
+    let all: Vec<&Recorder> = recorders.values().map(|r| &**r).collect();
+    let mut report = Report {
+        settings: RunSettings::of(&args),
+        transports: all
+            .iter()
+            .map(|r| TransportReport::of(r.transport.name(), &[r]))
+            .collect(),
+        overall: TransportReport::of("all", &all),
+        server,
+        checks: Vec::new(),
+        passed: true,
+    };
+    report.check(&args);
+    Ok(report)
+}

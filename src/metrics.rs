@@ -1,0 +1,344 @@
+//! `GET /metrics` (Prometheus text format) and `GET /api/statistics` (JSON): the server's
+//! telemetry, read from counters without locking the tick.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Json};
+use serde_json::{Value, json};
+
+use crate::edge::Edge;
+use crate::telemetry::{HistogramSnapshot, STAGES, TRANSPORTS};
+
+/// `GET /api/statistics`: the same numbers as `/metrics`, as JSON, with percentiles.
+pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
+    let t = &edge.telemetry;
+    let tick = &edge.tick_stats;
+    let writer = &edge.writer_stats;
+    let stores = &edge.store.stats;
+    let (p50, p99, max) = t.recent_ticks();
+    let summary = |h: &HistogramSnapshot| {
+        json!({
+            "p50_us": h.quantile(0.5),
+            "p90_us": h.quantile(0.9),
+            "p99_us": h.quantile(0.99),
+            "max_us": h.max,
+            "mean_us": h.sum.checked_div(h.count).unwrap_or(0),
+            "count": h.count,
+            "histogram": h,
+        })
+    };
+    let stages: serde_json::Map<String, Value> = STAGES
+        .iter()
+        .zip(&t.stages)
+        .map(|(name, h)| (name.to_string(), summary(&h.snapshot())))
+        .collect();
+    let mut connections = serde_json::Map::new();
+    for (name, c) in TRANSPORTS.iter().zip(&t.transports) {
+        connections.insert(
+            name.to_string(),
+            json!({
+                "open": c.open.load(Ordering::Relaxed),
+                "opened": c.opened.load(Ordering::Relaxed),
+                "bytes_in": c.bytes_in.load(Ordering::Relaxed),
+                "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+                "messages_in": c.messages_in.load(Ordering::Relaxed),
+                "messages_out": c.messages_out.load(Ordering::Relaxed),
+            }),
+        );
+    }
+    let batch = writer.batch_rows.snapshot();
+    Json(json!({
+        "uptime_secs": t.started.elapsed().as_secs_f64(),
+        "process": crate::telemetry::process_usage(),
+        "tick": {
+            "rate_hz": edge.config.tick_rate_hz,
+            "tick": tick.tick.load(Ordering::Relaxed),
+            "overruns": tick.overruns.load(Ordering::Relaxed),
+            "recent": {"ticks": "last 1200", "p50_us": p50, "p99_us": p99, "max_us": max},
+            "all": summary(&t.tick.snapshot()),
+        },
+        "stages": stages,
+        "inbox": {
+            "depth": t.inbox_depth.load(Ordering::Relaxed),
+            "max_depth": t.inbox_depth_max.load(Ordering::Relaxed),
+            "capacity": edge.config.inbox_capacity,
+        },
+        "connections": connections,
+        "connections_open": edge.connections(),
+        "slow_disconnects": tick.slow_disconnects.load(Ordering::Relaxed),
+        "world": {
+            "sessions": t.sessions.load(Ordering::Relaxed),
+            "spaces_active": t.spaces_active.load(Ordering::Relaxed),
+            "spaces_loaded": t.spaces_loaded.load(Ordering::Relaxed),
+            "objects": t.objects.load(Ordering::Relaxed),
+        },
+        "persistence": {
+            "kind": edge.store.durable.kind(),
+            "ok": stores.durable_ok.load(Ordering::Relaxed),
+            "lag_us": writer.last_lag_us.load(Ordering::Relaxed),
+            "max_lag_us": writer.max_lag_us.load(Ordering::Relaxed),
+            "pending_rows": writer.pending_rows.load(Ordering::Relaxed),
+            "flushes": writer.flushes.load(Ordering::Relaxed),
+            "rows_written": writer.rows.load(Ordering::Relaxed),
+            "failures": writer.failures.load(Ordering::Relaxed),
+            "batch_rows": {
+                "p50": batch.quantile(0.5),
+                "p99": batch.quantile(0.99),
+                "max": batch.max,
+                "last": writer.last_batch_rows.load(Ordering::Relaxed),
+            },
+        },
+        "redis": edge.store.snapshots.as_ref().map(|_| json!({
+            "ok": stores.redis_ok.load(Ordering::Relaxed),
+            "pending": writer.redis_pending.load(Ordering::Relaxed),
+            "failures": writer.redis_failures.load(Ordering::Relaxed),
+            "snapshot_hits": stores.snapshot_hits.load(Ordering::Relaxed),
+            "snapshot_misses": stores.snapshot_misses.load(Ordering::Relaxed),
+        })),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text exposition (version 0.0.4).
+pub async fn prometheus(State(edge): State<Arc<Edge>>) -> impl IntoResponse {
+    let text = render(&edge);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
+fn render(edge: &Edge) -> String {
+    let t = &edge.telemetry;
+    let tick = &edge.tick_stats;
+    let writer = &edge.writer_stats;
+    let mut out = String::with_capacity(16 * 1024);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+
+    histogram(
+        &mut out,
+        "plaza_tick_duration_seconds",
+        "Duration of whole ticks.",
+        &[("", &t.tick.snapshot())],
+        1e-6,
+    );
+    let stages: Vec<(String, HistogramSnapshot)> = STAGES
+        .iter()
+        .zip(&t.stages)
+        .map(|(name, h)| (format!("stage=\"{name}\""), h.snapshot()))
+        .collect();
+    let stage_refs: Vec<(&str, &HistogramSnapshot)> =
+        stages.iter().map(|(l, h)| (l.as_str(), h)).collect();
+    histogram(
+        &mut out,
+        "plaza_stage_duration_seconds",
+        "Duration of each stage of a tick (ingest, simulate, replicate, deliver, persist).",
+        &stage_refs,
+        1e-6,
+    );
+    metric(
+        &mut out,
+        "plaza_ticks_total",
+        "counter",
+        "Ticks run.",
+        &[("", load(&tick.tick) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_tick_overruns_total",
+        "counter",
+        "Ticks that ended after the next deadline.",
+        &[("", load(&tick.overruns) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_inbox_depth",
+        "gauge",
+        "Inputs waiting at the start of the last tick.",
+        &[("", load(&t.inbox_depth) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_slow_disconnects_total",
+        "counter",
+        "Connections closed because they did not read fast enough.",
+        &[("", load(&tick.slow_disconnects) as f64)],
+    );
+
+    let per_transport =
+        |f: &dyn Fn(&crate::telemetry::TransportCounters) -> f64| -> Vec<(String, f64)> {
+            TRANSPORTS
+                .iter()
+                .zip(&t.transports)
+                .map(|(name, c)| (format!("transport=\"{name}\""), f(c)))
+                .collect()
+        };
+    for (name, kind, help, values) in [
+        (
+            "plaza_connections",
+            "gauge",
+            "Sessions open.",
+            per_transport(&|c| c.open.load(Ordering::Relaxed) as f64),
+        ),
+        (
+            "plaza_connections_opened_total",
+            "counter",
+            "Sessions opened.",
+            per_transport(&|c| c.opened.load(Ordering::Relaxed) as f64),
+        ),
+        (
+            "plaza_received_bytes_total",
+            "counter",
+            "Payload bytes received.",
+            per_transport(&|c| c.bytes_in.load(Ordering::Relaxed) as f64),
+        ),
+        (
+            "plaza_sent_bytes_total",
+            "counter",
+            "Payload bytes sent, datagrams included.",
+            per_transport(&|c| c.bytes_out.load(Ordering::Relaxed) as f64),
+        ),
+        (
+            "plaza_received_messages_total",
+            "counter",
+            "Messages received.",
+            per_transport(&|c| c.messages_in.load(Ordering::Relaxed) as f64),
+        ),
+        (
+            "plaza_sent_messages_total",
+            "counter",
+            "Messages sent, datagrams included.",
+            per_transport(&|c| c.messages_out.load(Ordering::Relaxed) as f64),
+        ),
+    ] {
+        let refs: Vec<(&str, f64)> = values.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(&mut out, name, kind, help, &refs);
+    }
+
+    if let Some(usage) = crate::telemetry::process_usage() {
+        metric(
+            &mut out,
+            "plaza_process_resident_memory_bytes",
+            "gauge",
+            "Resident memory.",
+            &[("", usage.rss_bytes as f64)],
+        );
+        metric(
+            &mut out,
+            "plaza_process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time.",
+            &[("", usage.cpu_seconds)],
+        );
+    }
+    metric(
+        &mut out,
+        "plaza_sessions",
+        "gauge",
+        "Sessions in the world.",
+        &[("", load(&t.sessions) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_spaces_active",
+        "gauge",
+        "Spaces with someone in them.",
+        &[("", load(&t.spaces_active) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_objects",
+        "gauge",
+        "Objects in memory.",
+        &[("", load(&t.objects) as f64)],
+    );
+
+    metric(
+        &mut out,
+        "plaza_persist_lag_seconds",
+        "gauge",
+        "Age of the oldest change in the last durable flush when it committed.",
+        &[("", load(&writer.last_lag_us) as f64 * 1e-6)],
+    );
+    metric(
+        &mut out,
+        "plaza_persist_pending_rows",
+        "gauge",
+        "Rows waiting for the durable store.",
+        &[("", load(&writer.pending_rows) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_persist_flushes_total",
+        "counter",
+        "Durable flushes committed.",
+        &[("", load(&writer.flushes) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_persist_failures_total",
+        "counter",
+        "Durable flushes that failed and were retried.",
+        &[("", load(&writer.failures) as f64)],
+    );
+    histogram(
+        &mut out,
+        "plaza_persist_batch_rows",
+        "Rows per durable flush.",
+        &[("", &writer.batch_rows.snapshot())],
+        1.0,
+    );
+    out
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, values: &[(&str, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in values {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// Writes histograms in Prometheus form; `scale` turns recorded units into the metric's.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    series: &[(&str, &HistogramSnapshot)],
+    scale: f64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (labels, h) in series {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, count) in h.counts.iter().enumerate() {
+            cumulative += count;
+            let bound = HistogramSnapshot::bound(i);
+            let le = if bound == u64::MAX {
+                "+Inf".to_string()
+            } else {
+                format!("{}", bound as f64 * scale)
+            };
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", h.sum as f64 * scale);
+        let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+    }
+}
