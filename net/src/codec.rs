@@ -51,7 +51,12 @@ impl Codec {
 
     /// Encodes a server message.
     pub fn encode_server(self, msg: &ServerMsg) -> Result<Vec<u8>, CodecError> {
-        self.encode(msg)
+        match self {
+            Self::Postcard => self.encode(msg),
+            // The server's hot path (every delta for JSON clients): serialised straight to
+            // bytes and re-tagged there, without building a `Value` tree first.
+            Self::Json => Ok(tag_to_field_bytes(serde_json::to_vec(msg)?)),
+        }
     }
 
     /// Decodes a server message (used by clients).
@@ -115,6 +120,46 @@ fn tag_to_field(value: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// [`tag_to_field`] on serde_json's own output: `{"kind":{..}}` → `{"type":"kind",..}`,
+/// `"kind"` → `{"type":"kind"}`. Variant names are plain identifiers (never escaped), so
+/// the tag ends at the first `"` after the opening one.
+fn tag_to_field_bytes(json: Vec<u8>) -> Vec<u8> {
+    if json.first() == Some(&b'"') {
+        let mut out = Vec::with_capacity(json.len() + 10);
+        out.extend_from_slice(br#"{"type":"#);
+        out.extend_from_slice(&json);
+        out.push(b'}');
+        return out;
+    }
+    let Some(tag_end) = json.iter().skip(2).position(|&b| b == b'"').map(|i| i + 2) else {
+        return json;
+    };
+    // `{"kind":{` … `}}`
+    let body_start = tag_end + 3;
+    if !json.starts_with(b"{\"")
+        || json.get(tag_end + 1..body_start) != Some(b":{")
+        || !json.ends_with(b"}}")
+    {
+        // A newtype of a non-object: keep the Value route, which names it `value`.
+        return serde_json::from_slice(&json)
+            .ok()
+            .and_then(|v| serde_json::to_vec(&tag_to_field(v)).ok())
+            .unwrap_or(json);
+    }
+    let kind = &json[2..tag_end];
+    let fields = &json[body_start..json.len() - 2];
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(br#"{"type":""#);
+    out.extend_from_slice(kind);
+    out.push(b'"');
+    if !fields.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(fields);
+    }
+    out.push(b'}');
+    out
 }
 
 /// `{"type":"kind",..fields}` → `{"kind":{..fields}}`, or `"kind"` when there are no fields
@@ -230,6 +275,21 @@ mod tests {
             },
             ServerMsg::Pong { t: 1.5, tick: 3 },
         ];
+        for msg in &msgs {
+            let direct: Value =
+                serde_json::from_slice(&Codec::Json.encode_server(msg).expect("encodes"))
+                    .expect("JSON");
+            let via_tree = tag_to_field(serde_json::to_value(msg).expect("a value"));
+            assert_eq!(direct, via_tree, "the byte route equals the Value route");
+        }
+        assert_eq!(
+            tag_to_field_bytes(br#""leave""#.to_vec()),
+            br#"{"type":"leave"}"#.to_vec()
+        );
+        assert_eq!(
+            tag_to_field_bytes(br#"{"left":{}}"#.to_vec()),
+            br#"{"type":"left"}"#.to_vec()
+        );
         for codec in [Codec::Postcard, Codec::Json] {
             for msg in &msgs {
                 let frame = codec.encode_server(msg).expect("encodes");

@@ -4,9 +4,10 @@
 //! Cells are as wide as the view radius, so a query reads at most 3 × 3 cells and costs in
 //! proportion to what is near, not to everything in the space.
 
-use std::collections::HashMap;
-
+use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
+// foldhash: the grid is probed ~10 times per viewer per tick, where SipHash showed up.
+use bevy_platform::collections::HashMap;
 use glam::{IVec2, Vec3};
 
 use crate::components::{Avatar, InSpace, ObjectId, Transform};
@@ -20,7 +21,7 @@ type CellKey = (Entity, IVec2);
 pub struct Grid {
     cell_size: f32,
     cells: HashMap<CellKey, Vec<(Entity, Vec3)>>,
-    placed: HashMap<Entity, CellKey>,
+    placed: EntityHashMap<CellKey>,
 }
 
 impl Grid {
@@ -28,8 +29,8 @@ impl Grid {
     pub fn new(cell_size: f32) -> Self {
         Self {
             cell_size: cell_size.max(0.001),
-            cells: HashMap::new(),
-            placed: HashMap::new(),
+            cells: HashMap::default(),
+            placed: EntityHashMap::default(),
         }
     }
 

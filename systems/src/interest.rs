@@ -10,8 +10,7 @@
 //! budget is spent; the rest stays owed. An owed entry always sends the state of the moment
 //! it goes out, so a deferred change is late but never lost.
 
-use std::collections::{HashMap, HashSet};
-
+use bevy_ecs::entity::{EntityHashMap, EntityHashSet};
 use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
@@ -49,13 +48,32 @@ enum Shown {
     User(Uuid),
 }
 
+/// An entity in view.
+#[derive(Debug, Clone, Copy)]
+struct InView {
+    what: Shown,
+    /// The last tick it was found in range; one that was not found this tick left.
+    tick: u64,
+    /// Its squared distance then.
+    distance_sq: f32,
+}
+
 /// A session's view of its space: what its client was shown and what it is owed.
 #[derive(Component, Debug, Default)]
 pub struct View {
-    shown: HashMap<Entity, Shown>,
-    owed: HashMap<Entity, Owed>,
+    shown: EntityHashMap<InView>,
+    owed: EntityHashMap<Owed>,
     /// Sent by motion (possibly lost) and not yet settled.
-    unsettled: HashSet<Entity>,
+    unsettled: EntityHashSet,
+}
+
+/// Gives memory back once a view is far smaller than it was (everyone left the spawn
+/// point): a table sized for a crowd makes every lookup and sweep of a few entries slow.
+fn shrink<T>(map: &mut EntityHashMap<T>) {
+    let len = map.len();
+    if map.capacity() > 4 * len + 64 {
+        map.shrink_to(2 * len);
+    }
 }
 
 /// How much waiting one tick is worth, in view radii of distance.
@@ -99,7 +117,7 @@ pub fn replicate_in_view(
     };
     let tick = time.tick;
     // What changed this tick, and how: shared by every viewer.
-    let mut changed: HashMap<Entity, Need> = HashMap::new();
+    let mut changed: EntityHashMap<Need> = EntityHashMap::default();
     for (entity, transform, props, model, version) in &changed_objects {
         let moved_only = transform.is_changed()
             && !model.is_changed()
@@ -121,40 +139,52 @@ pub fn replicate_in_view(
             unsettled,
         } = &mut *view;
         let mut delta = Delta::default();
-        let mut near: HashMap<Entity, f32> = HashMap::with_capacity(scratch.len());
         for &(entity, distance_sq) in scratch.iter() {
             if entity == viewer {
                 continue;
             }
-            if let std::collections::hash_map::Entry::Vacant(slot) = shown.entry(entity) {
-                let what = match (objects.get(entity), people.get(entity)) {
-                    (Ok(((id, ..), _)), _) => Shown::Object(id.0),
-                    (_, Ok((person, ..))) => Shown::User(person.user),
-                    _ => continue,
-                };
-                slot.insert(what);
-                owed.insert(
-                    entity,
-                    Owed {
-                        since: tick,
-                        need: Need::Appear,
-                    },
-                );
-            } else if let Some(&need) = changed.get(&entity) {
-                owed.entry(entity)
-                    .and_modify(|o| o.need = o.need.max(need))
-                    .or_insert(Owed { since: tick, need });
+            if let Some(in_view) = shown.get_mut(&entity) {
+                in_view.tick = tick;
+                in_view.distance_sq = distance_sq;
+                if let Some(&need) = changed.get(&entity) {
+                    match owed.get_mut(&entity) {
+                        Some(o) => o.need = o.need.max(need),
+                        None => {
+                            owed.insert(entity, Owed { since: tick, need });
+                        }
+                    }
+                }
+                continue;
             }
-            near.insert(entity, distance_sq);
+            let what = match (objects.get(entity), people.get(entity)) {
+                (Ok(((id, ..), _)), _) => Shown::Object(id.0),
+                (_, Ok((person, ..))) => Shown::User(person.user),
+                _ => continue,
+            };
+            shown.insert(
+                entity,
+                InView {
+                    what,
+                    tick,
+                    distance_sq,
+                },
+            );
+            owed.insert(
+                entity,
+                Owed {
+                    since: tick,
+                    need: Need::Appear,
+                },
+            );
         }
         // What left the view: out of range, or gone from the space.
-        shown.retain(|entity, what| {
-            if near.contains_key(entity) {
+        shown.retain(|entity, in_view| {
+            if in_view.tick == tick {
                 return true;
             }
             owed.remove(entity);
             unsettled.remove(entity);
-            match *what {
+            match in_view.what {
                 Shown::Object(id) => match objects.get(*entity) {
                     Ok((_, s)) if s.0 == space => delta.hidden.push(id),
                     _ => delta.removed.push(id),
@@ -166,9 +196,11 @@ pub fn replicate_in_view(
             }
             false
         });
+        shrink(shown);
+        shrink(owed);
         // What the client got by motion and did not move again is owed its final state.
         for entity in std::mem::take(unsettled) {
-            if near.contains_key(&entity) {
+            if shown.contains_key(&entity) {
                 owed.entry(entity).or_insert(Owed {
                     since: tick,
                     need: Need::Settle,
@@ -179,7 +211,7 @@ pub fn replicate_in_view(
         let mut order: Vec<(f32, Entity)> = owed
             .iter()
             .map(|(&entity, o)| {
-                let distance = near.get(&entity).map_or(radius, |d2| d2.sqrt()) / radius;
+                let distance = shown.get(&entity).map_or(radius, |v| v.distance_sq.sqrt()) / radius;
                 let waited = (tick - o.since.min(tick)) as f32 * WAIT_BONUS_PER_TICK;
                 let fresh = if changed.contains_key(&entity) {
                     FRESH_BONUS
@@ -266,17 +298,25 @@ pub fn replicate_in_view(
             users: vec![user_state(session, avatar)],
             chat: chat.0.iter().cloned().collect(),
         };
-        for &(other, _) in scratch.iter() {
+        for &(other, distance_sq) in scratch.iter() {
             if other == entity {
                 continue;
             }
-            if let Ok((data, _)) = objects.get(other) {
-                view.shown.insert(other, Shown::Object(data.0.0));
+            let what = if let Ok((data, _)) = objects.get(other) {
                 snapshot.objects.push(object_state(data));
+                Shown::Object(data.0.0)
             } else if let Ok((person, pose, ..)) = people.get(other) {
-                view.shown.insert(other, Shown::User(person.user));
                 snapshot.users.push(user_state(person, pose));
-            }
+                Shown::User(person.user)
+            } else {
+                continue;
+            };
+            let in_view = InView {
+                what,
+                tick,
+                distance_sq,
+            };
+            view.shown.insert(other, in_view);
         }
         outbox.0.push(Outgoing {
             to: Recipients::One(session.conn),

@@ -1,0 +1,187 @@
+//! The replicate step at scale: 1,000 clients walking among 10,000 objects in one space
+//! (400 m × 400 m), half of them moving each tick (10 Hz walking at a 20 Hz tick).
+//!
+//! - `baseline/no_replication`: the same tick (ingesting the poses, persisting) without
+//!   any replication, so that the replicate cost is the difference.
+//! - `interest/r15`: a 15 m view radius, about 50 neighbours each, per-client deltas.
+//! - `interest/r15+encode`: the same plus encoding every client's delta with postcard, as
+//!   the tick's deliver stage does.
+//! - `whole_space`: no view radius: one delta for everyone (what everyone-sees-everyone
+//!   costs the world; its delivery is one encoding sent 1,000 times).
+//!
+//! Run: `cargo bench --bench replicate`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy_app::App;
+use criterion::{Criterion, criterion_group, criterion_main};
+use glam::Vec3;
+use plaza::bridge::{encode, event_to_wire};
+use plaza_net::Codec;
+use plaza_systems::{
+    Command, ConnId, Input, Limits, LoadedSpace, ObjectState, Outbox, PersistencePlugin,
+    ReplicationPlugin, SessionMeta, SimTime, Transform, WorldPlugin, step,
+};
+use uuid::Uuid;
+
+const CLIENTS: usize = 1_000;
+const OBJECTS: usize = 10_000;
+const SIDE: f32 = 400.0;
+
+/// Where client `i` stands at tick `t`: spread over the square, each on its own slow circle.
+fn position(i: usize, t: u64) -> Vec3 {
+    let cols = (CLIENTS as f32).sqrt().ceil() as usize;
+    let spacing = SIDE / cols as f32;
+    let base = Vec3::new(
+        (i % cols) as f32 * spacing - SIDE / 2.0,
+        0.0,
+        (i / cols) as f32 * spacing - SIDE / 2.0,
+    );
+    let angle = t as f32 * 0.05 + i as f32;
+    base + Vec3::new(angle.cos(), 0.0, angle.sin()) * 3.0
+}
+
+struct World {
+    app: App,
+    tick: u64,
+}
+
+impl World {
+    fn new(view_radius: Option<f32>, replicate: bool) -> Self {
+        let limits = Limits {
+            view_radius,
+            ..Limits::default()
+        };
+        let mut app = App::empty();
+        app.add_plugins(WorldPlugin { limits, id_seed: 9 });
+        if replicate {
+            app.add_plugins(ReplicationPlugin);
+        }
+        app.add_plugins(PersistencePlugin);
+        let mut world = Self { app, tick: 0 };
+
+        let connects = (0..CLIENTS).flat_map(|i| {
+            let conn = ConnId(i as u64 + 1);
+            [
+                Input::Connect {
+                    conn,
+                    session: Uuid::from_u128(10_000 + i as u128),
+                    user: Uuid::from_u128(20_000 + i as u128),
+                    name: Arc::from(format!("bot{i}")),
+                    meta: SessionMeta::default(),
+                },
+                Input::Command {
+                    conn,
+                    command: Command::Join {
+                        space: Arc::from("bench"),
+                    },
+                },
+            ]
+        });
+        world.step(connects.collect());
+        let objects = (0..OBJECTS)
+            .map(|n| ObjectState {
+                id: Uuid::from_u128(1_000_000 + n as u128),
+                model: Arc::from("crate"),
+                transform: Transform::from_translation(Vec3::new(
+                    (n * 37 % 400) as f32 - 200.0,
+                    0.0,
+                    (n * 91 % 400) as f32 - 200.0,
+                )),
+                props: Arc::from(r#"{"color":"red"}"#),
+                owner: Uuid::from_u128(2),
+                version: 1,
+            })
+            .collect();
+        world.step(vec![Input::SpaceLoaded {
+            name: Arc::from("bench"),
+            result: Ok(Some(LoadedSpace {
+                id: Uuid::from_u128(1),
+                name: Arc::from("bench"),
+                objects,
+                chat: Vec::new(),
+            })),
+        }]);
+        // Everyone walks to their place and the first views settle.
+        for _ in 0..3 {
+            let poses = world.poses(0..CLIENTS);
+            world.step(poses);
+        }
+        world
+    }
+
+    fn poses(&self, who: impl Iterator<Item = usize>) -> Vec<Input> {
+        who.map(|i| Input::Command {
+            conn: ConnId(i as u64 + 1),
+            command: Command::Pose {
+                transform: Transform::from_translation(position(i, self.tick)),
+            },
+        })
+        .collect()
+    }
+
+    /// One tick in which half the clients move; returns what was sent.
+    fn walk_tick(&mut self) -> Vec<plaza_systems::Outgoing> {
+        let half = (self.tick % 2) as usize;
+        let poses = self.poses((half..CLIENTS).step_by(2));
+        self.step(poses)
+    }
+
+    fn step(&mut self, inputs: Vec<Input>) -> Vec<plaza_systems::Outgoing> {
+        self.tick += 1;
+        let time = SimTime {
+            tick: self.tick,
+            unix_ms: self.tick as i64 * 50,
+        };
+        step(&mut self.app, time, inputs);
+        std::mem::take(&mut self.app.world_mut().resource_mut::<Outbox>().0)
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("replicate_1k_clients_10k_objects");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
+
+    let mut baseline = World::new(Some(15.0), false);
+    group.bench_function("baseline/no_replication", |b| {
+        b.iter(|| baseline.walk_tick())
+    });
+
+    let mut interest = World::new(Some(15.0), true);
+    let sample = interest.walk_tick();
+    let per_client: usize = sample
+        .iter()
+        .filter_map(|o| match &o.event {
+            plaza_systems::Event::Delta(d) => Some(d.avatars.len() + d.settled.len()),
+            _ => None,
+        })
+        .sum();
+    eprintln!(
+        "interest r15: {} deltas per tick, {:.1} avatar entries per delta",
+        sample.len(),
+        per_client as f64 / sample.len().max(1) as f64
+    );
+    group.bench_function("interest/r15", |b| b.iter(|| interest.walk_tick()));
+    group.bench_function("interest/r15+encode", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            for out in interest.walk_tick() {
+                if let Some(msg) = event_to_wire(&out.event) {
+                    bytes += encode(Codec::Postcard, &msg).bytes.len();
+                }
+            }
+            bytes
+        })
+    });
+
+    let mut whole = World::new(None, true);
+    group.bench_function("whole_space", |b| b.iter(|| whole.walk_tick()));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
