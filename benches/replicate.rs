@@ -9,6 +9,9 @@
 //! - `whole_space`: no view radius: one delta for everyone (what everyone-sees-everyone
 //!   costs the world; its delivery is one encoding sent 1,000 times).
 //!
+//! - `replicate_1k_walkers_200m`: the load test's space (see `scripts/load.sh`): 1,000
+//!   walkers in 200 m × 200 m, 20 m view radius, about 30 walking neighbours each.
+//!
 //! Run: `cargo bench --bench replicate`
 
 use std::sync::Arc;
@@ -26,17 +29,16 @@ use plaza_systems::{
 use uuid::Uuid;
 
 const CLIENTS: usize = 1_000;
-const OBJECTS: usize = 10_000;
-const SIDE: f32 = 400.0;
 
-/// Where client `i` stands at tick `t`: spread over the square, each on its own slow circle.
-fn position(i: usize, t: u64) -> Vec3 {
+/// Where client `i` stands at tick `t` in a square of `side` metres: spread over it, each
+/// on its own slow circle.
+fn position(i: usize, t: u64, side: f32) -> Vec3 {
     let cols = (CLIENTS as f32).sqrt().ceil() as usize;
-    let spacing = SIDE / cols as f32;
+    let spacing = side / cols as f32;
     let base = Vec3::new(
-        (i % cols) as f32 * spacing - SIDE / 2.0,
+        (i % cols) as f32 * spacing - side / 2.0,
         0.0,
-        (i / cols) as f32 * spacing - SIDE / 2.0,
+        (i / cols) as f32 * spacing - side / 2.0,
     );
     let angle = t as f32 * 0.05 + i as f32;
     base + Vec3::new(angle.cos(), 0.0, angle.sin()) * 3.0
@@ -45,10 +47,11 @@ fn position(i: usize, t: u64) -> Vec3 {
 struct World {
     app: App,
     tick: u64,
+    side: f32,
 }
 
 impl World {
-    fn new(view_radius: Option<f32>, replicate: bool) -> Self {
+    fn new(view_radius: Option<f32>, replicate: bool, objects: usize, side: f32) -> Self {
         let limits = Limits {
             view_radius,
             ..Limits::default()
@@ -59,7 +62,7 @@ impl World {
             app.add_plugins(ReplicationPlugin);
         }
         app.add_plugins(PersistencePlugin);
-        let mut world = Self { app, tick: 0 };
+        let mut world = Self { app, tick: 0, side };
 
         let connects = (0..CLIENTS).flat_map(|i| {
             let conn = ConnId(i as u64 + 1);
@@ -80,14 +83,15 @@ impl World {
             ]
         });
         world.step(connects.collect());
-        let objects = (0..OBJECTS)
+        let span = side as usize;
+        let objects = (0..objects)
             .map(|n| ObjectState {
                 id: Uuid::from_u128(1_000_000 + n as u128),
                 model: Arc::from("crate"),
                 transform: Transform::from_translation(Vec3::new(
-                    (n * 37 % 400) as f32 - 200.0,
+                    (n * 37 % span) as f32 - side / 2.0,
                     0.0,
-                    (n * 91 % 400) as f32 - 200.0,
+                    (n * 91 % span) as f32 - side / 2.0,
                 )),
                 props: Arc::from(r#"{"color":"red"}"#),
                 owner: Uuid::from_u128(2),
@@ -115,7 +119,7 @@ impl World {
         who.map(|i| Input::Command {
             conn: ConnId(i as u64 + 1),
             command: Command::Pose {
-                transform: Transform::from_translation(position(i, self.tick)),
+                transform: Transform::from_translation(position(i, self.tick, self.side)),
             },
         })
         .collect()
@@ -139,21 +143,8 @@ impl World {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("replicate_1k_clients_10k_objects");
-    group
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
-
-    let mut baseline = World::new(Some(15.0), false);
-    group.bench_function("baseline/no_replication", |b| {
-        b.iter(|| baseline.walk_tick())
-    });
-
-    let mut interest = World::new(Some(15.0), true);
-    let sample = interest.walk_tick();
-    let per_client: usize = sample
+fn report(what: &str, sample: &[plaza_systems::Outgoing]) {
+    let entries: usize = sample
         .iter()
         .filter_map(|o| match &o.event {
             plaza_systems::Event::Delta(d) => Some(d.avatars.len() + d.settled.len()),
@@ -161,25 +152,60 @@ fn bench(c: &mut Criterion) {
         })
         .sum();
     eprintln!(
-        "interest r15: {} deltas per tick, {:.1} avatar entries per delta",
+        "{what}: {} deltas per tick, {:.1} avatar entries per delta",
         sample.len(),
-        per_client as f64 / sample.len().max(1) as f64
+        entries as f64 / sample.len().max(1) as f64
     );
-    group.bench_function("interest/r15", |b| b.iter(|| interest.walk_tick()));
-    group.bench_function("interest/r15+encode", |b| {
-        b.iter(|| {
-            let mut bytes = 0;
-            for out in interest.walk_tick() {
-                if let Some(msg) = event_to_wire(&out.event) {
-                    bytes += encode(Codec::Postcard, &msg).bytes.len();
-                }
-            }
-            bytes
-        })
+}
+
+/// Encodes every event as the deliver stage does for a postcard client.
+fn encoded_bytes(sent: Vec<plaza_systems::Outgoing>) -> usize {
+    sent.iter()
+        .filter_map(|out| event_to_wire(&out.event))
+        .map(|msg| encode(Codec::Postcard, &msg).bytes.len())
+        .sum()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("replicate_1k_clients_10k_objects");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
+
+    let mut baseline = World::new(Some(15.0), false, 10_000, 400.0);
+    group.bench_function("baseline/no_replication", |b| {
+        b.iter(|| baseline.walk_tick())
     });
 
-    let mut whole = World::new(None, true);
+    let mut interest = World::new(Some(15.0), true, 10_000, 400.0);
+    report("interest r15", &interest.walk_tick());
+    group.bench_function("interest/r15", |b| b.iter(|| interest.walk_tick()));
+    group.bench_function("interest/r15+encode", |b| {
+        b.iter(|| encoded_bytes(interest.walk_tick()))
+    });
+
+    let mut whole = World::new(None, true, 10_000, 400.0);
     group.bench_function("whole_space", |b| b.iter(|| whole.walk_tick()));
+    group.finish();
+
+    // The load test's space: 1,000 walkers in 200 m × 200 m with a 20 m view radius, about
+    // 30 neighbours each, every one of them walking.
+    let mut group = c.benchmark_group("replicate_1k_walkers_200m");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
+    let mut baseline = World::new(Some(20.0), false, 0, 200.0);
+    group.bench_function("baseline/no_replication", |b| {
+        b.iter(|| baseline.walk_tick())
+    });
+    let mut walkers = World::new(Some(20.0), true, 0, 200.0);
+    report("walkers r20", &walkers.walk_tick());
+    group.bench_function("interest/r20", |b| b.iter(|| walkers.walk_tick()));
+    group.bench_function("interest/r20+encode", |b| {
+        b.iter(|| encoded_bytes(walkers.walk_tick()))
+    });
     group.finish();
 }
 

@@ -120,6 +120,10 @@ pub struct Config {
     /// With `view_radius`, the most one client is sent per tick, in estimated encoded
     /// bytes; the rest waits for later ticks. Default 16384 (about 2.6 Mbit/s at 20 Hz).
     pub view_budget_bytes: usize,
+    /// After something sent as motion (datagrams, which may be lost) stops moving for this
+    /// long, its final state is sent reliably. Default 200 ms: longer than the gap between
+    /// poses of anything that updates at 5 Hz or more, so walking is not taken for stopping.
+    pub settle_after_ms: u64,
 }
 
 impl Default for Config {
@@ -163,6 +167,7 @@ impl Default for Config {
             strike_window_secs: 10,
             view_radius: None,
             view_budget_bytes: 16 * 1024,
+            settle_after_ms: 200,
         }
     }
 }
@@ -288,6 +293,10 @@ impl Config {
             (256..=16 * 1024 * 1024).contains(&self.view_budget_bytes),
             "view_budget_bytes must be between 256 and 16777216",
         )?;
+        check(
+            self.settle_after_ms <= 10_000,
+            "settle_after_ms must be at most 10000",
+        )?;
         if let Some(url) = &self.database_url {
             check(
                 url.expose().starts_with("postgres://")
@@ -333,6 +342,9 @@ impl Config {
                 * u64::from(self.tick_rate_hz),
             view_radius: self.view_radius,
             view_budget_bytes: self.view_budget_bytes,
+            settle_ticks: (self.settle_after_ms * u64::from(self.tick_rate_hz))
+                .div_ceil(1000)
+                .max(1),
         }
     }
 }

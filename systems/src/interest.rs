@@ -10,7 +10,7 @@
 //! budget is spent; the rest stays owed. An owed entry always sends the state of the moment
 //! it goes out, so a deferred change is late but never lost.
 
-use bevy_ecs::entity::{EntityHashMap, EntityHashSet};
+use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
@@ -34,13 +34,6 @@ enum Need {
     Appear,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Owed {
-    /// Tick it became owed; waiting raises its priority.
-    since: u64,
-    need: Need,
-}
-
 /// What an entity in view is to the client, for announcing that it left the view.
 #[derive(Debug, Clone, Copy)]
 enum Shown {
@@ -48,23 +41,63 @@ enum Shown {
     User(Uuid),
 }
 
+/// Ticks kept in views as `u32`: a view compares ticks a few apart, and wrapping
+/// arithmetic keeps that right across the wrap (every 6.8 years at 20 Hz). Small entries
+/// matter: every tick sweeps every entry of every view.
+type ShortTick = u32;
+
+fn short(tick: u64) -> ShortTick {
+    tick as ShortTick
+}
+
 /// An entity in view.
 #[derive(Debug, Clone, Copy)]
 struct InView {
     what: Shown,
     /// The last tick it was found in range; one that was not found this tick left.
-    tick: u64,
+    tick: ShortTick,
     /// Its squared distance then.
     distance_sq: f32,
+    /// Since when the client is owed something about it (meaningful with `need`).
+    owed_since: ShortTick,
+    /// What the client is owed about it, if anything.
+    need: Option<Need>,
+    /// The tick of the last motion sent about it, until it is settled.
+    unsettled: Option<ShortTick>,
 }
 
-/// A session's view of its space: what its client was shown and what it is owed.
+impl InView {
+    fn new(what: Shown, tick: u64, distance_sq: f32) -> Self {
+        Self {
+            what,
+            tick: short(tick),
+            distance_sq,
+            owed_since: 0,
+            need: None,
+            unsettled: None,
+        }
+    }
+
+    fn owe(&mut self, need: Need, tick: u64) {
+        match &mut self.need {
+            Some(n) => *n = (*n).max(need),
+            None => {
+                self.need = Some(need);
+                self.owed_since = short(tick);
+            }
+        }
+    }
+
+    /// Ticks between `earlier` and `now`.
+    fn ticks_since(earlier: ShortTick, now: u64) -> u32 {
+        short(now).wrapping_sub(earlier)
+    }
+}
+
+/// A session's view of its space: what its client was shown, and what it is owed.
 #[derive(Component, Debug, Default)]
 pub struct View {
     shown: EntityHashMap<InView>,
-    owed: EntityHashMap<Owed>,
-    /// Sent by motion (possibly lost) and not yet settled.
-    unsettled: EntityHashSet,
 }
 
 /// Gives memory back once a view is far smaller than it was (everyone left the spawn
@@ -110,6 +143,7 @@ pub fn replicate_in_view(
     objects: Query<(ObjectData, &InSpace)>,
     spaces: Query<(&Space, &ChatLog)>,
     mut scratch: Local<Vec<(Entity, f32)>>,
+    mut order: Local<Vec<(f32, Entity)>>,
     mut commands: Commands,
 ) {
     let Some(radius) = limits.view_radius else {
@@ -133,26 +167,17 @@ pub fn replicate_in_view(
         let space = in_space.0;
         scratch.clear();
         grid.within(space, avatar.0.translation, radius, &mut scratch);
-        let View {
-            shown,
-            owed,
-            unsettled,
-        } = &mut *view;
+        let shown = &mut view.shown;
         let mut delta = Delta::default();
         for &(entity, distance_sq) in scratch.iter() {
             if entity == viewer {
                 continue;
             }
             if let Some(in_view) = shown.get_mut(&entity) {
-                in_view.tick = tick;
+                in_view.tick = short(tick);
                 in_view.distance_sq = distance_sq;
                 if let Some(&need) = changed.get(&entity) {
-                    match owed.get_mut(&entity) {
-                        Some(o) => o.need = o.need.max(need),
-                        None => {
-                            owed.insert(entity, Owed { since: tick, need });
-                        }
-                    }
+                    in_view.owe(need, tick);
                 }
                 continue;
             }
@@ -161,92 +186,82 @@ pub fn replicate_in_view(
                 (_, Ok((person, ..))) => Shown::User(person.user),
                 _ => continue,
             };
-            shown.insert(
-                entity,
-                InView {
-                    what,
-                    tick,
-                    distance_sq,
-                },
-            );
-            owed.insert(
-                entity,
-                Owed {
-                    since: tick,
-                    need: Need::Appear,
-                },
-            );
+            let mut in_view = InView::new(what, tick, distance_sq);
+            in_view.owe(Need::Appear, tick);
+            shown.insert(entity, in_view);
         }
-        // What left the view: out of range, or gone from the space.
-        shown.retain(|entity, in_view| {
-            if in_view.tick == tick {
-                return true;
+        // One sweep: what left the view is announced (out of range, or gone from the
+        // space); what was sent as motion and then stayed still is owed its final state;
+        // what is owed is lined up, nearest and freshest first, waiting raising priority.
+        order.clear();
+        shown.retain(|&entity, in_view| {
+            if in_view.tick != short(tick) {
+                match in_view.what {
+                    Shown::Object(id) => match objects.get(entity) {
+                        Ok((_, s)) if s.0 == space => delta.hidden.push(id),
+                        _ => delta.removed.push(id),
+                    },
+                    Shown::User(user) => match people.get(entity) {
+                        Ok((_, _, s, _)) if s.0 == space => delta.vanished.push(user),
+                        _ => delta.left.push(user),
+                    },
+                }
+                return false;
             }
-            owed.remove(entity);
-            unsettled.remove(entity);
-            match in_view.what {
-                Shown::Object(id) => match objects.get(*entity) {
-                    Ok((_, s)) if s.0 == space => delta.hidden.push(id),
-                    _ => delta.removed.push(id),
-                },
-                Shown::User(user) => match people.get(*entity) {
-                    Ok((_, _, s, _)) if s.0 == space => delta.vanished.push(user),
-                    _ => delta.left.push(user),
-                },
+            if let Some(last) = in_view.unsettled
+                && u64::from(InView::ticks_since(last, tick)) >= limits.settle_ticks
+            {
+                in_view.unsettled = None;
+                in_view.owe(Need::Settle, tick);
             }
-            false
-        });
-        shrink(shown);
-        shrink(owed);
-        // What the client got by motion and did not move again is owed its final state.
-        for entity in std::mem::take(unsettled) {
-            if shown.contains_key(&entity) {
-                owed.entry(entity).or_insert(Owed {
-                    since: tick,
-                    need: Need::Settle,
-                });
-            }
-        }
-
-        let mut order: Vec<(f32, Entity)> = owed
-            .iter()
-            .map(|(&entity, o)| {
-                let distance = shown.get(&entity).map_or(radius, |v| v.distance_sq.sqrt()) / radius;
-                let waited = (tick - o.since.min(tick)) as f32 * WAIT_BONUS_PER_TICK;
+            if in_view.need.is_some() {
+                let distance = in_view.distance_sq.sqrt() / radius;
+                let waited =
+                    InView::ticks_since(in_view.owed_since, tick) as f32 * WAIT_BONUS_PER_TICK;
                 let fresh = if changed.contains_key(&entity) {
                     FRESH_BONUS
                 } else {
                     0.0
                 };
-                (distance - waited - fresh, entity)
-            })
-            .collect();
+                order.push((distance - waited - fresh, entity));
+            }
+            true
+        });
+        shrink(shown);
         order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let mut spent = (delta.hidden.len() + delta.vanished.len()) * ID_BYTES
-            + (delta.removed.len() + delta.left.len()) * ID_BYTES;
-        for (_, entity) in order {
-            let Some(&Owed { need, .. }) = owed.get(&entity) else {
+
+        let mut spent =
+            (delta.hidden.len() + delta.vanished.len() + delta.removed.len() + delta.left.len())
+                * ID_BYTES;
+        for &(_, entity) in order.iter() {
+            let Some(in_view) = shown.get_mut(&entity) else {
                 continue;
             };
-            let cost = if let Ok((data, _)) = objects.get(entity) {
+            let Some(need) = in_view.need else {
+                continue;
+            };
+            if let Ok((data, _)) = objects.get(entity) {
                 let (_, model, _, props, ..) = data;
                 let cost = match need {
-                    Need::Motion => POSE_BYTES + 8,
+                    Need::Motion | Need::Settle => POSE_BYTES + 8,
                     _ => OBJECT_BYTES + model.0.len() + props.0.len(),
                 };
                 if spent > 0 && spent + cost > limits.view_budget_bytes {
                     break;
                 }
+                spent += cost;
                 let state = object_state(data);
                 match need {
-                    Need::Appear | Need::Full => delta.objects.push(state),
+                    Need::Appear | Need::Full => {
+                        delta.objects.push(state);
+                        in_view.unsettled = None;
+                    }
                     Need::Motion => {
                         delta.moved.push(state);
-                        unsettled.insert(entity);
+                        in_view.unsettled = Some(short(tick));
                     }
                     Need::Settle => delta.settled_objects.push(state),
                 }
-                cost
             } else if let Ok((person, pose, _, just_joined)) = people.get(entity) {
                 let cost = match need {
                     Need::Appear | Need::Full => POSE_BYTES + person.name.len() + 1,
@@ -255,6 +270,7 @@ pub fn replicate_in_view(
                 if spent > 0 && spent + cost > limits.view_budget_bytes {
                     break;
                 }
+                spent += cost;
                 match need {
                     Need::Appear | Need::Full if just_joined => {
                         delta.joined.push(user_state(person, pose))
@@ -262,16 +278,12 @@ pub fn replicate_in_view(
                     Need::Appear | Need::Full => delta.appeared.push(user_state(person, pose)),
                     Need::Motion => {
                         delta.avatars.push((person.user, pose.0));
-                        unsettled.insert(entity);
+                        in_view.unsettled = Some(short(tick));
                     }
                     Need::Settle => delta.settled.push((person.user, pose.0)),
                 }
-                cost
-            } else {
-                0
-            };
-            spent += cost;
-            owed.remove(&entity);
+            }
+            in_view.need = None;
         }
         if !delta.is_empty() {
             delta.tick = tick;
@@ -311,12 +323,8 @@ pub fn replicate_in_view(
             } else {
                 continue;
             };
-            let in_view = InView {
-                what,
-                tick,
-                distance_sq,
-            };
-            view.shown.insert(other, in_view);
+            view.shown
+                .insert(other, InView::new(what, tick, distance_sq));
         }
         outbox.0.push(Outgoing {
             to: Recipients::One(session.conn),

@@ -5,8 +5,9 @@
 //! space, so a space's delta is the same for all its sessions and is built, and encoded,
 //! once. With a view radius, [`crate::interest`] replicates instead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
@@ -14,8 +15,8 @@ use crate::components::{
     SpaceContents, Transform, Version,
 };
 use crate::{
-    ConnId, Delta, Event, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot, TickLog,
-    UserState,
+    ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot,
+    TickLog, UserState,
 };
 
 /// The components that make an object's replicated state.
@@ -61,16 +62,17 @@ pub(crate) fn user_state(session: &Session, avatar: &Avatar) -> UserState {
 #[derive(Debug, Default)]
 pub struct ReplicateState {
     deltas: HashMap<Entity, Delta>,
-    /// Sessions whose avatar moved last tick.
-    moving_avatars: HashSet<Entity>,
-    /// Objects whose only change last tick was their transform.
-    moving_objects: HashSet<Entity>,
+    /// Sessions whose avatar moved lately, with the tick it last moved.
+    moving_avatars: EntityHashMap<u64>,
+    /// Objects whose latest change was a move, with its tick.
+    moving_objects: EntityHashMap<u64>,
 }
 
 /// Sends each space's delta for this tick and each newcomer's snapshot.
 #[allow(clippy::too_many_arguments)]
 pub fn replicate(
     time: Res<SimTime>,
+    limits: Res<Limits>,
     log: Res<TickLog>,
     mut outbox: ResMut<Outbox>,
     changed_objects: Query<(Entity, ObjectData, &InSpace), Changed<Version>>,
@@ -95,8 +97,7 @@ pub fn replicate(
             .get(space)
             .is_ok_and(|(_, c, _)| !c.members.is_empty())
     };
-    let mut objects_moving = HashSet::with_capacity(state.moving_objects.len());
-    let mut objects_changed = HashSet::new();
+    let now = time.tick;
     for (entity, data, in_space) in &changed_objects {
         if !occupied(in_space.0) {
             continue;
@@ -109,16 +110,17 @@ pub fn replicate(
         let delta = delta_for(deltas, in_space.0);
         if moved_only {
             delta.moved.push(object_state(data));
-            objects_moving.insert(entity);
+            state.moving_objects.insert(entity, now);
         } else {
+            // Its full state goes reliably: nothing to settle.
             delta.objects.push(object_state(data));
-            objects_changed.insert(entity);
+            state.moving_objects.remove(&entity);
         }
     }
     // Objects that stopped moving: their final state goes reliably to datagram clients.
-    for &entity in state.moving_objects.difference(&objects_moving) {
-        if objects_changed.contains(&entity) {
-            continue;
+    state.moving_objects.retain(|&entity, &mut last| {
+        if now - last.min(now) < limits.settle_ticks {
+            return true;
         }
         if let Ok((data, in_space)) = objects.get(entity)
             && occupied(in_space.0)
@@ -127,27 +129,29 @@ pub fn replicate(
                 .settled_objects
                 .push(object_state(data));
         }
-    }
-    state.moving_objects = objects_moving;
+        false
+    });
     for &(space, id) in &log.removed {
         delta_for(deltas, space).removed.push(id);
     }
-    let mut moved_now = HashSet::with_capacity(state.moving_avatars.len());
     for (entity, session, avatar, in_space) in &moved_avatars {
         delta_for(deltas, in_space.0)
             .avatars
             .push((session.user, avatar.0));
-        moved_now.insert(entity);
+        state.moving_avatars.insert(entity, now);
     }
     // Avatars that stopped: their final pose goes reliably to datagram clients.
-    for &entity in state.moving_avatars.difference(&moved_now) {
+    state.moving_avatars.retain(|&entity, &mut last| {
+        if now - last.min(now) < limits.settle_ticks {
+            return true;
+        }
         if let Ok((session, avatar, in_space)) = present.get(entity) {
             delta_for(deltas, in_space.0)
                 .settled
                 .push((session.user, avatar.0));
         }
-    }
-    state.moving_avatars = moved_now;
+        false
+    });
     let mut arriving_spaces = Vec::new();
     for (entity, session, avatar, in_space) in &arrivals {
         delta_for(deltas, in_space.0)

@@ -39,6 +39,10 @@ pub struct Limits {
     /// With a view radius, the most a session is sent per tick, in estimated encoded
     /// bytes; what does not fit waits for later ticks, nearest and freshest first.
     pub view_budget_bytes: usize,
+    /// Something that moved (sent as motion, which may be lost) and then did not move for
+    /// this many ticks gets its final state sent reliably. Longer than the gap between a
+    /// walker's poses, so that walking is never mistaken for stopping.
+    pub settle_ticks: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             presence_refresh_ticks: 200,
             view_radius: None,
             view_budget_bytes: 16 * 1024,
+            settle_ticks: 4,
         }
     }
 }

@@ -7,9 +7,14 @@ use uuid::Uuid;
 
 use crate::support::{Client, TestServer, http_get};
 
+/// The tick at which `msg` shows object `id` at `x`, reliably (in a delta) or as motion.
 fn object_moved_to(msg: &ServerMsg, id: Uuid, x: f32) -> Option<u64> {
     match msg {
         ServerMsg::Delta { tick, objects, .. } => objects
+            .iter()
+            .any(|o| o.id == id && o.transform.pos[0] == x)
+            .then_some(*tick),
+        ServerMsg::Motion { tick, objects, .. } => objects
             .iter()
             .any(|o| o.id == id && o.transform.pos[0] == x)
             .then_some(*tick),

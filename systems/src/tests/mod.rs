@@ -501,12 +501,26 @@ fn an_avatar_that_stops_is_settled_once() {
         (moved[0].avatars.clone(), moved[0].settled.clone()),
         (vec![(Uuid::from_u128(1), pose)], vec![])
     );
+    // Walking at half the tick rate (a pose every other tick) is not stopping.
+    let mut pose = pose;
+    for _ in 0..5 {
+        let (out, _) = world.step(vec![]);
+        assert!(deltas(&out).is_empty(), "no settle between steps");
+        pose.translation.x += 0.2;
+        let (out, _) = world.step(vec![cmd(1, Command::Pose { transform: pose })]);
+        assert!(deltas(&out).iter().all(|d| d.settled.is_empty()));
+    }
+    let settle_ticks = Limits::default().settle_ticks;
+    for _ in 1..settle_ticks {
+        let (out, _) = world.step(vec![]);
+        assert!(deltas(&out).is_empty(), "not settled before settle_ticks");
+    }
     let (out, _) = world.step(vec![]);
     let stopped = deltas(&out);
     assert_eq!(
         stopped.len(),
         1,
-        "the tick after the last move carries the settled pose"
+        "settle_ticks after the last move, the settled pose"
     );
     assert_eq!(
         (stopped[0].avatars.clone(), stopped[0].settled.clone()),
@@ -560,11 +574,15 @@ fn a_moved_object_is_motion_then_settles_once() {
             transform: Transform::IDENTITY,
         },
     )]);
+    for _ in 1..Limits::default().settle_ticks {
+        let (out, _) = world.step(vec![]);
+        assert!(delta_of(&out).is_empty(), "not settled yet");
+    }
     let (out, _) = world.step(vec![]);
     assert_eq!(
         ids(&delta_of(&out).settled_objects),
         vec![id],
-        "settled the tick after the last move"
+        "settled settle_ticks after the last move"
     );
     let (out, _) = world.step(vec![]);
     assert!(delta_of(&out).is_empty(), "settled once");
