@@ -79,9 +79,7 @@ impl CloseSignal {
 /// Unreliable, unordered messages to one connection (QUIC and WebTransport datagrams).
 /// Sending never waits: the transport queues the datagram or drops its oldest.
 pub trait DatagramSink: Send + Sync + std::fmt::Debug {
-    /// The largest datagram the peer accepts now; `None` if it takes no datagrams.
-    fn max_size(&self) -> Option<usize>;
-    /// Queues a datagram; false if it could not be sent.
+    /// Queues a datagram; false if it could not be sent (no datagrams, or too large).
     fn send(&self, payload: bytes::Bytes) -> bool;
 }
 

@@ -179,10 +179,9 @@ pub trait StreamConnection: Clone + Send + Sync + 'static {
     fn accept_bi(&self) -> impl Future<Output = Option<(Self::Send, Self::Recv)>> + Send;
     /// The next datagram; `None` once the connection ends.
     fn read_datagram(&self) -> impl Future<Output = Option<Bytes>> + Send;
-    /// Sends a datagram without waiting; false if it could not be.
+    /// Sends a datagram without waiting; false if it could not be (the peer takes no
+    /// datagrams, or it is larger than the peer's limit).
     fn send_datagram(&self, payload: Bytes) -> bool;
-    /// The largest datagram the peer takes now, if it takes any.
-    fn max_datagram_size(&self) -> Option<usize>;
     /// Finishes `send` and waits until the peer has what was sent.
     fn finish(send: &mut Self::Send) -> impl Future<Output = ()> + Send;
     /// Closes with an application code and reason.
@@ -253,10 +252,6 @@ impl<C> std::fmt::Debug for Datagrams<C> {
 }
 
 impl<C: StreamConnection> crate::conn::DatagramSink for Datagrams<C> {
-    fn max_size(&self) -> Option<usize> {
-        self.0.max_datagram_size()
-    }
-
     fn send(&self, payload: Bytes) -> bool {
         self.0.send_datagram(payload)
     }

@@ -6,6 +6,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plaza::{Config, Server};
 
+/// The tick thread allocates small buffers for every client every tick; glibc's malloc
+/// spent about a fifth of its time on them under load (`perf`), mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "Plaza: a server for shared 3D spaces")]
 struct Cli {

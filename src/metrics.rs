@@ -60,6 +60,8 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
             "overruns": tick.overruns.load(Ordering::Relaxed),
             "recent": {"ticks": "last 1200", "p50_us": p50, "p99_us": p99, "max_us": max},
             "all": summary(&t.tick.snapshot()),
+            "cpu": summary(&t.tick_cpu.snapshot()),
+            "runqueue_wait": summary(&t.tick_runqueue_wait.snapshot()),
         },
         "stages": stages,
         "inbox": {
@@ -126,6 +128,20 @@ fn render(edge: &Edge) -> String {
         "plaza_tick_duration_seconds",
         "Duration of whole ticks.",
         &[("", &t.tick.snapshot())],
+        1e-6,
+    );
+    histogram(
+        &mut out,
+        "plaza_tick_cpu_seconds",
+        "CPU time of the tick thread per tick.",
+        &[("", &t.tick_cpu.snapshot())],
+        1e-6,
+    );
+    histogram(
+        &mut out,
+        "plaza_tick_runqueue_wait_seconds",
+        "Time per tick the tick thread waited for a core.",
+        &[("", &t.tick_runqueue_wait.snapshot())],
         1e-6,
     );
     let stages: Vec<(String, HistogramSnapshot)> = STAGES

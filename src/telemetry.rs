@@ -174,6 +174,11 @@ pub struct Telemetry {
     pub tick: Histogram,
     /// Per-stage durations, µs, in the order of [`STAGES`].
     pub stages: [Histogram; 5],
+    /// CPU time the tick thread spent per tick, µs (Linux; empty elsewhere).
+    pub tick_cpu: Histogram,
+    /// Time per tick the tick thread was ready to run but waited for a core, µs: how much
+    /// of a tick's duration other processes and threads took.
+    pub tick_runqueue_wait: Histogram,
     /// Durations of the last ticks (about a minute at 20 Hz), µs, for live percentiles.
     recent: Mutex<VecDeque<u32>>,
     /// Inputs waiting at the start of the last tick.
@@ -201,6 +206,8 @@ impl Default for Telemetry {
             started: Instant::now(),
             tick: Histogram::default(),
             stages: Default::default(),
+            tick_cpu: Histogram::default(),
+            tick_runqueue_wait: Histogram::default(),
             recent: Mutex::new(VecDeque::with_capacity(RECENT_TICKS)),
             inbox_depth: AtomicU64::new(0),
             inbox_depth_max: AtomicU64::new(0),
@@ -354,4 +361,12 @@ pub struct ProcessUsage {
     pub rss_bytes: u64,
     /// User plus system CPU time since start.
     pub cpu_seconds: f64,
+}
+
+/// (CPU time, time waiting for a core) of the calling thread so far, in ns, from
+/// `/proc/thread-self/schedstat` (Linux with schedstats; `None` elsewhere).
+pub fn thread_schedstat() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some((fields.next()??, fields.next()??))
 }

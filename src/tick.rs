@@ -25,7 +25,7 @@ use crate::bridge::{
 use crate::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::now_ms;
 use crate::store::writer::WriteSender;
-use crate::telemetry::{StageClock, Telemetry};
+use crate::telemetry::{StageClock, Telemetry, thread_schedstat};
 
 /// How often (in ticks) the world's sessions, spaces and objects are counted for telemetry;
 /// counting walks every entity, so not every tick.
@@ -82,10 +82,17 @@ impl TickLoop {
             }
             let stopping = self.stop.load(Ordering::Acquire);
             let began = Instant::now();
+            let sched_before = thread_schedstat();
             tick += 1;
             self.tick(&mut app, tick, &mut conns);
             let took = began.elapsed();
             self.record(tick, took);
+            if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (sched_before, thread_schedstat()) {
+                let t = &self.telemetry;
+                t.tick_cpu.observe(cpu1.saturating_sub(cpu0) / 1000);
+                t.tick_runqueue_wait
+                    .observe(wait1.saturating_sub(wait0) / 1000);
+            }
             if stopping {
                 break;
             }
@@ -189,8 +196,8 @@ impl TickLoop {
                         let sent = motion.as_mut().is_none_or(|motion| {
                             let bytes = motion.frame(codec).bytes;
                             let len = bytes.len() as u64;
-                            let sent = datagrams.max_size().is_some_and(|max| bytes.len() <= max)
-                                && datagrams.send(bytes);
+                            // The transport refuses what exceeds the peer's datagram limit.
+                            let sent = datagrams.send(bytes);
                             if sent {
                                 let counters = self.telemetry.transport(handle.transport);
                                 counters.messages_out.fetch_add(1, Ordering::Relaxed);

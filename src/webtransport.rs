@@ -120,10 +120,6 @@ impl StreamConnection for Connection {
         Connection::send_datagram(self, payload).is_ok()
     }
 
-    fn max_datagram_size(&self) -> Option<usize> {
-        Connection::max_datagram_size(self)
-    }
-
     async fn finish(send: &mut Self::Send) {
         let _ = send.finish().await;
     }

@@ -26,6 +26,10 @@ use crate::server_stats::{ServerReport, discover, read_statistics};
 use crate::stats::{Phase, Recorder, TransportReport};
 use crate::swarm::{Plan, bot};
 
+/// Thousands of bots decode small messages all the time: mimalloc, as in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = BotArgs::parse();
     anyhow::ensure!(args.bots >= 1, "--bots must be at least 1");

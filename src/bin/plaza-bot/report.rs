@@ -191,6 +191,13 @@ impl Report {
                 server.rss_mb.map_or("?".into(), |m| format!("{m:.0} MB")),
                 server.sent_bytes_per_sec / 1e6
             );
+            if let (Some(cpu), Some(wait)) = (&server.tick_cpu, &server.tick_runqueue_wait) {
+                let _ = writeln!(
+                    out,
+                    "tick thread: CPU per tick p50 {:.2} ms, p99 {:.2} ms; waiting for a core p50 {:.2} ms, p99 {:.2} ms",
+                    cpu.p50_ms, cpu.p99_ms, wait.p50_ms, wait.p99_ms
+                );
+            }
             let stages: Vec<String> = server
                 .stages
                 .iter()

@@ -100,6 +100,10 @@ pub struct ServerReport {
     pub ticks: u64,
     /// Whole-tick times (from the server's histogram: within 25 %).
     pub tick: Timing,
+    /// CPU time of the tick thread per tick.
+    pub tick_cpu: Option<Timing>,
+    /// Time per tick the tick thread waited for a core (other processes and threads).
+    pub tick_runqueue_wait: Option<Timing>,
     /// Per stage.
     pub stages: BTreeMap<String, Timing>,
     /// Ticks that overran their period.
@@ -167,6 +171,14 @@ impl ServerReport {
                 &before["tick"]["all"]["histogram"],
                 &after["tick"]["all"]["histogram"],
             )?,
+            tick_cpu: timing(
+                &before["tick"]["cpu"]["histogram"],
+                &after["tick"]["cpu"]["histogram"],
+            ),
+            tick_runqueue_wait: timing(
+                &before["tick"]["runqueue_wait"]["histogram"],
+                &after["tick"]["runqueue_wait"]["histogram"],
+            ),
             stages,
             overruns: delta(&["tick", "overruns"]),
             cpu_percent_of_one_core: cpu,

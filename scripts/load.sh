@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Reproduces the load-test numbers in docs/benchmarks.md: builds the release binaries,
+# then for each scenario starts a fresh server (SQLite in a temporary directory) and runs
+# plaza-bot against it on the same machine, keeping each report in target/load/.
+#
+# Usage: scripts/load.sh [scenario...]
+#   quic-1k         1,000 bots in one space over QUIC, view radius 20 m
+#   mixed-5k        5,000 bots over 50 spaces, QUIC + WebTransport + WebSocket
+#   everyone-ws-1k  1,000 bots in one space over WebSocket, no view radius
+#   sweep           100 / 500 / 1,000 / 2,000 / 3,000 bots in one space (QUIC, 20 m)
+#   sweep-everyone  the same sweep with no view radius, over WebSocket
+# With no scenario, runs them all (about 20 minutes). Every bot walks at 10 Hz inside
+# 200 m × 200 m; the server ticks at 20 Hz. A scenario that misses its thresholds is
+# reported (FAIL lines) and the script goes on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/target/load"
+mkdir -p "$out"
+# Each QUIC bot has its own UDP socket, and the server a socket per WebSocket.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+cargo build --release --locked --bins
+
+server_pid=""
+stop_server() {
+  if [[ -n "$server_pid" ]]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+trap stop_server EXIT
+
+# start_server NAME [VAR=VALUE...]: a server on the default ports with that environment.
+start_server() {
+  local name=$1
+  shift
+  local dir
+  dir=$(mktemp -d)
+  (cd "$dir" && exec env PLAZA_LOG=warn "$@" "$root/target/release/plaza" serve) \
+    >"$out/$name.server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    if curl -fs http://127.0.0.1:8700/health >/dev/null 2>&1; then
+      return
+    fi
+    sleep 0.1
+  done
+  echo "load: the server for $name did not start; see $out/$name.server.log" >&2
+  exit 1
+}
+
+# run_bots NAME [plaza-bot options...]
+run_bots() {
+  local name=$1
+  shift
+  echo "== $name: plaza-bot $*"
+  "$root/target/release/plaza-bot" --quiet --area 200 --walk-hz 10 \
+    --report "$out/$name.json" "$@" | tee "$out/$name.txt" || true
+}
+
+scenario() {
+  case $1 in
+    quic-1k)
+      start_server quic-1k PLAZA_VIEW_RADIUS=20
+      run_bots quic-1k --transport quic --bots 1000 --spaces 1 --ramp 30s --duration 60s \
+        --max-failures 0 --max-p99-latency 100ms --max-p99-tick 10ms
+      stop_server ;;
+    mixed-5k)
+      start_server mixed-5k PLAZA_VIEW_RADIUS=20
+      run_bots mixed-5k --transport quic,wt,ws --bots 5000 --spaces 50 --ramp 60s \
+        --duration 60s --threads 2 --max-failures 0 --max-p99-latency 100ms --max-p99-tick 10ms
+      stop_server ;;
+    everyone-ws-1k)
+      start_server everyone-ws-1k
+      run_bots everyone-ws-1k --transport ws --bots 1000 --spaces 1 --ramp 30s --duration 60s \
+        --max-failures 0 --max-p99-latency 100ms
+      stop_server ;;
+    sweep)
+      for n in 100 500 1000 2000 3000; do
+        start_server "sweep-$n" PLAZA_VIEW_RADIUS=20
+        run_bots "sweep-$n" --transport quic --bots "$n" --spaces 1 --ramp 20s --duration 30s \
+          --max-p99-tick 25ms
+        stop_server
+      done ;;
+    sweep-everyone)
+      for n in 100 250 500 1000; do
+        start_server "sweep-everyone-$n"
+        run_bots "sweep-everyone-$n" --transport ws --bots "$n" --spaces 1 --ramp 20s \
+          --duration 30s --max-p99-tick 25ms
+        stop_server
+      done ;;
+    *)
+      echo "load: unknown scenario $1 (quic-1k, mixed-5k, everyone-ws-1k, sweep, sweep-everyone)" >&2
+      exit 2 ;;
+  esac
+}
+
+if [[ $# -eq 0 ]]; then
+  set -- quic-1k mixed-5k everyone-ws-1k sweep sweep-everyone
+fi
+for s in "$@"; do
+  scenario "$s"
+done
+echo "load: reports in $out"
