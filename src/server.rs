@@ -139,6 +139,11 @@ impl Server {
         })?;
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let app = crate::http::router(edge.clone());
+        // Deltas are small writes every tick: without TCP_NODELAY, Nagle holds each one
+        // until the previous is acknowledged, and delayed ACKs turn that into tens of ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let http = tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -43,11 +43,7 @@ pub fn endpoint(
     identity: &Identity,
 ) -> Result<Endpoint<Server>, WebTransportError> {
     let tls = identity.server_config(&[wtransport::tls::WEBTRANSPORT_ALPN])?;
-    let mut transport = quinn::TransportConfig::default();
-    let idle = Duration::from_millis(config.quic_idle_timeout_ms);
-    transport
-        .max_idle_timeout(idle.try_into().ok())
-        .datagram_receive_buffer_size(Some(64 * 1024));
+    let transport = crate::quic::transport_config(config);
     let server = ServerConfig::builder()
         .with_bind_address(config.webtransport_listen)
         .with_custom_tls_and_transport(tls, transport)

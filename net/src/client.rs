@@ -269,7 +269,9 @@ impl Client {
         } else {
             ""
         };
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
+        // TCP_NODELAY: commands are small and must not wait for the previous one's ACK.
+        let url = format!("ws://{addr}/ws{query}");
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         Ok(Self {
