@@ -7,7 +7,7 @@
 #   quic-1k         1,000 bots in one space over QUIC, view radius 20 m
 #   mixed-5k        5,000 bots over 50 spaces, QUIC + WebTransport + WebSocket
 #   everyone-ws-1k  1,000 bots in one space over WebSocket, no view radius
-#   sweep           100 / 500 / 1,000 / 2,000 / 3,000 bots in one space (QUIC, 20 m)
+#   sweep           100 / 500 / 1,000 / 1,500 / 2,000 / 3,000 bots in one space (QUIC, 20 m)
 #   sweep-everyone  the same sweep with no view radius, over WebSocket
 # With no scenario, runs them all (about 20 minutes). Every bot walks at 10 Hz inside
 # 200 m × 200 m; the server ticks at 20 Hz. A scenario that misses its thresholds is
@@ -78,7 +78,7 @@ scenario() {
         --max-failures 0 --max-p99-latency 100ms
       stop_server ;;
     sweep)
-      for n in 100 500 1000 2000 3000; do
+      for n in 100 500 1000 1500 2000 3000; do
         start_server "sweep-$n" PLAZA_VIEW_RADIUS=20
         run_bots "sweep-$n" --transport quic --bots "$n" --spaces 1 --ramp 20s --duration 30s \
           --max-p99-tick 25ms
