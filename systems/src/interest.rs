@@ -242,8 +242,9 @@ pub fn replicate_in_view(
             };
             if let Ok((data, _)) = objects.get(entity) {
                 let (_, model, _, props, ..) = data;
+                // Settling sends the object in full, like an appearance or a change.
                 let cost = match need {
-                    Need::Motion | Need::Settle => POSE_BYTES + 8,
+                    Need::Motion => POSE_BYTES + 8,
                     _ => OBJECT_BYTES + model.0.len() + props.0.len(),
                 };
                 if spent > 0 && spent + cost > limits.view_budget_bytes {
