@@ -46,6 +46,10 @@ pub struct Closed {
     pub reason: String,
 }
 
+/// A WebTransport client endpoint that clients can share.
+pub type WebTransportEndpoint =
+    Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>>;
+
 /// What arrived.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
@@ -65,7 +69,7 @@ enum Peer {
         connection: Connection,
     },
     WebTransport {
-        _endpoint: wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
+        _endpoint: WebTransportEndpoint,
         connection: wtransport::Connection,
     },
 }
@@ -171,6 +175,25 @@ pub struct Client {
 impl Client {
     /// Connects over QUIC to `addr`, trusting the certificate whose SHA-256 is `cert_sha256`.
     pub async fn quic(addr: SocketAddr, cert_sha256: [u8; 32]) -> Result<Self, ClientError> {
+        Self::quic_via(&Self::quic_endpoint(addr.is_ipv6())?, addr, cert_sha256).await
+    }
+
+    /// A QUIC client endpoint that many clients can share: one UDP socket and one receive
+    /// buffer (about 2 MB in quinn) for all of them, instead of one each. Load tests with
+    /// thousands of clients use a few.
+    pub fn quic_endpoint(ipv6: bool) -> Result<Endpoint, ClientError> {
+        let local: SocketAddr = if ipv6 { "[::]:0" } else { "0.0.0.0:0" }
+            .parse()
+            .expect("a wildcard address parses");
+        Endpoint::client(local).map_err(|e| ClientError::Connect(e.to_string()))
+    }
+
+    /// Connects over QUIC through `endpoint` (see [`Client::quic_endpoint`]).
+    pub async fn quic_via(
+        endpoint: &Endpoint,
+        addr: SocketAddr,
+        cert_sha256: [u8; 32],
+    ) -> Result<Self, ClientError> {
         let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinnedCertificate {
@@ -185,23 +208,15 @@ impl Client {
             .with_no_client_auth();
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| connect(&e))?;
-        let local: SocketAddr = if addr.is_ipv6() {
-            "[::]:0"
-        } else {
-            "0.0.0.0:0"
-        }
-        .parse()
-        .expect("a wildcard address parses");
-        let mut endpoint = Endpoint::client(local).map_err(|e| connect(&e))?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let config = quinn::ClientConfig::new(Arc::new(crypto));
         let connection = endpoint
-            .connect(addr, "localhost")
+            .connect_with(config, addr, "localhost")
             .map_err(|e| connect(&e))?
             .await
             .map_err(|e| connect(&e))?;
         let (send, recv) = connection.open_bi().await.map_err(|e| connect(&e))?;
         let peer = Peer::Quic {
-            _endpoint: endpoint,
+            _endpoint: endpoint.clone(),
             connection,
         };
         Ok(Self::over_stream(
@@ -219,12 +234,30 @@ impl Client {
         cert_sha256: [u8; 32],
         codec: Codec,
     ) -> Result<Self, ClientError> {
-        let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
+        Self::webtransport_via(&Self::webtransport_endpoint(cert_sha256)?, addr, codec).await
+    }
+
+    /// A WebTransport client endpoint, trusting the certificate whose SHA-256 is
+    /// `cert_sha256`, that many clients can share (as [`Client::quic_endpoint`]).
+    pub fn webtransport_endpoint(
+        cert_sha256: [u8; 32],
+    ) -> Result<WebTransportEndpoint, ClientError> {
         let config = wtransport::ClientConfig::builder()
             .with_bind_default()
             .with_server_certificate_hashes([wtransport::tls::Sha256Digest::new(cert_sha256)])
             .build();
-        let endpoint = wtransport::Endpoint::client(config).map_err(|e| connect(&e))?;
+        wtransport::Endpoint::client(config)
+            .map(Arc::new)
+            .map_err(|e| ClientError::Connect(e.to_string()))
+    }
+
+    /// Connects over WebTransport through `endpoint` (see [`Client::webtransport_endpoint`]).
+    pub async fn webtransport_via(
+        endpoint: &WebTransportEndpoint,
+        addr: SocketAddr,
+        codec: Codec,
+    ) -> Result<Self, ClientError> {
+        let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
         let query = if codec == Codec::Json {
             "?codec=json"
         } else {
@@ -235,7 +268,7 @@ impl Client {
         let opening = connection.open_bi().await.map_err(|e| connect(&e))?;
         let (send, recv) = opening.await.map_err(|e| connect(&e))?;
         let peer = Peer::WebTransport {
-            _endpoint: endpoint,
+            _endpoint: endpoint.clone(),
             connection,
         };
         Ok(Self::over_stream(

@@ -11,7 +11,7 @@ mod codec;
 mod messages;
 mod props;
 
-pub use client::{ALPN, Client, ClientError, Closed, Received};
+pub use client::{ALPN, Client, ClientError, Closed, Received, WebTransportEndpoint};
 pub use codec::{Codec, CodecError};
 pub use messages::{
     ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireAvatar, WireChat, WireMotion,

@@ -65,12 +65,15 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
             .map_or(0, |d| d.as_micros() as u64)
             & 0xFF_FFFF
     );
+    let (quic_endpoints, wt_endpoints) = Plan::endpoints(&args, &target)?;
     let plan = Arc::new(Plan {
         args: args.clone(),
         target,
         run_id,
         epoch: Instant::now(),
         phase: Phase::default(),
+        quic_endpoints,
+        wt_endpoints,
     });
     let mut recorders: BTreeMap<&'static str, Arc<Recorder>> = BTreeMap::new();
     for &t in &args.transport {

@@ -38,7 +38,6 @@ pub struct Target {
 }
 
 /// What every bot shares.
-#[derive(Debug)]
 pub struct Plan {
     /// The command line.
     pub args: BotArgs,
@@ -50,6 +49,38 @@ pub struct Plan {
     pub epoch: Instant,
     /// Whether samples count now.
     pub phase: Phase,
+    /// QUIC endpoints, each shared by [`BOTS_PER_ENDPOINT`] bots.
+    pub quic_endpoints: Vec<quinn::Endpoint>,
+    /// WebTransport endpoints, each shared likewise.
+    pub wt_endpoints: Vec<plaza_net::WebTransportEndpoint>,
+}
+
+/// Bots per shared QUIC or WebTransport endpoint. One endpoint per bot cost 2.3 MB each
+/// (quinn's receive buffer): 4.6 GB for 2,000 QUIC bots. One for all would put every packet
+/// through one driver task.
+pub const BOTS_PER_ENDPOINT: usize = 100;
+
+impl Plan {
+    /// Endpoints for `args`'s bots on `target`.
+    pub fn endpoints(
+        args: &BotArgs,
+        target: &Target,
+    ) -> anyhow::Result<(Vec<quinn::Endpoint>, Vec<plaza_net::WebTransportEndpoint>)> {
+        let bots_on = |t: Transport| {
+            let n = args.transport.len();
+            (0..args.bots)
+                .filter(|i| args.transport[i % n] == t)
+                .count()
+        };
+        let pools = |t: Transport| bots_on(t).div_ceil(BOTS_PER_ENDPOINT);
+        let quic = (0..pools(Transport::Quic))
+            .map(|_| Client::quic_endpoint(target.http.is_ipv6()))
+            .collect::<Result<_, _>>()?;
+        let wt = (0..pools(Transport::Wt))
+            .map(|_| Client::webtransport_endpoint(target.cert_sha256))
+            .collect::<Result<_, _>>()?;
+        Ok((quic, wt))
+    }
 }
 
 const STAMP_WRAP: u64 = 1 << 24;
@@ -397,15 +428,24 @@ async fn connect_and_join(
     } else {
         Codec::Postcard
     };
+    let pick = |pool_len: usize| (i / BOTS_PER_ENDPOINT) % pool_len.max(1);
     let mut client = match transport {
         Transport::Ws => Client::websocket(target.http, codec).await,
         Transport::Quic => {
             let addr = target.quic.context("the server has QUIC disabled")?;
-            Client::quic(addr, target.cert_sha256).await
+            let endpoint = plan
+                .quic_endpoints
+                .get(pick(plan.quic_endpoints.len()))
+                .context("no QUIC endpoint")?;
+            Client::quic_via(endpoint, addr, target.cert_sha256).await
         }
         Transport::Wt => {
             let addr = target.wt.context("the server has WebTransport disabled")?;
-            Client::webtransport(addr, target.cert_sha256, codec).await
+            let endpoint = plan
+                .wt_endpoints
+                .get(pick(plan.wt_endpoints.len()))
+                .context("no WebTransport endpoint")?;
+            Client::webtransport_via(endpoint, addr, codec).await
         }
     }?;
     let name = format!("bot-{}-{i}", plan.run_id);
