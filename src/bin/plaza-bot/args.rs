@@ -110,6 +110,12 @@ pub struct BotArgs {
     /// Fail if the server's p99 tick over the run is above this (e.g. `10ms`).
     #[arg(long, value_parser = parse_duration)]
     pub max_p99_tick: Option<Duration>,
+    /// Bots sharing one QUIC or WebTransport endpoint (UDP socket). One each costs quinn's
+    /// ~2 MB receive buffer per bot (4.6 GB for 2,000); 100 per endpoint made handshakes
+    /// time out when the machine was saturated (5,000 bots on 2 cores), since one driver
+    /// task carries all their packets.
+    #[arg(long, default_value_t = 10)]
+    pub bots_per_endpoint: usize,
     /// Worker threads driving the bots.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,

@@ -49,16 +49,11 @@ pub struct Plan {
     pub epoch: Instant,
     /// Whether samples count now.
     pub phase: Phase,
-    /// QUIC endpoints, each shared by [`BOTS_PER_ENDPOINT`] bots.
+    /// QUIC endpoints, each shared by `--bots-per-endpoint` bots.
     pub quic_endpoints: Vec<quinn::Endpoint>,
     /// WebTransport endpoints, each shared likewise.
     pub wt_endpoints: Vec<plaza_net::WebTransportEndpoint>,
 }
-
-/// Bots per shared QUIC or WebTransport endpoint. One endpoint per bot cost 2.3 MB each
-/// (quinn's receive buffer): 4.6 GB for 2,000 QUIC bots. One for all would put every packet
-/// through one driver task.
-pub const BOTS_PER_ENDPOINT: usize = 100;
 
 impl Plan {
     /// Endpoints for `args`'s bots on `target`.
@@ -72,7 +67,7 @@ impl Plan {
                 .filter(|i| args.transport[i % n] == t)
                 .count()
         };
-        let pools = |t: Transport| bots_on(t).div_ceil(BOTS_PER_ENDPOINT);
+        let pools = |t: Transport| bots_on(t).div_ceil(args.bots_per_endpoint.max(1));
         let quic = (0..pools(Transport::Quic))
             .map(|_| Client::quic_endpoint(target.http.is_ipv6()))
             .collect::<Result<_, _>>()?;
@@ -428,7 +423,7 @@ async fn connect_and_join(
     } else {
         Codec::Postcard
     };
-    let pick = |pool_len: usize| (i / BOTS_PER_ENDPOINT) % pool_len.max(1);
+    let pick = |pool_len: usize| (i / plan.args.bots_per_endpoint.max(1)) % pool_len.max(1);
     let mut client = match transport {
         Transport::Ws => Client::websocket(target.http, codec).await,
         Transport::Quic => {
