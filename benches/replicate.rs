@@ -166,47 +166,49 @@ fn encoded_bytes(sent: Vec<plaza_systems::Outgoing>) -> usize {
         .sum()
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("replicate_1k_clients_10k_objects");
+/// Benchmarks one interest-managed space with a no-replication baseline: ticks with a
+/// view radius of `radius`, and the same plus encoding every delta.
+fn interest_group(
+    c: &mut Criterion,
+    name: &str,
+    (radius, objects, side): (f32, usize, f32),
+    whole_space_too: bool,
+) {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(30)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(8));
-
-    let mut baseline = World::new(Some(15.0), false, 10_000, 400.0);
+    let mut baseline = World::new(Some(radius), false, objects, side);
     group.bench_function("baseline/no_replication", |b| {
         b.iter(|| baseline.walk_tick())
     });
-
-    let mut interest = World::new(Some(15.0), true, 10_000, 400.0);
-    report("interest r15", &interest.walk_tick());
-    group.bench_function("interest/r15", |b| b.iter(|| interest.walk_tick()));
-    group.bench_function("interest/r15+encode", |b| {
+    let label = format!("r{radius}");
+    let mut interest = World::new(Some(radius), true, objects, side);
+    report(&format!("{name} {label}"), &interest.walk_tick());
+    group.bench_function(format!("interest/{label}"), |b| {
+        b.iter(|| interest.walk_tick())
+    });
+    group.bench_function(format!("interest/{label}+encode"), |b| {
         b.iter(|| encoded_bytes(interest.walk_tick()))
     });
-
-    let mut whole = World::new(None, true, 10_000, 400.0);
-    group.bench_function("whole_space", |b| b.iter(|| whole.walk_tick()));
+    if whole_space_too {
+        let mut whole = World::new(None, true, objects, side);
+        group.bench_function("whole_space", |b| b.iter(|| whole.walk_tick()));
+    }
     group.finish();
+}
 
+fn bench(c: &mut Criterion) {
+    interest_group(
+        c,
+        "replicate_1k_clients_10k_objects",
+        (15.0, 10_000, 400.0),
+        true,
+    );
     // The load test's space: 1,000 walkers in 200 m × 200 m with a 20 m view radius, about
     // 30 neighbours each, every one of them walking.
-    let mut group = c.benchmark_group("replicate_1k_walkers_200m");
-    group
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
-    let mut baseline = World::new(Some(20.0), false, 0, 200.0);
-    group.bench_function("baseline/no_replication", |b| {
-        b.iter(|| baseline.walk_tick())
-    });
-    let mut walkers = World::new(Some(20.0), true, 0, 200.0);
-    report("walkers r20", &walkers.walk_tick());
-    group.bench_function("interest/r20", |b| b.iter(|| walkers.walk_tick()));
-    group.bench_function("interest/r20+encode", |b| {
-        b.iter(|| encoded_bytes(walkers.walk_tick()))
-    });
-    group.finish();
+    interest_group(c, "replicate_1k_walkers_200m", (20.0, 0, 200.0), false);
 }
 
 criterion_group!(benches, bench);
