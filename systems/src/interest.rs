@@ -18,7 +18,7 @@ use crate::components::{
     Avatar, ChatLog, InSpace, JustJoined, Model, Props, Session, Space, Transform, Version,
 };
 use crate::grid::Grid;
-use crate::replicate::{ObjectData, object_state, user_state};
+use crate::replicate::{ObjectData, is_move_only, object_state, user_state};
 use crate::{Delta, Event, Limits, Outbox, Outgoing, Recipients, SimTime, Snapshot};
 
 /// What an owed entry must send; a later, stronger need replaces a weaker one.
@@ -153,11 +153,12 @@ pub fn replicate_in_view(
     // What changed this tick, and how: shared by every viewer.
     let mut changed: EntityHashMap<Need> = EntityHashMap::default();
     for (entity, transform, props, model, version) in &changed_objects {
-        let moved_only = transform.is_changed()
-            && !model.is_changed()
-            && !props.is_changed()
-            && !version.is_added();
-        changed.insert(entity, if moved_only { Need::Motion } else { Need::Full });
+        let need = if is_move_only(&transform, &props, &model, &version) {
+            Need::Motion
+        } else {
+            Need::Full
+        };
+        changed.insert(entity, need);
     }
     for entity in &moved_avatars {
         changed.insert(entity, Need::Motion);

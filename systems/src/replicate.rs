@@ -58,6 +58,17 @@ pub(crate) fn user_state(session: &Session, avatar: &Avatar) -> UserState {
     }
 }
 
+/// Whether a changed object's only change is its transform (not new, not props or
+/// model): a move, which clients with datagrams get as motion.
+pub(crate) fn is_move_only(
+    transform: &Ref<Transform>,
+    props: &Ref<Props>,
+    model: &Ref<Model>,
+    version: &Ref<Version>,
+) -> bool {
+    transform.is_changed() && !props.is_changed() && !model.is_changed() && !version.is_added()
+}
+
 /// What replication remembers from one tick to the next.
 #[derive(Debug, Default)]
 pub struct ReplicateState {
@@ -102,11 +113,9 @@ pub fn replicate(
         if !occupied(in_space.0) {
             continue;
         }
-        // Only the transform changed (not new, not props or model): a move, which clients
-        // with datagrams get as motion.
-        let moved_only = change_kind.get(entity).is_ok_and(|(t, p, m, v)| {
-            t.is_changed() && !p.is_changed() && !m.is_changed() && !v.is_added()
-        });
+        let moved_only = change_kind
+            .get(entity)
+            .is_ok_and(|(t, p, m, v)| is_move_only(&t, &p, &m, &v));
         let delta = delta_for(deltas, in_space.0);
         if moved_only {
             delta.moved.push(object_state(data));

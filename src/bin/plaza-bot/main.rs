@@ -135,12 +135,8 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
     while tokio::time::Instant::now() < settle_until {
         let done: u64 = recorders
             .values()
-            .map(|r| r.succeeded.load(Ordering::Relaxed))
-            .sum::<u64>()
-            + recorders
-                .values()
-                .map(|r| TransportReport::of("", &[r]).failed)
-                .sum::<u64>();
+            .map(|r| r.succeeded.load(Ordering::Relaxed) + r.failed_count())
+            .sum();
         if done >= args.bots as u64 {
             break;
         }

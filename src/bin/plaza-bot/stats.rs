@@ -85,6 +85,11 @@ impl Recorder {
         *lock(&self.failures).entry(why.to_string()).or_default() += 1;
     }
 
+    /// Connections that failed so far.
+    pub fn failed_count(&self) -> u64 {
+        lock(&self.failures).values().sum()
+    }
+
     /// The server ended a connection for `why`.
     pub fn disconnected(&self, why: &str) {
         *lock(&self.disconnects).entry(why.to_string()).or_default() += 1;
