@@ -72,6 +72,7 @@ impl World {
                     session: Uuid::from_u128(10_000 + i as u128),
                     user: Uuid::from_u128(20_000 + i as u128),
                     name: Arc::from(format!("bot{i}")),
+                    admin: false,
                     meta: SessionMeta::default(),
                 },
                 Input::Command {
@@ -105,6 +106,7 @@ impl World {
                 name: Arc::from("bench"),
                 objects,
                 chat: Vec::new(),
+                access: Default::default(),
             })),
         }]);
         // Everyone walks to their place and the first views settle.

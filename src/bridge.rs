@@ -7,11 +7,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use glam::{Quat, Vec3};
 use plaza_net::{
-    ClientMsg, Codec, ErrorCode, ServerMsg, WireAvatar, WireChat, WireMotion, WireObject,
-    WireTransform, WireUser,
+    ClientMsg, Codec, ErrorCode, ServerMsg, ShareKind, WireAvatar, WireChat, WireMotion,
+    WireObject, WireShare, WireTransform, WireUser,
 };
 use plaza_systems::{
-    ChatLine, Command, Delta, ErrorKind, Event, ObjectState, Transform, UserState,
+    ChatLine, Command, Delta, ErrorKind, Event, ObjectState, ShareState, Transform, UserState,
 };
 
 use crate::config::Config;
@@ -62,6 +62,10 @@ pub struct InputLimits {
     pub max_name_chars: usize,
     /// Longest model reference in characters.
     pub max_model_chars: usize,
+    /// Largest WebRTC signaling payload in bytes.
+    pub max_signal_bytes: usize,
+    /// Whether screen sharing (and its signaling) is switched on.
+    pub screen_sharing: bool,
 }
 
 impl InputLimits {
@@ -72,6 +76,8 @@ impl InputLimits {
             max_chat_chars: config.max_chat_chars,
             max_name_chars: config.max_name_chars,
             max_model_chars: 256,
+            max_signal_bytes: config.max_signal_bytes,
+            screen_sharing: config.screen_sharing_enabled,
         }
     }
 }
@@ -136,6 +142,36 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
             }
             Command::Chat {
                 text: Arc::from(text),
+            }
+        }
+        ClientMsg::ScreenShareStart { .. }
+        | ClientMsg::ScreenShareStop
+        | ClientMsg::Signal { .. }
+            if !limits.screen_sharing =>
+        {
+            return Err(Refusal::new(
+                ErrorCode::Disabled,
+                "screen sharing is switched off on this server",
+            ));
+        }
+        ClientMsg::ScreenShareStart { kind } => Command::ShareStart {
+            kind: kind.as_str(),
+        },
+        ClientMsg::ScreenShareStop => Command::ShareStop,
+        ClientMsg::Signal { to, data } => {
+            if data.len() > limits.max_signal_bytes {
+                let message = format!(
+                    "signal data is limited to {} bytes",
+                    limits.max_signal_bytes
+                );
+                return Err(Refusal::new(ErrorCode::TooLarge, message));
+            }
+            if data.is_empty() {
+                return Err(Refusal::new(ErrorCode::BadMessage, "signal data is empty"));
+            }
+            Command::Signal {
+                to,
+                data: Arc::from(data),
             }
         }
         ClientMsg::Hello { .. } => {
@@ -230,6 +266,20 @@ fn chat_to_wire(c: &ChatLine) -> WireChat {
     }
 }
 
+fn share_to_wire(s: &ShareState) -> WireShare {
+    let kind = match s.kind {
+        "window" => ShareKind::Window,
+        "tab" => ShareKind::Tab,
+        "camera" => ShareKind::Camera,
+        _ => ShareKind::Screen,
+    };
+    WireShare {
+        user: s.user,
+        name: s.name.to_string(),
+        kind,
+    }
+}
+
 fn error_code(kind: ErrorKind) -> ErrorCode {
     match kind {
         ErrorKind::NotJoined => ErrorCode::NotJoined,
@@ -250,6 +300,15 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             objects: s.objects.iter().map(object_to_wire).collect(),
             users: s.users.iter().map(user_to_wire).collect(),
             chat: s.chat.iter().map(chat_to_wire).collect(),
+            shares: s.shares.iter().map(share_to_wire).collect(),
+        },
+        Event::ScreenShare { share, active } => ServerMsg::ScreenShare {
+            share: share_to_wire(share),
+            active: *active,
+        },
+        Event::Signal { from, data } => ServerMsg::Signal {
+            from: *from,
+            data: data.to_string(),
         },
         Event::Left { space } => ServerMsg::Left { space: *space },
         Event::Spawned { client_ref, id } => ServerMsg::Spawned {
@@ -459,6 +518,8 @@ mod tests {
             max_chat_chars: 3,
             max_name_chars: 5,
             max_model_chars: 5,
+            max_signal_bytes: 300,
+            screen_sharing: true,
         };
         let long_chat = ClientMsg::Chat {
             text: "four".into(),

@@ -124,6 +124,94 @@ pub struct Config {
     /// long, its final state is sent reliably. Default 200 ms: longer than the gap between
     /// poses of anything that updates at 5 Hz or more, so walking is not taken for stopping.
     pub settle_after_ms: u64,
+    /// Largest WebRTC `signal` payload (SDP or ICE candidate), in bytes. Default 16384.
+    pub max_signal_bytes: usize,
+    /// Feature flag: keep the world in a durable store. Default true. When false, the store
+    /// is an in-memory SQLite database: everything works and nothing survives a restart.
+    pub persistence_enabled: bool,
+    /// Feature flag: use Redis when `redis_url` is set. Default true.
+    pub redis_enabled: bool,
+    /// Feature flag: accept model and media uploads. Default true.
+    pub uploads_enabled: bool,
+    /// Feature flag: screen sharing and WebRTC signaling. Default true.
+    pub screen_sharing_enabled: bool,
+    /// Feature flag: people may register accounts (`POST /api/users`). Default true; when
+    /// false, only existing accounts log in and everyone else is a guest.
+    pub registration_enabled: bool,
+    /// Token for the admin API (`Authorization: Bearer ...` on `/api/admin/...`); at least
+    /// 16 characters. Default: not set, and the admin API answers 404. Never logged.
+    pub admin_token: Option<Secret>,
+    /// How long a login token stays valid, in seconds. Default 2592000 (30 days).
+    pub login_token_ttl_secs: u64,
+    /// Where uploads are stored: a directory (default `<data_dir>/files`)...
+    pub storage_dir: Option<PathBuf>,
+    /// ...or an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO), when set.
+    pub s3: Option<S3Config>,
+    /// Largest model upload (GLB), in bytes. Default 52428800 (50 MiB).
+    pub max_model_bytes: usize,
+    /// Largest media upload (screenshot, avatar, attachment), in bytes. Default 10485760.
+    pub max_media_bytes: usize,
+    /// How often the server's maintenance runs (materialized views, retention), in
+    /// seconds. Default 3600.
+    pub maintenance_interval_secs: u64,
+    /// Events older than this many days are deleted by maintenance. Default 90; 0 keeps all.
+    pub event_retention_days: u32,
+    /// Ended sessions older than this many days are deleted by maintenance. Default 180;
+    /// 0 keeps all.
+    pub session_retention_days: u32,
+}
+
+/// An S3-compatible bucket for uploads. Credentials may also come from the usual
+/// `AWS_*` environment variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (R2: `auto`). Default `us-east-1`.
+    #[serde(default = "S3Config::default_region")]
+    pub region: String,
+    /// Endpoint for non-AWS services, e.g. `https://<account>.r2.cloudflarestorage.com`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Access key id.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key. Never logged.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Plain HTTP endpoints allowed (local MinIO). Default false.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+impl S3Config {
+    fn default_region() -> String {
+        "us-east-1".into()
+    }
+}
+
+/// A secret string (token, key): printed as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for Config {
@@ -168,6 +256,21 @@ impl Default for Config {
             view_radius: None,
             view_budget_bytes: 16 * 1024,
             settle_after_ms: 200,
+            max_signal_bytes: 16 * 1024,
+            persistence_enabled: true,
+            redis_enabled: true,
+            uploads_enabled: true,
+            screen_sharing_enabled: true,
+            registration_enabled: true,
+            admin_token: None,
+            login_token_ttl_secs: 30 * 24 * 3600,
+            storage_dir: None,
+            s3: None,
+            max_model_bytes: 50 * 1024 * 1024,
+            max_media_bytes: 10 * 1024 * 1024,
+            maintenance_interval_secs: 3600,
+            event_retention_days: 90,
+            session_retention_days: 180,
         }
     }
 }
@@ -297,6 +400,34 @@ impl Config {
             self.settle_after_ms <= 10_000,
             "settle_after_ms must be at most 10000",
         )?;
+        check(
+            (256..=1024 * 1024).contains(&self.max_signal_bytes),
+            "max_signal_bytes must be between 256 and 1048576",
+        )?;
+        if let Some(token) = &self.admin_token {
+            check(
+                token.expose().len() >= 16 && token.expose().len() <= 128,
+                "admin_token must be 16 to 128 characters",
+            )?;
+        }
+        check(
+            self.login_token_ttl_secs >= 60,
+            "login_token_ttl_secs must be at least 60",
+        )?;
+        check(
+            self.max_model_bytes >= 1024 && self.max_media_bytes >= 1024,
+            "max_model_bytes and max_media_bytes must be at least 1024",
+        )?;
+        check(
+            self.maintenance_interval_secs >= 1,
+            "maintenance_interval_secs must be at least 1",
+        )?;
+        if let Some(s3) = &self.s3 {
+            check(
+                !s3.bucket.is_empty() && s3.bucket.len() <= 63,
+                "s3.bucket must be 1 to 63 characters",
+            )?;
+        }
         if let Some(url) = &self.database_url {
             check(
                 url.expose().starts_with("postgres://")
@@ -324,6 +455,13 @@ impl Config {
         self.sqlite_path
             .clone()
             .unwrap_or_else(|| self.data_dir.join("plaza.db"))
+    }
+
+    /// The directory uploads go to when no S3 bucket is set.
+    pub fn storage_directory(&self) -> PathBuf {
+        self.storage_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     /// Length of one tick.

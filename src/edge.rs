@@ -8,11 +8,13 @@ use crossbeam_channel::Sender;
 use plaza_systems::{Command, ConnId, Input};
 use tokio::sync::Semaphore;
 
+use crate::auth::{self, Account, LiveSessions, MAX_TOKEN_BYTES};
 use crate::bridge::InputLimits;
 use crate::config::Config;
 use crate::conn::Envelope;
-use crate::store::Store;
+use crate::storage::FileStore;
 use crate::store::writer::WriterStats;
+use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::Telemetry;
 use crate::tick::TickStats;
 
@@ -40,6 +42,10 @@ pub struct Edge {
     pub cert_sha256: [u8; 32],
     /// UDP ports of QUIC and WebTransport, once bound (0: not enabled).
     ports: [std::sync::atomic::AtomicU16; 2],
+    /// Connected sessions and their tokens.
+    pub sessions: LiveSessions,
+    /// Where uploads are stored (`None` when uploads are switched off).
+    pub files: Option<FileStore>,
 }
 
 /// The counters an edge publishes, shared with the tick thread and the store writer.
@@ -65,6 +71,7 @@ impl Edge {
         envelopes: Sender<Envelope>,
         stats: Stats,
         cert_sha256: [u8; 32],
+        files: Option<FileStore>,
     ) -> Self {
         Self {
             limits: InputLimits::from_config(&config),
@@ -78,7 +85,22 @@ impl Edge {
             telemetry: stats.telemetry,
             cert_sha256,
             ports: Default::default(),
+            sessions: LiveSessions::default(),
+            files,
         }
+    }
+
+    /// The account a bearer token stands for: a live session's token, or an unexpired
+    /// login token. `Ok(None)` for an unknown token.
+    pub async fn account_for_token(&self, token: &str) -> Result<Option<Account>, StoreError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Ok(None);
+        }
+        let hash = auth::token_hash(token);
+        if let Some(live) = self.sessions.by_token(&hash) {
+            return Ok(Some(live.account));
+        }
+        self.store.durable.token_account(&hash, now_ms()).await
     }
 
     /// Records the bound UDP ports, for `GET /cert-hash` to tell pages where to connect.

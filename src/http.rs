@@ -22,6 +22,7 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/api/statistics", get(metrics::statistics))
         .route("/", get(page))
+        .merge(crate::api::routes(&edge))
         .with_state(edge)
 }
 

@@ -7,17 +7,22 @@
 //! connections' bounded outbound queues ([`conn`]), and hands the tick's writes to the
 //! store writer ([`store::writer`]).
 
+pub mod api;
+pub mod auth;
 pub mod bridge;
 pub mod config;
 pub mod conn;
+pub mod directory;
 pub mod edge;
 pub mod framing;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod quic;
 pub mod rate;
 pub mod server;
 pub mod session;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod tick;

@@ -74,6 +74,7 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
         "slow_disconnects": tick.slow_disconnects.load(Ordering::Relaxed),
         "world": {
             "sessions": t.sessions.load(Ordering::Relaxed),
+            "users_online": edge.sessions.users_online(),
             "spaces_active": t.spaces_active.load(Ordering::Relaxed),
             "spaces_loaded": t.spaces_loaded.load(Ordering::Relaxed),
             "objects": t.objects.load(Ordering::Relaxed),

@@ -100,6 +100,7 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
         transport: "quic",
         client_addr: Some(connection.remote_address().ip()),
         user_agent: None,
+        visitor: None,
     };
     framing::serve_connection(connection, edge, Codec::Postcard, meta).await;
     drop(permit);

@@ -51,6 +51,9 @@ pub enum ServerError {
     /// The WebTransport endpoint could not start.
     #[error(transparent)]
     WebTransport(#[from] crate::webtransport::WebTransportError),
+    /// The upload storage could not be opened.
+    #[error("cannot open the upload storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 /// A running server.
@@ -78,6 +81,18 @@ impl Server {
             config.tls_key_path.as_deref(),
         )?;
         let store = Store::open(&config).await?;
+        let closed = store
+            .durable
+            .close_open_sessions(crate::store::now_ms(), "server restarted")
+            .await?;
+        if closed > 0 {
+            tracing::info!(closed, "closed sessions left open by the previous run");
+        }
+        let files = if config.uploads_enabled {
+            Some(crate::storage::FileStore::open(&config)?)
+        } else {
+            None
+        };
 
         let writer_stats = Arc::new(WriterStats::default());
         let writer_config = WriterConfig {
@@ -101,6 +116,7 @@ impl Server {
                 telemetry: telemetry.clone(),
             },
             identity.sha256,
+            files,
         ));
 
         let (load_tx, load_rx) = mpsc::unbounded_channel();

@@ -16,10 +16,12 @@ use plaza_systems::{ConnId, Input, SessionMeta};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::auth::{self, Account, LiveSession};
 use crate::bridge::{Frame, Refusal, check_name, command_from_wire, encode};
 use crate::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use crate::edge::Edge;
 use crate::rate::{StrikeCounter, TokenBucket};
+use crate::store::StoreError;
 use crate::store::now_ms;
 use crate::telemetry::TransportCounters;
 
@@ -59,7 +61,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     mut sink: K,
     edge: Arc<Edge>,
     codec: Codec,
-    meta: SessionMeta,
+    mut meta: SessionMeta,
     datagrams: Option<Arc<dyn DatagramSink>>,
 ) {
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
@@ -80,12 +82,32 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     let session = Uuid::new_v4();
     let (tx, rx) = mpsc::channel(edge.config.outbound_queue_frames);
     let close = CloseSignal::default();
+    let (token, token_hash) = auth::new_token();
+    let account = hello.account;
+    if hello.visitor.is_some() {
+        meta.visitor = hello.visitor;
+    }
     let welcome = ServerMsg::Welcome {
         session,
-        user: hello.user,
+        user: account.id,
         protocol: PROTOCOL_VERSION,
         tick_rate: edge.config.tick_rate_hz,
+        name: account.name.to_string(),
+        registered: account.registered,
+        token,
     };
+    edge.sessions.insert(
+        token_hash,
+        LiveSession {
+            session,
+            account: account.clone(),
+            transport: meta.transport,
+            client_addr: meta.client_addr,
+            user_agent: meta.user_agent.clone(),
+            started_ms: now_ms(),
+            close: close.clone(),
+        },
+    );
     // The queue is new and holds at least 8 frames, so the welcome always fits and goes first.
     let _ = tx.try_send(encode(codec, &welcome));
     let transport = meta.transport;
@@ -104,8 +126,9 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         input: Input::Connect {
             conn,
             session,
-            user: hello.user,
-            name: hello.name,
+            user: account.id,
+            name: account.name,
+            admin: account.admin,
             meta,
         },
     });
@@ -124,17 +147,19 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         _ = close.closed() => {}
     }
     edge.submit(Envelope::Input(Input::Disconnect { conn }));
+    edge.sessions.remove(session);
     drop(tx);
     let _ = writer.await;
     counters.open.fetch_sub(1, Ordering::Relaxed);
 }
 
 struct Hello {
-    user: Uuid,
-    name: Arc<str>,
+    account: Account,
+    visitor: Option<Arc<str>>,
 }
 
-/// Reads the first message, which must be a `hello` of our protocol with a valid name.
+/// Reads the first message, which must be a `hello` of our protocol with a valid name or a
+/// valid token. A guest may not use a registered user's name.
 async fn handshake<S: FrameSource>(
     source: &mut S,
     edge: &Edge,
@@ -156,7 +181,13 @@ async fn handshake<S: FrameSource>(
         code: ErrorCode::BadMessage,
         message: e.to_string(),
     })?;
-    let ClientMsg::Hello { protocol, name } = msg else {
+    let ClientMsg::Hello {
+        protocol,
+        name,
+        token,
+        visitor,
+    } = msg
+    else {
         let message = "the first message must be hello".into();
         return Err(Refusal {
             code: ErrorCode::BadMessage,
@@ -171,20 +202,59 @@ async fn handshake<S: FrameSource>(
             ),
         });
     }
-    let name = check_name("name", &name, edge.config.max_name_chars)?;
-    let user = edge
-        .store
-        .user_for_name(&name, now_ms())
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "cannot find or create user at hello");
-            let message = "the user store is unavailable; retry later".into();
-            Refusal {
-                code: ErrorCode::Unavailable,
-                message,
+    let visitor = visitor.as_deref().map(check_visitor).transpose()?;
+    let unavailable = |error: StoreError| {
+        tracing::warn!(%error, "cannot read users at hello");
+        Refusal {
+            code: ErrorCode::Unavailable,
+            message: "the user store is unavailable; retry later".into(),
+        }
+    };
+    let account = match token {
+        Some(token) => edge
+            .account_for_token(&token)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| Refusal {
+                code: ErrorCode::Unauthorized,
+                message: "the token is unknown or expired; log in again (POST /api/login)".into(),
+            })?,
+        None => {
+            let name = check_name("name", &name, edge.config.max_name_chars)?;
+            let account = edge
+                .store
+                .durable
+                .guest_account(&name, now_ms())
+                .await
+                .map_err(unavailable)?;
+            if account.registered {
+                return Err(Refusal {
+                    code: ErrorCode::Unauthorized,
+                    message: format!(
+                        "{name:?} is a registered user: log in (POST /api/login) and send the token in hello"
+                    ),
+                });
             }
-        })?;
-    Ok(Hello { user, name })
+            account
+        }
+    };
+    Ok(Hello { account, visitor })
+}
+
+/// Checks an anonymous visitor id: 8 to 128 characters of `[A-Za-z0-9_-]`.
+pub fn check_visitor(visitor: &str) -> Result<Arc<str>, Refusal> {
+    let valid = (8..=128).contains(&visitor.len())
+        && visitor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(Arc::from(visitor))
+    } else {
+        Err(Refusal {
+            code: ErrorCode::BadMessage,
+            message: "visitor must be 8 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
+        })
+    }
 }
 
 async fn refuse_and_close<K: FrameSink>(sink: &mut K, codec: Codec, refusal: Refusal) {

@@ -195,6 +195,8 @@ pub struct Telemetry {
     pub spaces_loaded: AtomicU64,
     /// Objects in memory.
     pub objects: AtomicU64,
+    /// Loaded spaces and who is in them (published with the counts).
+    pub directory: crate::directory::Directory,
 }
 
 /// How many recent ticks the live percentiles cover.
@@ -216,6 +218,7 @@ impl Default for Telemetry {
             spaces_active: AtomicU64::new(0),
             spaces_loaded: AtomicU64::new(0),
             objects: AtomicU64::new(0),
+            directory: Default::default(),
         }
     }
 }

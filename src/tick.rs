@@ -285,5 +285,6 @@ impl TickLoop {
         t.spaces_loaded.store(loaded as u64, Ordering::Relaxed);
         t.spaces_active.store(active as u64, Ordering::Relaxed);
         t.objects.store(objects as u64, Ordering::Relaxed);
+        t.directory.publish(world);
     }
 }

@@ -94,6 +94,7 @@ async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
         transport: "wt",
         client_addr: Some(connection.remote_address().ip()),
         user_agent,
+        visitor: None,
     };
     framing::serve_connection(connection, edge, codec, meta).await;
     drop(permit);

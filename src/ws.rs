@@ -26,6 +26,17 @@ pub struct WsQuery {
     codec: Option<String>,
 }
 
+/// The `plaza_visitor` cookie, if it holds a valid visitor id.
+fn visitor_cookie(headers: &HeaderMap) -> Option<Arc<str>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix("plaza_visitor="))
+        .find_map(|value| crate::session::check_visitor(value).ok())
+}
+
 /// `GET /ws`: upgrades to a WebSocket if the codec is known and a connection slot is free.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -65,6 +76,7 @@ pub async fn upgrade(
                 transport: "ws",
                 client_addr: Some(peer.ip()),
                 user_agent,
+                visitor: visitor_cookie(&headers),
             };
             let (sink, stream) = socket.split();
             let source = WsSource {

@@ -197,7 +197,9 @@ mod tests {
             Codec::Json.decode_client(hello).expect("decodes"),
             ClientMsg::Hello {
                 protocol: 1,
-                name: "alice".into()
+                name: "alice".into(),
+                token: None,
+                visitor: None,
             }
         );
         let spawn = br#"{"type":"spawn","ref":7,"model":"cube","transform":{"pos":[1,2,3],"rot":[0,0,0,1],"scale":[1,1,1]},"props":{"c":1}}"#;
@@ -254,6 +256,13 @@ mod tests {
                 user: id,
                 protocol: 1,
                 tick_rate: 20,
+                name: "a".into(),
+                registered: false,
+                token: "t".into(),
+            },
+            ServerMsg::Signal {
+                from: id,
+                data: r#"{"type":"offer","sdp":"v=0"}"#.into(),
             },
             ServerMsg::Delta {
                 tick: 9,

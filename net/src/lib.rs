@@ -14,7 +14,7 @@ mod props;
 pub use client::{ALPN, Client, ClientError, Closed, Received, WebTransportEndpoint};
 pub use codec::{Codec, CodecError};
 pub use messages::{
-    ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, WireAvatar, WireChat, WireMotion,
-    WireObject, WireTransform, WireUser,
+    ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, ShareKind, WireAvatar, WireChat, WireMotion,
+    WireObject, WireShare, WireTransform, WireUser,
 };
 pub use props::{Props, PropsError};

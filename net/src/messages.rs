@@ -126,6 +126,49 @@ pub enum ErrorCode {
     RateLimited,
     /// The server cannot serve this right now (e.g. its store is unreachable); retry later.
     Unavailable,
+    /// The token is unknown or expired, or the name belongs to a registered user and no
+    /// token was sent: log in again.
+    Unauthorized,
+    /// The feature is switched off on this server.
+    Disabled,
+}
+
+/// What a screen share shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareKind {
+    /// A whole screen.
+    #[default]
+    Screen,
+    /// One application window.
+    Window,
+    /// One browser tab.
+    Tab,
+    /// A camera.
+    Camera,
+}
+
+impl ShareKind {
+    /// The name stored in the `screen_shares` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Screen => "screen",
+            Self::Window => "window",
+            Self::Tab => "tab",
+            Self::Camera => "camera",
+        }
+    }
+}
+
+/// Someone sharing their screen in a space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireShare {
+    /// Who shares.
+    pub user: Uuid,
+    /// Their display name.
+    pub name: String,
+    /// What they share.
+    pub kind: ShareKind,
 }
 
 /// Messages a client sends.
@@ -136,8 +179,18 @@ pub enum ClientMsg {
     Hello {
         /// Must equal [`PROTOCOL_VERSION`].
         protocol: u32,
-        /// Display name; guests with the same name are the same user.
+        /// Display name; guests with the same name are the same user. Ignored when `token`
+        /// names a user.
         name: String,
+        /// A login token (from `POST /api/login`) or the token of one's own live session;
+        /// without one, the connection is a guest's.
+        #[serde(default)]
+        token: Option<String>,
+        /// An anonymous visitor id the client keeps (8 to 128 characters of
+        /// `[A-Za-z0-9_-]`), for visitor statistics; WebSocket clients may send the
+        /// `plaza_visitor` cookie instead.
+        #[serde(default)]
+        visitor: Option<String>,
     },
     /// Enter a space by name, creating it on first use.
     Join {
@@ -193,6 +246,45 @@ pub enum ClientMsg {
         /// Any number, echoed back.
         t: f64,
     },
+    /// Start sharing one's screen in the current space (the media itself flows between
+    /// browsers over WebRTC, set up with `signal`).
+    ScreenShareStart {
+        /// What is shared.
+        #[serde(default)]
+        kind: ShareKind,
+    },
+    /// Stop sharing.
+    ScreenShareStop,
+    /// A WebRTC signaling message (an SDP offer or answer, or an ICE candidate) for one
+    /// person in the same space; the server relays `data` without reading it.
+    Signal {
+        /// The user it is for.
+        to: Uuid,
+        /// Opaque text, usually JSON such as `{"type":"offer","sdp":"..."}`.
+        data: String,
+    },
+}
+
+impl ClientMsg {
+    /// A guest's `hello` under `name`.
+    pub fn hello(name: impl Into<String>) -> Self {
+        Self::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: name.into(),
+            token: None,
+            visitor: None,
+        }
+    }
+
+    /// A `hello` presenting a token (the name is taken from the token's user).
+    pub fn hello_with_token(token: impl Into<String>) -> Self {
+        Self::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: String::new(),
+            token: Some(token.into()),
+            visitor: None,
+        }
+    }
 }
 
 /// Messages the server sends.
@@ -209,6 +301,13 @@ pub enum ServerMsg {
         protocol: u32,
         /// Ticks per second.
         tick_rate: u32,
+        /// The user's name (the account's, when a token was presented).
+        name: String,
+        /// Whether the user is registered (logged in with a token) rather than a guest.
+        registered: bool,
+        /// A bearer token valid while this session lasts, for HTTP requests
+        /// (`Authorization: Bearer ...`) such as uploads. Keep it secret.
+        token: String,
     },
     /// Answer to `join`: the whole visible state of the space.
     Joined {
@@ -224,6 +323,8 @@ pub enum ServerMsg {
         users: Vec<WireUser>,
         /// The latest chat lines, oldest first.
         chat: Vec<WireChat>,
+        /// Who is sharing their screen.
+        shares: Vec<WireShare>,
     },
     /// Answer to `leave`.
     Left {
@@ -274,6 +375,20 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
+    },
+    /// Someone in the space started or stopped sharing their screen.
+    ScreenShare {
+        /// Who, and what they share.
+        share: WireShare,
+        /// True when they started, false when they stopped.
+        active: bool,
+    },
+    /// A WebRTC signaling message from someone in the same space.
+    Signal {
+        /// The user who sent it.
+        from: Uuid,
+        /// Their text, as they sent it.
+        data: String,
     },
     /// What moved in one tick, sent as an unreliable datagram (QUIC and WebTransport)
     /// instead of inside that tick's `delta`. Newest wins: ignore one older than a tick

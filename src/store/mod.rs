@@ -7,9 +7,12 @@
 //! durable store (each flush that changes a space raises its `version` in both), and falls
 //! back to the durable store otherwise, re-warming the snapshot.
 
+pub mod accounts;
+pub mod files;
 mod pending;
 pub mod postgres;
 mod redis;
+mod spaces;
 mod sqlite;
 pub mod writer;
 
@@ -175,6 +178,12 @@ impl Store {
     /// once which stores are in use and which are not configured.
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
         let durable = match &config.database_url {
+            _ if !config.persistence_enabled => {
+                tracing::warn!(
+                    "persistence_enabled = false: the world lives in an in-memory database and is lost at shutdown"
+                );
+                Durable::Sqlite(SqliteStore::open_in_memory().await?)
+            }
             Some(url) => {
                 let store = PostgresStore::open(url, config).await?;
                 tracing::info!(url = %url.redacted(), "durable store: PostgreSQL");
@@ -191,6 +200,10 @@ impl Store {
             }
         };
         let snapshots = match &config.redis_url {
+            Some(_) if !config.redis_enabled => {
+                tracing::info!("redis_enabled = false: redis_url is ignored");
+                None
+            }
             Some(url) => {
                 let redis = RedisSnapshots::connect(url, config).await?;
                 tracing::info!(url = %url.redacted(), prefix = %config.redis_prefix, "snapshots and presence: Redis");
@@ -253,11 +266,13 @@ impl Store {
             }
         };
         let chat = self.durable.recent_chat(header.id, chat_limit).await?;
+        let access = self.durable.space_access(header.id).await?;
         Ok(Some(LoadedSpace {
             id: header.id,
             name: header.name,
             objects,
             chat,
+            access,
         }))
     }
 

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use plaza_systems::{
-    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, SpaceRecord, WriteSet,
+    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, ShareRecord, SpaceRecord,
+    VisitRecord, WriteSet,
 };
 use uuid::Uuid;
 
@@ -38,6 +39,10 @@ pub struct Batch {
     pub sessions: Vec<SessionRecord>,
     /// Events, in order.
     pub events: Vec<EventRecord>,
+    /// Screen shares started or stopped (latest state of each).
+    pub shares: Vec<ShareRecord>,
+    /// Visits, one per visitor and space with the visits added up.
+    pub visits: Vec<VisitRecord>,
 }
 
 impl Batch {
@@ -49,6 +54,8 @@ impl Batch {
             + self.chat.len()
             + self.sessions.len()
             + self.events.len()
+            + self.shares.len()
+            + self.visits.len()
     }
 
     /// Whether there is nothing to write.
@@ -109,6 +116,8 @@ pub struct Pending {
     spaces: HashMap<Uuid, SpaceRecord>,
     objects: HashMap<Uuid, ObjectWrite>,
     sessions: HashMap<Uuid, SessionRecord>,
+    shares: HashMap<Uuid, ShareRecord>,
+    visits: HashMap<(Arc<str>, Uuid), VisitRecord>,
     chat: Capped<ChatLine>,
     events: Capped<EventRecord>,
     presence: HashMap<Uuid, Vec<(Uuid, Arc<str>)>>,
@@ -140,6 +149,12 @@ impl Pending {
         for session in set.sessions {
             self.merge_session(session, true);
         }
+        for share in set.shares {
+            self.merge_share(share, true);
+        }
+        for visit in set.visits {
+            self.merge_visit(visit);
+        }
         for presence in set.presence {
             self.presence.insert(presence.space, presence.members);
         }
@@ -158,6 +173,35 @@ impl Pending {
         }
     }
 
+    /// Keeps one record per share, like sessions.
+    fn merge_share(&mut self, share: ShareRecord, newer: bool) {
+        match self.shares.get_mut(&share.id) {
+            Some(kept) if newer => kept.ended_ms = share.ended_ms.or(kept.ended_ms),
+            Some(kept) => kept.ended_ms = kept.ended_ms.or(share.ended_ms),
+            None => {
+                self.shares.insert(share.id, share);
+            }
+        }
+    }
+
+    /// Adds up visits of one visitor to one space; the latest time and user win.
+    fn merge_visit(&mut self, visit: VisitRecord) {
+        match self.visits.get_mut(&(visit.visitor.clone(), visit.space)) {
+            Some(kept) => {
+                kept.visits = kept.visits.saturating_add(visit.visits);
+                if visit.at_ms >= kept.at_ms {
+                    kept.at_ms = visit.at_ms;
+                    kept.user = visit.user;
+                    kept.user_agent = visit.user_agent;
+                }
+            }
+            None => {
+                self.visits
+                    .insert((visit.visitor.clone(), visit.space), visit);
+            }
+        }
+    }
+
     /// Takes everything pending for the durable store as one batch.
     pub fn take(&mut self) -> Batch {
         let mut batch = Batch {
@@ -165,6 +209,8 @@ impl Pending {
             sessions: self.sessions.drain().map(|(_, s)| s).collect(),
             chat: std::mem::take(&mut self.chat.items),
             events: std::mem::take(&mut self.events.items),
+            shares: self.shares.drain().map(|(_, s)| s).collect(),
+            visits: self.visits.drain().map(|(_, v)| v).collect(),
             ..Batch::default()
         };
         for (id, write) in self.objects.drain() {
@@ -202,6 +248,12 @@ impl Pending {
         for session in failed.sessions {
             self.merge_session(session, false);
         }
+        for share in failed.shares {
+            self.merge_share(share, false);
+        }
+        for visit in failed.visits {
+            self.merge_visit(visit);
+        }
         self.chat.restore(failed.chat, self.max_appended);
         self.events.restore(failed.events, self.max_appended);
     }
@@ -211,6 +263,8 @@ impl Pending {
         self.spaces.len()
             + self.objects.len()
             + self.sessions.len()
+            + self.shares.len()
+            + self.visits.len()
             + self.chat.items.len()
             + self.events.items.len()
     }

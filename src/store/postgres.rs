@@ -119,18 +119,7 @@ impl PostgresStore {
         .await?;
         let mut chat = rows
             .iter()
-            .map(|row| {
-                Ok(ChatLine {
-                    id: row.try_get("id")?,
-                    space,
-                    from: row
-                        .try_get::<Option<Uuid>, _>("user_id")?
-                        .unwrap_or_default(),
-                    name: shared(row.try_get("user_name")?),
-                    text: shared(row.try_get("text")?),
-                    at_ms: row.try_get("at_ms")?,
-                })
-            })
+            .map(|row| chat_from_row(row, space))
             .collect::<Result<Vec<_>, StoreError>>()?;
         chat.reverse();
         Ok(chat)
@@ -205,6 +194,48 @@ impl PostgresStore {
             .bind(chunk.iter().map(|s| s.meta.user_agent.as_deref()).collect::<Vec<_>>())
             .bind(chunk.iter().map(|s| s.started_ms).collect::<Vec<_>>())
             .bind(chunk.iter().map(|s| s.ended_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in batch.shares.chunks(max_rows) {
+            sqlx::query(
+                "INSERT INTO screen_shares (id, space_id, session_id, user_id, kind, started_at, ended_at)
+                 SELECT u.id, u.space_id, u.session_id, u.user_id, u.kind,
+                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int8[], $7::int8[])
+                      AS u(id, space_id, session_id, user_id, kind, started, ended)
+                 ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, screen_shares.ended_at)",
+            )
+            .bind(chunk.iter().map(|s| s.id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.space).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.session).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.user).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.kind).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.started_ms).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.ended_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in batch.visits.chunks(max_rows) {
+            sqlx::query(
+                "INSERT INTO visitor_tracking
+                     (visitor_id, space_id, user_id, first_seen_at, last_seen_at, visits, user_agent)
+                 SELECT u.visitor, u.space_id, u.user_id, to_timestamp(u.at::float8 / 1000),
+                        to_timestamp(u.at::float8 / 1000), u.visits, u.agent
+                 FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::int8[], $5::int4[], $6::text[])
+                      AS u(visitor, space_id, user_id, at, visits, agent)
+                 ON CONFLICT (visitor_id, space_id) DO UPDATE SET
+                     last_seen_at = GREATEST(visitor_tracking.last_seen_at, EXCLUDED.last_seen_at),
+                     visits = visitor_tracking.visits + EXCLUDED.visits,
+                     user_id = EXCLUDED.user_id,
+                     user_agent = COALESCE(EXCLUDED.user_agent, visitor_tracking.user_agent)",
+            )
+            .bind(chunk.iter().map(|v| &*v.visitor).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.space).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.user).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.at_ms).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| i32::try_from(v.visits).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.user_agent.as_deref()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -361,6 +392,20 @@ pub fn binary_copy(rows: &[ObjectRecord]) -> Vec<u8> {
     }
     out.extend_from_slice(&(-1_i16).to_be_bytes());
     out
+}
+
+/// A chat line from a row of `id, user_id, user_name, text, at_ms`.
+pub(super) fn chat_from_row(row: &PgRow, space: Uuid) -> Result<ChatLine, StoreError> {
+    Ok(ChatLine {
+        id: row.try_get("id")?,
+        space,
+        from: row
+            .try_get::<Option<Uuid>, _>("user_id")?
+            .unwrap_or_default(),
+        name: shared(row.try_get("user_name")?),
+        text: shared(row.try_get("text")?),
+        at_ms: row.try_get("at_ms")?,
+    })
 }
 
 fn object_from_row(row: &PgRow) -> Result<ObjectState, StoreError> {

@@ -53,6 +53,21 @@ INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_a
 SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
 ON CONFLICT (id) DO UPDATE SET ended_at = coalesce(excluded.ended_at, sessions.ended_at)";
 
+const UPSERT_SHARES: &str = "
+INSERT INTO screen_shares (id, space_id, session_id, user_id, kind, started_at, ended_at)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
+ON CONFLICT (id) DO UPDATE SET ended_at = coalesce(excluded.ended_at, screen_shares.ended_at)";
+
+const UPSERT_VISITS: &str = "
+INSERT INTO visitor_tracking
+    (visitor_id, space_id, user_id, first_seen_at, last_seen_at, visits, user_agent)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>3, r->>4, r->>5 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
+ON CONFLICT (visitor_id, space_id) DO UPDATE SET
+    last_seen_at = max(visitor_tracking.last_seen_at, excluded.last_seen_at),
+    visits = visitor_tracking.visits + excluded.visits,
+    user_id = excluded.user_id,
+    user_agent = coalesce(excluded.user_agent, visitor_tracking.user_agent)";
+
 const INSERT_EVENTS: &str = "
 INSERT INTO events (kind, space_id, user_id, session_id, data, occurred_at)
 SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5 FROM (SELECT value AS r FROM json_each(?1))";
@@ -83,6 +98,28 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// A database in memory (persistence switched off): the same schema and code paths,
+    /// gone when the server stops. One connection holds it, so it is never closed early.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the account and HTTP queries.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// The user id for a guest name, creating the user on first use.
@@ -199,6 +236,39 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_SESSIONS, &rows, None).await?;
         }
+        for chunk in batch.shares.chunks(max_rows) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|s| {
+                    json!([
+                        s.id,
+                        s.space,
+                        s.session,
+                        s.user,
+                        s.kind,
+                        s.started_ms,
+                        s.ended_ms
+                    ])
+                })
+                .collect();
+            execute(&mut tx, UPSERT_SHARES, &rows, None).await?;
+        }
+        for chunk in batch.visits.chunks(max_rows) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|v| {
+                    json!([
+                        &*v.visitor,
+                        v.space,
+                        v.user,
+                        v.at_ms,
+                        v.visits,
+                        v.user_agent.as_deref()
+                    ])
+                })
+                .collect();
+            execute(&mut tx, UPSERT_VISITS, &rows, None).await?;
+        }
         for chunk in batch.events.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
@@ -311,7 +381,8 @@ fn object_from_row(row: &SqliteRow) -> Result<ObjectState, StoreError> {
     })
 }
 
-fn chat_from_row(row: &SqliteRow, space: Uuid) -> Result<ChatLine, StoreError> {
+/// A chat line from a row of `id, user_id, user_name, text, created_at`.
+pub(super) fn chat_from_row(row: &SqliteRow, space: Uuid) -> Result<ChatLine, StoreError> {
     Ok(ChatLine {
         id: parse_uuid("chat_messages", &row.try_get::<String, _>("id")?)?,
         space,

@@ -25,8 +25,8 @@ pub(crate) fn say(world: &mut World, session: Entity, text: Arc<str>) {
     let Some(space_id) = world.get::<Space>(space).map(|s| s.id) else {
         return;
     };
-    let id = world.resource_mut::<IdGen>().uuid();
     let at_ms = world.resource::<SimTime>().unix_ms;
+    let id = world.resource_mut::<IdGen>().time_ordered(at_ms);
     let line = ChatLine {
         id,
         space: space_id,

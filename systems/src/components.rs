@@ -66,6 +66,18 @@ pub struct SpaceContents {
     pub members: Vec<Entity>,
 }
 
+/// Who may enter a space and who administers it.
+#[derive(Component, Debug, Default)]
+pub struct Access(pub crate::SpaceAccess);
+
+/// The screen shares active in a space, in the order they started.
+#[derive(Component, Debug, Default)]
+pub struct ScreenShares(pub Vec<crate::ShareState>);
+
+/// The screen share a session keeps open: its `screen_shares` row.
+#[derive(Component, Debug, Clone)]
+pub struct Sharing(pub crate::ShareRecord);
+
 /// The latest chat lines of a space, oldest first, at most `Limits::chat_history`.
 #[derive(Component, Debug, Default)]
 pub struct ChatLog(pub VecDeque<ChatLine>);
@@ -81,6 +93,8 @@ pub struct Session {
     pub user: Uuid,
     /// Display name.
     pub name: Arc<str>,
+    /// Whether the user administers every space.
+    pub admin: bool,
     /// How it connected.
     pub meta: crate::SessionMeta,
     /// When it connected, ms since the Unix epoch.

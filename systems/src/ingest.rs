@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::components::{InSpace, Session, Space, Strikes};
 use crate::{
     Command, ConnId, ErrorKind, Event, EventKind, EventRecord, Inbox, Index, Input, Limits, Outbox,
-    Outgoing, Recipients, SimTime, TickLog, chat, objects, sessions,
+    Outgoing, Recipients, SimTime, TickLog, chat, objects, sessions, sharing,
 };
 
 /// Applies every input queued in [`Inbox`].
@@ -24,10 +24,15 @@ pub fn apply_inputs(world: &mut World) {
                 session,
                 user,
                 name,
+                admin,
                 meta,
-            } => sessions::connect(world, conn, session, user, name, meta),
+            } => sessions::connect(world, conn, session, user, name, admin, meta),
             Input::Disconnect { conn } => sessions::disconnect(world, conn),
             Input::SpaceLoaded { name, result } => sessions::space_loaded(world, name, result),
+            Input::AccessChanged { space, access } => {
+                sessions::access_changed(world, space, access)
+            }
+            Input::Log(event) => world.resource_mut::<TickLog>().events.push(event),
             Input::Command { conn, command } => {
                 let Some(&session) = world.resource::<Index>().sessions.get(&conn) else {
                     // The connection ended earlier in this tick; its last commands are moot.
@@ -56,6 +61,9 @@ fn apply_command(world: &mut World, session: Entity, command: Command) {
         Command::SetProps { id, props } => objects::set_props(world, session, id, props),
         Command::Despawn { id } => objects::despawn(world, session, id),
         Command::Chat { text } => chat::say(world, session, text),
+        Command::ShareStart { kind } => sharing::start(world, session, kind),
+        Command::ShareStop => sharing::stop(world, session),
+        Command::Signal { to, data } => sharing::signal(world, session, to, data),
     }
 }
 

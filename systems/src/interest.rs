@@ -15,7 +15,8 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{
-    Avatar, ChatLog, InSpace, JustJoined, Model, Props, Session, Space, Transform, Version,
+    Avatar, ChatLog, InSpace, JustJoined, Model, Props, ScreenShares, Session, Space, Transform,
+    Version,
 };
 use crate::grid::Grid;
 use crate::replicate::{ObjectData, is_move_only, object_state, user_state};
@@ -141,7 +142,7 @@ pub fn replicate_in_view(
     arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
     people: Query<(&Session, &Avatar, &InSpace, Has<JustJoined>)>,
     objects: Query<(ObjectData, &InSpace)>,
-    spaces: Query<(&Space, &ChatLog)>,
+    spaces: Query<(&Space, &ChatLog, &ScreenShares)>,
     mut scratch: Local<Vec<(Entity, f32)>>,
     mut order: Local<Vec<(f32, Entity)>>,
     mut commands: Commands,
@@ -298,7 +299,7 @@ pub fn replicate_in_view(
 
     // Newcomers get what is in range now, and start a view holding just that.
     for (entity, session, avatar, in_space) in &arrivals {
-        let Ok((info, chat)) = spaces.get(in_space.0) else {
+        let Ok((info, chat, shares)) = spaces.get(in_space.0) else {
             continue;
         };
         scratch.clear();
@@ -311,6 +312,7 @@ pub fn replicate_in_view(
             objects: Vec::new(),
             users: vec![user_state(session, avatar)],
             chat: chat.0.iter().cloned().collect(),
+            shares: shares.0.clone(),
         };
         for &(other, distance_sq) in scratch.iter() {
             if other == entity {

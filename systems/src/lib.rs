@@ -14,6 +14,7 @@ mod replicate;
 mod resources;
 mod schedule;
 mod sessions;
+mod sharing;
 mod vocabulary;
 
 pub use components::{ConnId, Transform};
@@ -30,7 +31,7 @@ pub use schedule::{
 pub use vocabulary::{
     ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input, LoadedSpace,
     ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta, SessionRecord,
-    Snapshot, SpaceRecord, UserState, WriteSet,
+    ShareRecord, ShareState, Snapshot, SpaceAccess, SpaceRecord, UserState, VisitRecord, WriteSet,
 };
 
 pub use bevy_app::App;

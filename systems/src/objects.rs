@@ -7,8 +7,8 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{
-    InSpace, Model, ObjectId, Owner, Props, SavedVersion, Session, SpaceContents, Transform,
-    Version,
+    Access, InSpace, Model, ObjectId, Owner, Props, SavedVersion, Session, SpaceContents,
+    Transform, Version,
 };
 use crate::ingest::{conn_of, joined_space, log_event, refuse, send};
 use crate::{ErrorKind, Event, EventKind, IdGen, Index, Limits, TickLog};
@@ -117,13 +117,31 @@ fn bump_version(world: &mut World, object: Entity) {
     }
 }
 
-/// The object `id` if it exists in the session's space; otherwise a refusal. An object in
-/// another space is reported as not found: sessions cannot probe other spaces.
+/// The object `id` if it exists in the session's space and the session may change it (its
+/// user owns it or administers the space); otherwise a refusal. An object in another space
+/// is reported as not found: sessions cannot probe other spaces.
 fn object_in_reach(world: &mut World, session: Entity, id: Uuid) -> Option<Entity> {
     let space = joined_space(world, session)?;
     let object = world.resource::<Index>().objects.get(&id).copied();
     match object {
-        Some(object) if world.get::<InSpace>(object) == Some(&InSpace(space)) => Some(object),
+        Some(object) if world.get::<InSpace>(object) == Some(&InSpace(space)) => {
+            let owner = world.get::<Owner>(object).map(|o| o.0);
+            let allowed = world.get::<Session>(session).is_some_and(|s| {
+                Some(s.user) == owner
+                    || s.admin
+                    || world
+                        .get::<Access>(space)
+                        .is_some_and(|a| a.0.is_admin(s.user))
+            });
+            if allowed {
+                return Some(object);
+            }
+            let message = format!(
+                "object {id} belongs to someone else; only its owner or an admin of this space may change it"
+            );
+            refuse(world, session, ErrorKind::Forbidden, message);
+            None
+        }
         _ => {
             refuse(
                 world,

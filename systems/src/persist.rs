@@ -25,6 +25,8 @@ pub fn persist(
     out.chat.append(&mut log.chat);
     out.sessions.append(&mut log.sessions);
     out.events.append(&mut log.events);
+    out.shares.append(&mut log.shares);
+    out.visits.append(&mut log.visits);
     let space_id = |entity| spaces.get(entity).ok().map(|(_, space, _)| space.id);
     out.deleted.extend(
         log.removed
@@ -93,5 +95,7 @@ pub fn clear_tick_log(mut log: ResMut<TickLog>) {
     log.new_spaces.clear();
     log.sessions.clear();
     log.events.clear();
+    log.shares.clear();
+    log.visits.clear();
     log.membership_changed.clear();
 }

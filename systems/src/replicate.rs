@@ -11,8 +11,8 @@ use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, Session, Space,
-    SpaceContents, Transform, Version,
+    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, ScreenShares, Session,
+    Space, SpaceContents, Transform, Version,
 };
 use crate::{
     ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot,
@@ -95,7 +95,7 @@ pub fn replicate(
     present: Query<(&Session, &Avatar, &InSpace)>,
     arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
     sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
-    spaces: Query<(&Space, &SpaceContents, &ChatLog)>,
+    spaces: Query<(&Space, &SpaceContents, &ChatLog, &ScreenShares)>,
     objects: Query<(ObjectData, &InSpace)>,
     mut state: Local<ReplicateState>,
     mut commands: Commands,
@@ -106,7 +106,7 @@ pub fn replicate(
     let occupied = |space: Entity| {
         spaces
             .get(space)
-            .is_ok_and(|(_, c, _)| !c.members.is_empty())
+            .is_ok_and(|(_, c, ..)| !c.members.is_empty())
     };
     let now = time.tick;
     for (entity, data, in_space) in &changed_objects {
@@ -176,7 +176,7 @@ pub fn replicate(
     }
 
     for (space, mut delta) in deltas.drain() {
-        let Ok((_, contents, _)) = spaces.get(space) else {
+        let Ok((_, contents, ..)) = spaces.get(space) else {
             continue;
         };
         let to = present_members(&contents.members, &sessions, false);
@@ -192,7 +192,7 @@ pub fn replicate(
 
     // Everyone who entered a space this tick gets the same snapshot of it, built once.
     for space in arriving_spaces {
-        let Ok((info, contents, chat)) = spaces.get(space) else {
+        let Ok((info, contents, chat, shares)) = spaces.get(space) else {
             continue;
         };
         let snapshot = Snapshot {
@@ -212,6 +212,7 @@ pub fn replicate(
                 .map(|(session, avatar, _)| user_state(session, avatar))
                 .collect(),
             chat: chat.0.iter().cloned().collect(),
+            shares: shares.0.clone(),
         };
         let to = present_members(&contents.members, &sessions, true);
         outbox.0.push(Outgoing {

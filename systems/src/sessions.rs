@@ -8,13 +8,13 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{
-    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion, Session,
-    Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
+    Access, Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion,
+    ScreenShares, Session, Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
 };
-use crate::ingest::{conn_of, joined_space, log_event, send, send_error};
+use crate::ingest::{conn_of, joined_space, log_event, refuse, send, send_error};
 use crate::{
     ConnId, ErrorKind, Event, EventKind, IdGen, Index, Limits, LoadRequests, LoadedSpace,
-    SessionMeta, SessionRecord, SimTime, SpaceRecord, TickLog,
+    SessionMeta, SessionRecord, SimTime, SpaceAccess, SpaceRecord, TickLog, VisitRecord,
 };
 
 /// A client said hello: its session becomes an entity.
@@ -24,6 +24,7 @@ pub(crate) fn connect(
     id: Uuid,
     user: Uuid,
     name: Arc<str>,
+    admin: bool,
     meta: SessionMeta,
 ) {
     if world.resource::<Index>().sessions.contains_key(&conn) {
@@ -35,6 +36,7 @@ pub(crate) fn connect(
         conn,
         user,
         name,
+        admin,
         meta,
         started_ms,
     };
@@ -180,7 +182,7 @@ fn create_space(world: &mut World, name: Arc<str>) -> Entity {
             id,
             name: name.clone(),
         });
-    spawn_space(world, id, name, Default::default())
+    spawn_space(world, id, name, Default::default(), SpaceAccess::default())
 }
 
 fn spawn_space(
@@ -188,6 +190,7 @@ fn spawn_space(
     id: Uuid,
     name: Arc<str>,
     chat: std::collections::VecDeque<crate::ChatLine>,
+    access: SpaceAccess,
 ) -> Entity {
     let space = world
         .spawn((
@@ -197,6 +200,8 @@ fn spawn_space(
             },
             SpaceContents::default(),
             ChatLog(chat),
+            Access(access),
+            ScreenShares::default(),
         ))
         .id();
     world.resource_mut::<Index>().spaces.insert(name, space);
@@ -207,7 +212,7 @@ fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
     let keep = world.resource::<Limits>().chat_history;
     let skip = loaded.chat.len().saturating_sub(keep);
     let chat = loaded.chat.into_iter().skip(skip).collect();
-    let space = spawn_space(world, loaded.id, loaded.name, chat);
+    let space = spawn_space(world, loaded.id, loaded.name, chat, loaded.access);
     let entities: Vec<(Uuid, Entity)> = loaded
         .objects
         .into_iter()
@@ -240,9 +245,22 @@ fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
 /// Puts a session into a space. A user is in a space at most once: an older session of
 /// the same user there is closed ("replaced").
 fn enter(world: &mut World, session: Entity, space: Entity) {
-    let Some(user) = world.get::<Session>(session).map(|s| s.user) else {
+    let Some((user, admin)) = world.get::<Session>(session).map(|s| (s.user, s.admin)) else {
         return;
     };
+    let allowed = admin
+        || world
+            .get::<Access>(space)
+            .is_none_or(|a| a.0.may_enter(user));
+    if !allowed {
+        let name = world.get::<Space>(space).map(|s| s.name.clone());
+        let message = format!(
+            "space {:?} is private: ask one of its admins for an invitation",
+            name.as_deref().unwrap_or_default()
+        );
+        refuse(world, session, ErrorKind::Forbidden, message);
+        return;
+    }
     let members = world
         .get::<SpaceContents>(space)
         .map(|c| c.members.clone())
@@ -268,6 +286,59 @@ fn enter(world: &mut World, session: Entity, space: Entity) {
         .membership_changed
         .push(space);
     log_event(world, session, EventKind::Join, Some(space), None);
+    record_visit(world, session, space);
+}
+
+/// Counts a visit of the session's anonymous visitor, if it sent a visitor id.
+fn record_visit(world: &mut World, session: Entity, space: Entity) {
+    let Some(space_id) = world.get::<Space>(space).map(|s| s.id) else {
+        return;
+    };
+    let Some(visit) = world.get::<Session>(session).and_then(|s| {
+        Some(VisitRecord {
+            visitor: s.meta.visitor.clone()?,
+            space: space_id,
+            user: s.user,
+            visits: 1,
+            at_ms: 0,
+            user_agent: s.meta.user_agent.clone(),
+        })
+    }) else {
+        return;
+    };
+    let at_ms = world.resource::<SimTime>().unix_ms;
+    world
+        .resource_mut::<TickLog>()
+        .visits
+        .push(VisitRecord { at_ms, ..visit });
+}
+
+/// A space's access changed over HTTP: the loaded space follows, and members who may no
+/// longer be there are taken out.
+pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAccess) {
+    let mut spaces = world.query::<(Entity, &Space)>();
+    let Some(space) = spaces
+        .iter(world)
+        .find(|(_, s)| s.id == space_id)
+        .map(|(e, _)| e)
+    else {
+        return;
+    };
+    let members = world
+        .get::<SpaceContents>(space)
+        .map(|c| c.members.clone())
+        .unwrap_or_default();
+    for member in members {
+        let allowed = world
+            .get::<Session>(member)
+            .is_some_and(|s| s.admin || access.may_enter(s.user));
+        if !allowed {
+            leave(world, member);
+        }
+    }
+    if let Some(mut current) = world.get_mut::<Access>(space) {
+        current.0 = access;
+    }
 }
 
 /// Takes a session out of its space, if it is in one; the others are told next delta.
@@ -275,6 +346,7 @@ fn exit_space(world: &mut World, session: Entity) {
     let Some(InSpace(space)) = world.get::<InSpace>(session).copied() else {
         return;
     };
+    crate::sharing::stop(world, session);
     world.entity_mut(session).remove::<(InSpace, JustJoined)>();
     if let Some(mut contents) = world.get_mut::<SpaceContents>(space)
         && let Some(at) = contents.members.iter().position(|&m| m == session)

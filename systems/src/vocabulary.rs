@@ -20,6 +20,8 @@ pub enum Input {
         user: Uuid,
         /// Display name.
         name: Arc<str>,
+        /// Whether the user administers the whole server (every space).
+        admin: bool,
         /// Where it connected from, for the sessions table.
         meta: SessionMeta,
     },
@@ -42,6 +44,42 @@ pub enum Input {
         /// The stored space (`None`: it does not exist yet), or why it could not be read.
         result: Result<Option<LoadedSpace>, String>,
     },
+    /// A space's owner, privacy or members changed (through the HTTP API); applies if the
+    /// space is loaded.
+    AccessChanged {
+        /// Space id.
+        space: Uuid,
+        /// Its access now.
+        access: SpaceAccess,
+    },
+    /// Something that happened outside the tick (an upload) for the event log, so that it
+    /// is written in the same batches as the rest.
+    Log(EventRecord),
+}
+
+/// Who may enter a space and who administers it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpaceAccess {
+    /// The user who created it over HTTP (spaces created by `join` have none).
+    pub owner: Option<Uuid>,
+    /// Whether joining needs an invitation (membership) or admin rights.
+    pub private: bool,
+    /// Invited users.
+    pub members: std::collections::HashSet<Uuid>,
+    /// Users who administer it besides the owner: they may move or remove anyone's objects.
+    pub admins: std::collections::HashSet<Uuid>,
+}
+
+impl SpaceAccess {
+    /// Whether `user` administers the space.
+    pub fn is_admin(&self, user: Uuid) -> bool {
+        self.owner == Some(user) || self.admins.contains(&user)
+    }
+
+    /// Whether `user` may enter.
+    pub fn may_enter(&self, user: Uuid) -> bool {
+        !self.private || self.is_admin(user) || self.members.contains(&user)
+    }
 }
 
 /// How a session connected, recorded with it.
@@ -53,6 +91,8 @@ pub struct SessionMeta {
     pub client_addr: Option<std::net::IpAddr>,
     /// Client's user agent, if it sent one.
     pub user_agent: Option<Arc<str>>,
+    /// The anonymous visitor id the client sent, if any (already checked).
+    pub visitor: Option<Arc<str>>,
 }
 
 /// A client's command, already decoded and checked for size and finiteness.
@@ -105,6 +145,20 @@ pub enum Command {
         /// The message.
         text: Arc<str>,
     },
+    /// Start sharing one's screen.
+    ShareStart {
+        /// What is shared: `screen`, `window`, `tab` or `camera`.
+        kind: &'static str,
+    },
+    /// Stop sharing.
+    ShareStop,
+    /// Relay a WebRTC signaling message to one user in the same space.
+    Signal {
+        /// The user it is for.
+        to: Uuid,
+        /// Opaque text (already size-checked).
+        data: Arc<str>,
+    },
 }
 
 /// Who receives an event.
@@ -153,6 +207,20 @@ pub enum Event {
         /// Details for people.
         message: String,
     },
+    /// Someone started or stopped sharing their screen.
+    ScreenShare {
+        /// Who and what.
+        share: ShareState,
+        /// Started (true) or stopped.
+        active: bool,
+    },
+    /// A signaling message from another user in the space.
+    Signal {
+        /// Its sender.
+        from: Uuid,
+        /// Its text.
+        data: Arc<str>,
+    },
     /// The server closes the recipient's connection.
     Close {
         /// Why, for people.
@@ -173,6 +241,17 @@ pub enum ErrorKind {
     TooLarge,
     /// The store could not be read; retry later.
     Unavailable,
+}
+
+/// An active screen share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareState {
+    /// Who shares.
+    pub user: Uuid,
+    /// Their name.
+    pub name: Arc<str>,
+    /// What: `screen`, `window`, `tab` or `camera`.
+    pub kind: &'static str,
 }
 
 /// A world object's replicated state.
@@ -235,6 +314,8 @@ pub struct Snapshot {
     pub users: Vec<UserState>,
     /// Latest chat, oldest first.
     pub chat: Vec<ChatLine>,
+    /// Active screen shares.
+    pub shares: Vec<ShareState>,
 }
 
 /// What changed in one space in one tick.
@@ -297,6 +378,8 @@ pub struct LoadedSpace {
     pub objects: Vec<ObjectState>,
     /// Its latest chat lines, oldest first.
     pub chat: Vec<ChatLine>,
+    /// Who may enter and administer it.
+    pub access: SpaceAccess,
 }
 
 /// A space row to write.
@@ -349,6 +432,12 @@ pub enum EventKind {
     Despawn,
     /// A chat line was said.
     Chat,
+    /// A screen share started.
+    ShareStart,
+    /// A screen share stopped.
+    ShareStop,
+    /// A file was uploaded.
+    Upload,
 }
 
 impl EventKind {
@@ -362,6 +451,9 @@ impl EventKind {
             Self::Spawn => "spawn",
             Self::Despawn => "despawn",
             Self::Chat => "chat",
+            Self::ShareStart => "share_start",
+            Self::ShareStop => "share_stop",
+            Self::Upload => "upload",
         }
     }
 }
@@ -377,10 +469,46 @@ pub struct EventRecord {
     pub user: Uuid,
     /// Through which session.
     pub session: Uuid,
-    /// The object concerned (spawn, despawn).
+    /// The object concerned (spawn, despawn), or the upload's id.
     pub object: Option<Uuid>,
     /// When, ms since the Unix epoch.
     pub at_ms: i64,
+}
+
+/// A `screen_shares` row: written when the share starts and again when it stops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareRecord {
+    /// Row id.
+    pub id: Uuid,
+    /// Space shared in.
+    pub space: Uuid,
+    /// Session sharing.
+    pub session: Uuid,
+    /// User sharing.
+    pub user: Uuid,
+    /// What is shared.
+    pub kind: &'static str,
+    /// Start, ms since the Unix epoch.
+    pub started_ms: i64,
+    /// End, once it ended.
+    pub ended_ms: Option<i64>,
+}
+
+/// A visit to a space by an anonymous visitor (a `visitor_tracking` upsert).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitRecord {
+    /// The client's visitor id.
+    pub visitor: Arc<str>,
+    /// The space visited.
+    pub space: Uuid,
+    /// The user at the time.
+    pub user: Uuid,
+    /// Visits in this record (records of one visitor and space add up).
+    pub visits: u32,
+    /// Latest visit, ms since the Unix epoch.
+    pub at_ms: i64,
+    /// The client's user agent.
+    pub user_agent: Option<Arc<str>>,
 }
 
 /// Who is in a space now (written to Redis with an expiry).
@@ -407,6 +535,10 @@ pub struct WriteSet {
     pub sessions: Vec<SessionRecord>,
     /// Events.
     pub events: Vec<EventRecord>,
+    /// Screen shares started or stopped.
+    pub shares: Vec<ShareRecord>,
+    /// Visits by anonymous visitors.
+    pub visits: Vec<VisitRecord>,
     /// Spaces whose presence changed or is due for a refresh.
     pub presence: Vec<PresenceRecord>,
 }
@@ -420,6 +552,8 @@ impl WriteSet {
             && self.chat.is_empty()
             && self.sessions.is_empty()
             && self.events.is_empty()
+            && self.shares.is_empty()
+            && self.visits.is_empty()
             && self.presence.is_empty()
     }
 }

@@ -114,6 +114,8 @@ async fn each_bad_input_gets_its_error_code() {
     json.send(&ClientMsg::Hello {
         protocol: PROTOCOL_VERSION,
         name: "again".into(),
+        token: None,
+        visitor: None,
     })
     .await;
     json.expect_error(ErrorCode::BadMessage).await;
@@ -143,6 +145,8 @@ async fn handshake_errors_close_the_connection() {
         .send(&ClientMsg::Hello {
             protocol: 99,
             name: "future".into(),
+            token: None,
+            visitor: None,
         })
         .await;
     wrong.expect_error(ErrorCode::ProtocolMismatch).await;
@@ -167,6 +171,8 @@ async fn handshake_errors_close_the_connection() {
         .send(&ClientMsg::Hello {
             protocol: PROTOCOL_VERSION,
             name: "\u{7}".into(),
+            token: None,
+            visitor: None,
         })
         .await;
     nameless.expect_error(ErrorCode::BadMessage).await;

@@ -143,11 +143,13 @@ fn plaza_migrate_applies_the_schema() {
         tables,
         [
             "audit_log",
+            "auth_tokens",
             "chat_messages",
             "events",
             "media_assets",
             "screen_shares",
             "sessions",
+            "space_members",
             "spaces",
             "uploaded_models",
             "users",

@@ -95,6 +95,7 @@ async fn people_on_three_transports_share_one_space() {
         assert_eq!(seen, expected, "everyone sees both objects");
         assert_eq!(users.len(), 3);
     }
+    // Only the owner moves it; the others are refused (and see the owner's move).
     let to = WireTransform::at([9.0, 0.0, 0.0]);
     binary
         .send(&ClientMsg::Move {
@@ -102,7 +103,14 @@ async fn people_on_three_transports_share_one_space() {
             transform: to,
         })
         .await;
-    quic.recv_until(|m| object_moved_to(m, from_quic, 9.0))
+    binary.expect_error(ErrorCode::Forbidden).await;
+    quic.send(&ClientMsg::Move {
+        id: from_quic,
+        transform: to,
+    })
+    .await;
+    binary
+        .recv_until(|m| object_moved_to(m, from_quic, 9.0))
         .await;
     json.recv_until(|m| object_moved_to(m, from_quic, 9.0))
         .await;
@@ -199,6 +207,8 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
     old.send(&ClientMsg::Hello {
         protocol: PROTOCOL_VERSION + 1,
         name: "old".into(),
+        token: None,
+        visitor: None,
     })
     .await;
     old.expect_error(ErrorCode::ProtocolMismatch).await;

@@ -101,6 +101,8 @@ pub struct Client {
     pub codec: Codec,
     pub session: Uuid,
     pub user: Uuid,
+    /// The session token from welcome.
+    pub token: String,
 }
 
 impl Client {
@@ -119,6 +121,7 @@ impl Client {
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
+            token: String::new(),
         }
     }
 
@@ -133,11 +136,19 @@ impl Client {
             codec: Codec::Postcard,
             session: Uuid::nil(),
             user: Uuid::nil(),
+            token: String::new(),
         }
     }
 
     /// Connects over WebTransport (`/wt`) with `codec` and says hello.
     pub async fn hello_wt(server: &TestServer, codec: Codec, name: &str) -> Self {
+        let mut client = Self::connect_wt(server, codec).await;
+        client.say_hello(name).await;
+        client
+    }
+
+    /// Connects over WebTransport (`/wt`) with `codec` without saying hello.
+    pub async fn connect_wt(server: &TestServer, codec: Codec) -> Self {
         let addr = server
             .server
             .webtransport_addr()
@@ -145,14 +156,13 @@ impl Client {
         let net = plaza_net::Client::webtransport(addr, server.server.edge().cert_sha256, codec)
             .await
             .expect("the WebTransport session opens");
-        let mut client = Self {
+        Self {
             link: Link::Net(net),
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
-        };
-        client.say_hello(name).await;
-        client
+            token: String::new(),
+        }
     }
 
     /// Connects over QUIC and says hello.
@@ -189,6 +199,7 @@ impl Client {
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
+            token: String::new(),
         };
         client.say_hello("stalled").await;
         client
@@ -202,22 +213,30 @@ impl Client {
     }
 
     async fn say_hello(&mut self, name: &str) {
-        self.send(&ClientMsg::Hello {
-            protocol: PROTOCOL_VERSION,
-            name: name.into(),
-        })
-        .await;
+        self.say(&ClientMsg::hello(name)).await;
+    }
+
+    /// Sends `hello` (any variant) and checks the welcome; returns the name and whether the
+    /// user is registered.
+    pub async fn say(&mut self, hello: &ClientMsg) -> (String, bool) {
+        self.send(hello).await;
         match self.recv().await {
             ServerMsg::Welcome {
                 session,
                 user,
                 protocol,
                 tick_rate,
+                token,
+                name,
+                registered,
             } => {
+                assert_eq!(token.len(), 64, "a session token comes with welcome");
+                self.token = token;
                 assert_eq!(protocol, PROTOCOL_VERSION);
                 assert!(tick_rate >= 1);
                 self.session = session;
                 self.user = user;
+                (name, registered)
             }
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -401,6 +420,77 @@ pub async fn http_get_text(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// An HTTP/1.1 request with an optional bearer token and body: the status and body bytes.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("sends");
+    // The server may answer (e.g. 413) before reading a large body; a failed write is fine.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, response[split + 4..].to_vec())
+}
+
+/// An HTTP request with a JSON body (or none): the status and the JSON answer.
+pub async fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let content_type = (!bytes.is_empty()).then_some("application/json");
+    let (status, answer) = http(addr, method, path, token, content_type, &bytes).await;
+    (
+        status,
+        serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Registers `name` with a password over HTTP and returns the login token.
+pub async fn register(addr: SocketAddr, name: &str, password: &str) -> String {
+    let (status, body) = http_json(
+        addr,
+        "POST",
+        "/api/users",
+        None,
+        Some(serde_json::json!({ "name": name, "password": password })),
+    )
+    .await;
+    assert_eq!(status, 201, "registration of {name}: {body}");
+    body["token"].as_str().expect("a token").to_string()
+}
+
 /// Polls `check` every 50 ms until it holds, for at most `within`.
 pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where
@@ -502,4 +592,37 @@ pub async fn build_scene(client: &mut Client, space: &str, line: &str) -> Scene 
         user: client.user,
         line: line.to_string(),
     }
+}
+
+/// Rows of a query against a test server's SQLite file (read alongside the running server;
+/// WAL lets readers in while it writes). Each row is its columns as text.
+pub async fn sqlite_rows(server: &TestServer, sql: &'static str) -> Vec<Vec<Option<String>>> {
+    use sqlx::Row;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(server.config.sqlite_file())
+        .read_only(true);
+    let mut conn = sqlx::ConnectOptions::connect(&options)
+        .await
+        .expect("the test database opens");
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut conn)
+        .await
+        .expect("the query runs");
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    row.try_get::<Option<String>, _>(i)
+                        .ok()
+                        .flatten()
+                        .or_else(|| {
+                            row.try_get::<Option<i64>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(|n| n.to_string())
+                        })
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ async fn the_spine_scenario_works_over_webtransport_with_both_codecs() {
     for client in [&mut json, &mut binary, &mut native] {
         client.join("gallery").await;
     }
-    let id = json.spawn(3, [1.0, 2.0, 3.0]).await;
+    let id = native.spawn(3, [1.0, 2.0, 3.0]).await;
     native
         .send(&ClientMsg::Move {
             id,

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use plaza_net::{
-    Client, ClientMsg, Codec, PROTOCOL_VERSION, Props, Received, ServerMsg, WireTransform,
-};
+use plaza_net::{Client, ClientMsg, Codec, Props, Received, ServerMsg, WireTransform};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
@@ -445,12 +443,7 @@ async fn connect_and_join(
     }?;
     let name = format!("bot-{}-{i}", plan.run_id);
     let space = format!("{}-{}", plan.args.space_prefix, i % plan.args.spaces.max(1));
-    client
-        .send(&ClientMsg::Hello {
-            protocol: PROTOCOL_VERSION,
-            name,
-        })
-        .await?;
+    client.send(&ClientMsg::hello(name)).await?;
     client.send(&ClientMsg::Join { space }).await?;
     let mut me = None;
     loop {

@@ -78,10 +78,12 @@ fn connect(conn: u64, user: u128) -> Input {
         session: Uuid::from_u128(1000 + user),
         user: Uuid::from_u128(user),
         name: Arc::from(format!("user{user}")),
+        admin: false,
         meta: SessionMeta {
             transport: "ws",
             client_addr: None,
             user_agent: None,
+            visitor: None,
         },
     }
 }
@@ -243,6 +245,7 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
         name: Arc::from("hall"),
         objects: vec![object.clone()],
         chat: vec![chat.clone()],
+        access: Default::default(),
     };
     let (out, writes) = world.step(vec![Input::SpaceLoaded {
         name: Arc::from("hall"),

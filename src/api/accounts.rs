@@ -1,0 +1,128 @@
+//! Registration, login and logout. Passwords are hashed and checked with argon2 on the
+//! blocking pool, never on the async workers; login tokens are stored only as hashes.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Json;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, Caller};
+use crate::auth::{self, Account};
+use crate::bridge::{check_name, rfc3339};
+use crate::edge::Edge;
+use crate::store::accounts::Registered;
+use crate::store::now_ms;
+
+/// Name and password.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    name: String,
+    password: String,
+}
+
+fn account_json(account: &Account) -> Value {
+    json!({
+        "user": account.id,
+        "name": &*account.name,
+        "registered": account.registered,
+        "admin": account.admin,
+    })
+}
+
+/// `POST /api/users` `{"name","password"}`: registers (or claims a guest name). 201 with
+/// the account and a login token; 409 when a registered user has the name.
+pub async fn register(
+    State(edge): State<Arc<Edge>>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !edge.config.registration_enabled {
+        return Err(ApiError::forbidden(
+            "registration is switched off on this server",
+        ));
+    }
+    let name = check_name("name", &body.name, edge.config.max_name_chars)
+        .map_err(|r| ApiError::bad_request(r.message))?;
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match edge.store.durable.register(&name, &hash, now_ms()).await? {
+        Registered::Created(account) => {
+            let login = issue_token(&edge, &account).await?;
+            Ok((StatusCode::CREATED, Json(login)))
+        }
+        Registered::NameTaken => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name:?} is already registered; choose another name or log in"),
+        )),
+    }
+}
+
+/// `POST /api/login` `{"name","password"}`: a login token for `hello` and HTTP.
+pub async fn login(
+    State(edge): State<Arc<Edge>>,
+    Json(body): Json<Credentials>,
+) -> Result<Json<Value>, ApiError> {
+    let wrong = || ApiError::unauthorized("wrong name or password");
+    if body.name.len() > 4 * edge.config.max_name_chars
+        || body.password.len() > auth::MAX_PASSWORD_BYTES
+    {
+        return Err(wrong());
+    }
+    let Some((account, stored)) = edge.store.durable.credentials(&body.name).await? else {
+        return Err(wrong());
+    };
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err(wrong());
+    }
+    Ok(Json(issue_token(&edge, &account).await?))
+}
+
+async fn issue_token(edge: &Edge, account: &Account) -> Result<Value, ApiError> {
+    let (token, hash) = auth::new_token();
+    let now = now_ms();
+    let ttl_ms =
+        i64::try_from(edge.config.login_token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let expires = now.saturating_add(ttl_ms);
+    edge.store
+        .durable
+        .save_token(&hash, account.id, now, expires)
+        .await?;
+    let mut body = account_json(account);
+    body["token"] = json!(token);
+    body["expires_at"] = json!(rfc3339(expires));
+    Ok(body)
+}
+
+/// `POST /api/logout`: revokes the login token presented (a session token ends with its
+/// connection instead).
+pub async fn logout(
+    State(edge): State<Arc<Edge>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    caller.required()?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+        .unwrap_or_default();
+    edge.store
+        .durable
+        .delete_token(&auth::token_hash(token))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/me`: who the token belongs to.
+pub async fn me(caller: Caller) -> Result<Json<Value>, ApiError> {
+    Ok(Json(account_json(&caller.required()?)))
+}

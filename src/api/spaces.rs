@@ -1,0 +1,289 @@
+//! Spaces over HTTP: the public list, one space, creating a space with an owner, inviting
+//! people to private spaces, and pages of chat history. People online come from the
+//! world's published directory; everything else from the durable store.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Json;
+use plaza_systems::{Input, SpaceAccess};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, Caller};
+use crate::auth::Account;
+use crate::bridge::{check_name, rfc3339};
+use crate::conn::Envelope;
+use crate::directory::LiveSpace;
+use crate::edge::Edge;
+use crate::store::accounts::{ChatCursor, Role, SpaceInfo};
+use crate::store::now_ms;
+
+/// Most spaces in one listing.
+const MAX_LIST: usize = 500;
+/// Most chat lines in one page.
+const MAX_CHAT_PAGE: usize = 200;
+
+/// How many (`?limit=`).
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+}
+
+pub(super) fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
+    let people: Vec<&str> =
+        live.map_or_else(Vec::new, |l| l.people.iter().map(|p| &*p.name).collect());
+    json!({
+        "id": info.id,
+        "name": &*info.name,
+        "description": info.description,
+        "private": info.private,
+        "owner": info.owner,
+        "people_online": people.len(),
+        "people": people,
+        "objects": live.map_or(info.objects, |l| l.objects as u64),
+        "loaded": live.is_some(),
+    })
+}
+
+/// `GET /api/spaces`: public spaces by name, with people online and objects.
+pub async fn list(
+    State(edge): State<Arc<Edge>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let spaces = edge.store.durable.public_spaces(limit).await?;
+    let directory = &edge.telemetry.directory;
+    let spaces: Vec<Value> = spaces
+        .iter()
+        .map(|info| space_json(info, directory.get(info.id).as_ref()))
+        .collect();
+    Ok(Json(json!({ "spaces": spaces })))
+}
+
+/// A space the caller may see (public, or private and the caller may enter it), or 404.
+async fn visible_space(
+    edge: &Edge,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<(SpaceInfo, SpaceAccess), ApiError> {
+    let info = edge
+        .store
+        .durable
+        .space_info(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("space"))?;
+    let access = edge.store.durable.space_access(id).await?;
+    let visible = match &caller.0 {
+        _ if !info.private => true,
+        Some(account) => account.admin || access.may_enter(account.id),
+        None => false,
+    };
+    if visible {
+        Ok((info, access))
+    } else {
+        Err(ApiError::not_found("space"))
+    }
+}
+
+/// `GET /api/spaces/{id}`.
+pub async fn one(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let (info, _) = visible_space(&edge, id, &caller).await?;
+    let live = edge.telemetry.directory.get(id);
+    Ok(Json(space_json(&info, live.as_ref())))
+}
+
+/// A new space.
+#[derive(Debug, Deserialize)]
+pub struct NewSpace {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    private: bool,
+}
+
+/// `POST /api/spaces` `{"name","description","private"}`: creates a space owned by the
+/// caller (a registered user). 409 if the name is taken.
+pub async fn create(
+    State(edge): State<Arc<Edge>>,
+    caller: Caller,
+    Json(body): Json<NewSpace>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account = caller.required()?;
+    if !account.registered {
+        return Err(ApiError::forbidden(
+            "only registered users create spaces over HTTP; guests create public spaces by joining them",
+        ));
+    }
+    let name = check_name("space name", &body.name, edge.config.max_name_chars)
+        .map_err(|r| ApiError::bad_request(r.message))?;
+    if body.description.chars().count() > 4096 {
+        return Err(ApiError::bad_request("description is over 4096 characters"));
+    }
+    let created = edge
+        .store
+        .durable
+        .create_space(&name, &body.description, body.private, account.id, now_ms())
+        .await?;
+    let Some(id) = created else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a space named {name:?} exists already"),
+        ));
+    };
+    let info = edge
+        .store
+        .durable
+        .space_info(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("space"))?;
+    Ok((StatusCode::CREATED, Json(space_json(&info, None))))
+}
+
+/// Whom to add, and as what.
+#[derive(Debug, Deserialize)]
+pub struct NewMember {
+    user: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// Refuses callers who do not administer the space.
+fn require_space_admin(account: &Account, access: &SpaceAccess) -> Result<(), ApiError> {
+    if account.admin || access.is_admin(account.id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the space's owner or admins manage its members",
+        ))
+    }
+}
+
+/// `POST /api/spaces/{id}/members` `{"user": NAME, "role": "member"|"admin"}`: invites
+/// someone to a space (or makes them an admin of it).
+pub async fn add_member(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    caller: Caller,
+    Json(body): Json<NewMember>,
+) -> Result<Json<Value>, ApiError> {
+    let account = caller.clone().required()?;
+    let (_, access) = visible_space(&edge, id, &caller).await?;
+    require_space_admin(&account, &access)?;
+    let role = match body.role.as_deref() {
+        None | Some("member") => Role::Member,
+        Some("admin") => Role::Admin,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "role must be \"member\" or \"admin\", not {other:?}"
+            )));
+        }
+    };
+    let user = member_id(&edge, &body.user).await?;
+    edge.store
+        .durable
+        .set_member(id, user, Some(role), now_ms())
+        .await?;
+    publish_access(&edge, id).await?;
+    Ok(Json(
+        json!({ "space": id, "user": user, "role": role.as_str() }),
+    ))
+}
+
+/// `DELETE /api/spaces/{id}/members/{name}`: withdraws an invitation; the person leaves
+/// the space if they may no longer be there.
+pub async fn remove_member(
+    State(edge): State<Arc<Edge>>,
+    Path((id, name)): Path<(Uuid, String)>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.clone().required()?;
+    let (_, access) = visible_space(&edge, id, &caller).await?;
+    require_space_admin(&account, &access)?;
+    let user = member_id(&edge, &name).await?;
+    edge.store
+        .durable
+        .set_member(id, user, None, now_ms())
+        .await?;
+    publish_access(&edge, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn member_id(edge: &Edge, name: &str) -> Result<Uuid, ApiError> {
+    if name.len() > 4 * edge.config.max_name_chars {
+        return Err(ApiError::not_found("user"));
+    }
+    edge.store
+        .durable
+        .user_id(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// Tells the world a space's access changed (it applies it if the space is loaded).
+async fn publish_access(edge: &Edge, space: Uuid) -> Result<(), ApiError> {
+    let access = edge.store.durable.space_access(space).await?;
+    edge.submit(Envelope::Input(Input::AccessChanged { space, access }));
+    Ok(())
+}
+
+/// A page of chat history.
+#[derive(Debug, Deserialize)]
+pub struct ChatQuery {
+    /// A line id (older lines follow it) or an RFC 3339 time or Unix milliseconds.
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/spaces/{id}/chat?before=..&limit=..`: newest first. `next_before` is the
+/// cursor of the following page (absent on the last).
+pub async fn chat(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ChatQuery>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    visible_space(&edge, id, &caller).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_CHAT_PAGE);
+    let before = query.before.as_deref().map(parse_cursor).transpose()?;
+    let lines = edge.store.durable.chat_page(id, before, limit).await?;
+    let next = (lines.len() == limit)
+        .then(|| lines.last().map(|l| l.id))
+        .flatten();
+    let messages: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "from": l.from,
+                "name": &*l.name,
+                "text": &*l.text,
+                "at": rfc3339(l.at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "messages": messages, "next_before": next })))
+}
+
+fn parse_cursor(text: &str) -> Result<ChatCursor, ApiError> {
+    if let Ok(id) = text.parse::<Uuid>() {
+        return Ok(ChatCursor::Line(id));
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ChatCursor::Time(ms));
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| ChatCursor::Time((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "before must be a message id, an RFC 3339 time or Unix milliseconds",
+            )
+        })
+}

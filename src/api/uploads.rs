@@ -1,0 +1,301 @@
+//! Uploads: GLB models (`POST /api/models`) and media (`POST /api/media`), as a raw body or
+//! `multipart/form-data` with a `file` field. Each needs a token, is size-limited, checked
+//! for what it claims to be, stored once per content hash, recorded in its table and in
+//! the event log; `GET .../{id}` gives the row and `GET .../{id}/file` the bytes.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use plaza_systems::{EventKind, EventRecord, Input};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, Caller};
+use crate::auth::Account;
+use crate::bridge::{check_name, rfc3339};
+use crate::conn::Envelope;
+use crate::edge::Edge;
+use crate::storage::{self, FileStore};
+use crate::store::files::{FileRow, FileTable, NewFile};
+use crate::store::now_ms;
+
+/// Options in the query string.
+#[derive(Debug, Deserialize, Default)]
+pub struct UploadQuery {
+    /// Model name (default: the file name, or `model`).
+    name: Option<String>,
+    /// Media kind: screenshot, avatar or attachment.
+    kind: Option<String>,
+    /// Space a media file belongs to.
+    space: Option<Uuid>,
+}
+
+/// An upload's bytes with the name and content type that came with them.
+struct Upload {
+    bytes: Bytes,
+    file_name: Option<String>,
+    content_type: Option<String>,
+}
+
+/// Reads the body: the `file` field of a multipart form, or the raw body.
+async fn read_upload(request: Request, edge: &Arc<Edge>, max: usize) -> Result<Upload, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("uploads here are limited to {max} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if declared
+        .as_deref()
+        .is_some_and(|c| c.starts_with("multipart/form-data"))
+    {
+        let mut form = Multipart::from_request(request, edge)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let file_name = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let bytes = field.bytes().await.map_err(|_| too_large())?;
+            if bytes.len() > max {
+                return Err(too_large());
+            }
+            return Ok(Upload {
+                bytes,
+                file_name,
+                content_type,
+            });
+        }
+        return Err(ApiError::bad_request(
+            "the form has no \"file\" field; send the file as field \"file\"",
+        ));
+    }
+    let bytes = Bytes::from_request(request, edge)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.len() > max {
+        return Err(too_large());
+    }
+    Ok(Upload {
+        bytes,
+        file_name: None,
+        content_type: declared,
+    })
+}
+
+fn file_store(edge: &Edge) -> Result<&FileStore, ApiError> {
+    edge.files
+        .as_ref()
+        .ok_or_else(|| ApiError::forbidden("uploads are switched off on this server"))
+}
+
+fn row_json(row: &FileRow, table: FileTable) -> Value {
+    let (kind_field, base) = match table {
+        FileTable::Models => ("name", "models"),
+        FileTable::Media => ("kind", "media"),
+    };
+    json!({
+        "id": row.id,
+        kind_field: row.name,
+        "size": row.size,
+        "content_type": row.content_type,
+        "owner": row.owner,
+        "space": row.space,
+        "metadata": row.metadata,
+        "created_at": rfc3339(row.created_ms),
+        "url": format!("/api/{base}/{}/file", row.id),
+    })
+}
+
+/// Stores the bytes (unless they are there already), records the row and logs the upload.
+async fn store_upload(
+    edge: &Edge,
+    account: &Account,
+    table: FileTable,
+    file: NewFile<'_>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let files = file_store(edge)?;
+    files.put(file.storage_key, bytes).await.map_err(|error| {
+        tracing::warn!(%error, "upload could not be stored");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the file storage is unavailable; retry later",
+        )
+    })?;
+    let (row, new) = edge
+        .store
+        .durable
+        .record_file(table, &file, now_ms())
+        .await?;
+    if new {
+        edge.submit(Envelope::Input(Input::Log(EventRecord {
+            kind: EventKind::Upload,
+            space: file.space,
+            user: account.id,
+            session: Uuid::nil(),
+            object: Some(row.id),
+            at_ms: now_ms(),
+        })));
+    }
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut body = row_json(&row, table);
+    body["deduplicated"] = json!(!new);
+    Ok((status, Json(body)))
+}
+
+/// `POST /api/models[?name=..]`: a GLB model. 201 with its row, or 200 with the existing
+/// row when the same bytes were uploaded before.
+pub async fn upload_model(
+    State(edge): State<Arc<Edge>>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    file_store(&edge)?;
+    let account = caller.required()?;
+    let upload = read_upload(request, &edge, edge.config.max_model_bytes).await?;
+    let metadata = crate::media::check_glb(&upload.bytes)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let name = query
+        .name
+        .or(upload.file_name)
+        .unwrap_or_else(|| "model".into());
+    let name = check_name("name", &name, 256).map_err(|r| ApiError::bad_request(r.message))?;
+    let hash = storage::sha256(&upload.bytes);
+    let key = storage::model_key(&hash);
+    let file = NewFile {
+        hash: &hash,
+        name: &name,
+        size: upload.bytes.len(),
+        content_type: "model/gltf-binary",
+        storage_key: &key,
+        owner: account.id,
+        space: None,
+        metadata: &metadata,
+    };
+    store_upload(&edge, &account, FileTable::Models, file, upload.bytes).await
+}
+
+/// `POST /api/media?kind=screenshot|avatar|attachment[&space=ID]`: an image (or, for
+/// attachments, a PDF or text file) whose bytes match its `Content-Type`.
+pub async fn upload_media(
+    State(edge): State<Arc<Edge>>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    file_store(&edge)?;
+    let account = caller.required()?;
+    let kind = query.kind.unwrap_or_default();
+    let upload = read_upload(request, &edge, edge.config.max_media_bytes).await?;
+    let declared = upload.content_type.unwrap_or_default();
+    let content_type = crate::media::check_media(&kind, &declared, &upload.bytes)
+        .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+    if let Some(space) = query.space
+        && edge.store.durable.space_info(space).await?.is_none()
+    {
+        return Err(ApiError::not_found("space"));
+    }
+    let hash = storage::sha256(&upload.bytes);
+    let key = storage::media_key(&hash);
+    let metadata = json!({});
+    let file = NewFile {
+        hash: &hash,
+        name: &kind,
+        size: upload.bytes.len(),
+        content_type,
+        storage_key: &key,
+        owner: account.id,
+        space: query.space,
+        metadata: &metadata,
+    };
+    store_upload(&edge, &account, FileTable::Media, file, upload.bytes).await
+}
+
+async fn row_or_404(edge: &Edge, table: FileTable, id: Uuid) -> Result<FileRow, ApiError> {
+    edge.store
+        .durable
+        .file(table, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))
+}
+
+async fn serve_file(edge: &Edge, table: FileTable, id: Uuid) -> Result<Response, ApiError> {
+    let row = row_or_404(edge, table, id).await?;
+    let bytes = file_store(edge)?
+        .get(&row.storage_key)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, key = %row.storage_key, "stored file unreadable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the file storage is unavailable; retry later",
+            )
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, row.content_type),
+            (
+                header::CACHE_CONTROL,
+                "public, max-age=31536000, immutable".into(),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/models/{id}`: the model's row.
+pub async fn model(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>, ApiError> {
+    let row = row_or_404(&edge, FileTable::Models, id).await?;
+    Ok(Json(row_json(&row, FileTable::Models)))
+}
+
+/// `GET /api/models/{id}/file`: the GLB.
+pub async fn model_file(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    serve_file(&edge, FileTable::Models, id).await
+}
+
+/// `GET /api/media/{id}`: the media file's row.
+pub async fn media(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>, ApiError> {
+    let row = row_or_404(&edge, FileTable::Media, id).await?;
+    Ok(Json(row_json(&row, FileTable::Media)))
+}
+
+/// `GET /api/media/{id}/file`: the bytes.
+pub async fn media_file(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    serve_file(&edge, FileTable::Media, id).await
+}

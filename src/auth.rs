@@ -1,0 +1,240 @@
+//! Accounts and tokens: argon2 password hashes, random bearer tokens kept only as their
+//! SHA-256, and the registry of live sessions (whose tokens are valid while they last, and
+//! which the admin API lists and kicks).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use uuid::Uuid;
+
+use crate::conn::{CloseReason, CloseSignal};
+
+/// Shortest password accepted at registration.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted (argon2 hashes any length; this bounds the work per request).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest bearer token read from a request or `hello`.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+/// A user as the server acts for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// User id.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: Arc<str>,
+    /// Registered (has a password) rather than a guest.
+    pub registered: bool,
+    /// Administers the whole server.
+    pub admin: bool,
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The password is outside the accepted length.
+    #[error("passwords must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} bytes long")]
+    PasswordLength,
+    /// argon2 failed (it does not for valid parameters; reported rather than unwrapped).
+    #[error("could not hash the password: {0}")]
+    Hash(String),
+}
+
+/// Hashes a password with argon2id and a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::PasswordLength);
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the stored PHC string (argon2 compares in constant time).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+/// A new random token (64 hex characters) and the hash it is stored and looked up by.
+pub fn new_token() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the operating system's random source is available");
+    let text = crate::tls::hex(&bytes);
+    let hash = token_hash(&text);
+    (text, hash)
+}
+
+/// The SHA-256 a token is stored and looked up by. Lookups go by this hash, so comparing
+/// candidates never touches the secret itself.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token in an `Authorization: Bearer ...` header value.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_BYTES)
+        .then_some(token)
+}
+
+/// A session that is connected right now.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// Session id (as in `welcome`).
+    pub session: Uuid,
+    /// Who.
+    pub account: Account,
+    /// Transport name.
+    pub transport: &'static str,
+    /// Client address.
+    pub client_addr: Option<IpAddr>,
+    /// User agent, if sent.
+    pub user_agent: Option<Arc<str>>,
+    /// Start, ms since the Unix epoch.
+    pub started_ms: i64,
+    /// Closes the connection (kick).
+    pub close: CloseSignal,
+}
+
+/// Live sessions by the hash of their token, and by id.
+#[derive(Debug, Default)]
+pub struct LiveSessions {
+    inner: Mutex<Registry>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    by_token: HashMap<[u8; 32], Uuid>,
+    by_id: HashMap<Uuid, ([u8; 32], LiveSession)>,
+}
+
+impl LiveSessions {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a session with its token's hash.
+    pub fn insert(&self, token_hash: [u8; 32], live: LiveSession) {
+        let mut registry = self.lock();
+        registry.by_token.insert(token_hash, live.session);
+        registry.by_id.insert(live.session, (token_hash, live));
+    }
+
+    /// Removes a session; its token stops working.
+    pub fn remove(&self, session: Uuid) {
+        let mut registry = self.lock();
+        if let Some((hash, _)) = registry.by_id.remove(&session) {
+            registry.by_token.remove(&hash);
+        }
+    }
+
+    /// The live session holding this token.
+    pub fn by_token(&self, token_hash: &[u8; 32]) -> Option<LiveSession> {
+        let registry = self.lock();
+        let id = registry.by_token.get(token_hash)?;
+        registry.by_id.get(id).map(|(_, live)| live.clone())
+    }
+
+    /// Every live session, oldest first.
+    pub fn list(&self) -> Vec<LiveSession> {
+        let mut all: Vec<_> = self
+            .lock()
+            .by_id
+            .values()
+            .map(|(_, live)| live.clone())
+            .collect();
+        all.sort_by_key(|l| (l.started_ms, l.session));
+        all
+    }
+
+    /// How many sessions are connected.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Distinct users connected.
+    pub fn users_online(&self) -> usize {
+        let registry = self.lock();
+        let users: std::collections::HashSet<Uuid> =
+            registry.by_id.values().map(|(_, l)| l.account.id).collect();
+        users.len()
+    }
+
+    /// Whether no session is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes a session's connection with `reason`; false if there is no such session.
+    pub fn kick(&self, session: Uuid, reason: &str) -> bool {
+        let close = self
+            .lock()
+            .by_id
+            .get(&session)
+            .map(|(_, l)| l.close.clone());
+        match close {
+            Some(close) => {
+                close.close(CloseReason::policy(reason));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let stored = hash_password("correct horse").expect("hashes");
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &stored));
+        assert!(!verify_password("correct horsE", &stored));
+        assert!(!verify_password("correct horse", "not a hash"));
+        assert!(matches!(
+            hash_password("short"),
+            Err(AuthError::PasswordLength)
+        ));
+    }
+
+    #[test]
+    fn tokens_are_random_and_looked_up_by_hash() {
+        let (a, hash_a) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(token_hash(&a), hash_a);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert_eq!(bearer("Bearer xyz"), Some("xyz"));
+        assert_eq!(bearer("bearer  xyz "), Some("xyz"));
+        assert_eq!(bearer("Basic xyz"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+}

@@ -1,0 +1,318 @@
+//! Spaces over HTTP: listing, creating with an owner, membership of private spaces, access
+//! for the world, and pages of chat history. Both durable stores, parameterised SQL only.
+
+use std::collections::HashSet;
+
+use plaza_systems::{ChatLine, SpaceAccess};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::accounts::{ChatCursor, Role, SpaceInfo};
+use super::{Durable, StoreError, parse_uuid, shared};
+
+/// The space columns the API shows, followed by `$rest` (the same text serves both stores;
+/// SQL must be a literal, so this is a macro).
+macro_rules! space_info_sql {
+    ($rest:literal) => {
+        concat!(
+            "SELECT s.id, s.name, s.description, s.is_private, s.owner_id,
+                    (SELECT count(*) FROM world_objects o WHERE o.space_id = s.id) AS objects
+             FROM spaces s ",
+            $rest
+        )
+    };
+}
+
+fn sqlite_info(row: &sqlx::sqlite::SqliteRow) -> Result<SpaceInfo, StoreError> {
+    let owner: Option<String> = row.try_get("owner_id")?;
+    Ok(SpaceInfo {
+        id: parse_uuid("spaces", &row.try_get::<String, _>("id")?)?,
+        name: shared(row.try_get("name")?),
+        description: row.try_get("description")?,
+        private: row.try_get::<i64, _>("is_private")? != 0,
+        owner: owner.map(|o| parse_uuid("spaces", &o)).transpose()?,
+        objects: u64::try_from(row.try_get::<i64, _>("objects")?).unwrap_or(0),
+    })
+}
+
+fn pg_info(row: &sqlx::postgres::PgRow) -> Result<SpaceInfo, StoreError> {
+    Ok(SpaceInfo {
+        id: row.try_get("id")?,
+        name: shared(row.try_get("name")?),
+        description: row.try_get("description")?,
+        private: row.try_get("is_private")?,
+        owner: row.try_get("owner_id")?,
+        objects: u64::try_from(row.try_get::<i64, _>("objects")?).unwrap_or(0),
+    })
+}
+
+impl Durable {
+    /// Public spaces by name, at most `limit`.
+    pub async fn public_spaces(&self, limit: usize) -> Result<Vec<SpaceInfo>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Durable::Sqlite(s) => sqlx::query(space_info_sql!(
+                "WHERE s.is_private = 0 ORDER BY s.name LIMIT ?1"
+            ))
+            .bind(limit)
+            .fetch_all(s.pool())
+            .await?
+            .iter()
+            .map(sqlite_info)
+            .collect(),
+            Durable::Postgres(p) => sqlx::query(space_info_sql!(
+                "WHERE NOT s.is_private ORDER BY s.name LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(p.pool())
+            .await?
+            .iter()
+            .map(pg_info)
+            .collect(),
+        }
+    }
+
+    /// Every space (for admins), by name, at most `limit`.
+    pub async fn all_spaces(&self, limit: usize) -> Result<Vec<SpaceInfo>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Durable::Sqlite(s) => sqlx::query(space_info_sql!("ORDER BY s.name LIMIT ?1"))
+                .bind(limit)
+                .fetch_all(s.pool())
+                .await?
+                .iter()
+                .map(sqlite_info)
+                .collect(),
+            Durable::Postgres(p) => sqlx::query(space_info_sql!("ORDER BY s.name LIMIT $1"))
+                .bind(limit)
+                .fetch_all(p.pool())
+                .await?
+                .iter()
+                .map(pg_info)
+                .collect(),
+        }
+    }
+
+    /// One space by id.
+    pub async fn space_info(&self, id: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
+        match self {
+            Durable::Sqlite(s) => sqlx::query(space_info_sql!("WHERE s.id = ?1"))
+                .bind(id.to_string())
+                .fetch_optional(s.pool())
+                .await?
+                .map(|row| sqlite_info(&row))
+                .transpose(),
+            Durable::Postgres(p) => sqlx::query(space_info_sql!("WHERE s.id = $1"))
+                .bind(id)
+                .fetch_optional(p.pool())
+                .await?
+                .map(|row| pg_info(&row))
+                .transpose(),
+        }
+    }
+
+    /// Creates a space owned by `owner`; `None` if the name is taken.
+    pub async fn create_space(
+        &self,
+        name: &str,
+        description: &str,
+        private: bool,
+        owner: Uuid,
+        now_ms: i64,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let id = Uuid::now_v7();
+        let rows = match self {
+            Durable::Sqlite(s) => sqlx::query(
+                "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(name)
+            .bind(description)
+            .bind(i64::from(private))
+            .bind(owner.to_string())
+            .bind(now_ms)
+            .execute(s.pool())
+            .await?
+            .rows_affected(),
+            Durable::Postgres(p) => sqlx::query(
+                "INSERT INTO spaces (id, name, description, is_private, owner_id)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(description)
+            .bind(private)
+            .bind(owner)
+            .execute(p.pool())
+            .await?
+            .rows_affected(),
+        };
+        Ok((rows == 1).then_some(id))
+    }
+
+    /// Makes `user` a member (or admin) of a space, or removes them with `None`.
+    pub async fn set_member(
+        &self,
+        space: Uuid,
+        user: Uuid,
+        role: Option<Role>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        match (self, role) {
+            (Durable::Sqlite(s), Some(role)) => {
+                sqlx::query(
+                    "INSERT INTO space_members (space_id, user_id, role, created_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (space_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(space.to_string())
+                .bind(user.to_string())
+                .bind(role.as_str())
+                .bind(now_ms)
+                .execute(s.pool())
+                .await?;
+            }
+            (Durable::Sqlite(s), None) => {
+                sqlx::query("DELETE FROM space_members WHERE space_id = ?1 AND user_id = ?2")
+                    .bind(space.to_string())
+                    .bind(user.to_string())
+                    .execute(s.pool())
+                    .await?;
+            }
+            (Durable::Postgres(p), Some(role)) => {
+                sqlx::query(
+                    "INSERT INTO space_members (space_id, user_id, role) VALUES ($1, $2, $3)
+                     ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+                )
+                .bind(space)
+                .bind(user)
+                .bind(role.as_str())
+                .execute(p.pool())
+                .await?;
+            }
+            (Durable::Postgres(p), None) => {
+                sqlx::query("DELETE FROM space_members WHERE space_id = $1 AND user_id = $2")
+                    .bind(space)
+                    .bind(user)
+                    .execute(p.pool())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Who may enter a space and who administers it.
+    pub async fn space_access(&self, space: Uuid) -> Result<SpaceAccess, StoreError> {
+        let mut access = SpaceAccess::default();
+        let members: Vec<(Uuid, String)> = match self {
+            Durable::Sqlite(s) => {
+                let pool = s.pool();
+                if let Some(row) =
+                    sqlx::query("SELECT is_private, owner_id FROM spaces WHERE id = ?1")
+                        .bind(space.to_string())
+                        .fetch_optional(pool)
+                        .await?
+                {
+                    access.private = row.try_get::<i64, _>("is_private")? != 0;
+                    let owner: Option<String> = row.try_get("owner_id")?;
+                    access.owner = owner.map(|o| parse_uuid("spaces", &o)).transpose()?;
+                }
+                sqlx::query("SELECT user_id, role FROM space_members WHERE space_id = ?1")
+                    .bind(space.to_string())
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let user = parse_uuid("space_members", &row.try_get::<String, _>(0)?)?;
+                        Ok((user, row.try_get(1)?))
+                    })
+                    .collect::<Result<_, StoreError>>()?
+            }
+            Durable::Postgres(p) => {
+                let pool = p.pool();
+                if let Some(row) =
+                    sqlx::query("SELECT is_private, owner_id FROM spaces WHERE id = $1")
+                        .bind(space)
+                        .fetch_optional(pool)
+                        .await?
+                {
+                    access.private = row.try_get("is_private")?;
+                    access.owner = row.try_get("owner_id")?;
+                }
+                sqlx::query("SELECT user_id, role FROM space_members WHERE space_id = $1")
+                    .bind(space)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<_, StoreError>>()?
+            }
+        };
+        let (admins, members): (Vec<_>, Vec<_>) =
+            members.into_iter().partition(|(_, role)| role == "admin");
+        access.admins = admins.into_iter().map(|(u, _)| u).collect::<HashSet<_>>();
+        access.members = members.into_iter().map(|(u, _)| u).collect::<HashSet<_>>();
+        Ok(access)
+    }
+
+    /// Up to `limit` chat lines of a space older than `before`, newest first.
+    pub async fn chat_page(
+        &self,
+        space: Uuid,
+        before: Option<ChatCursor>,
+        limit: usize,
+    ) -> Result<Vec<ChatLine>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (time, line) = match before {
+            None => (None, None),
+            Some(ChatCursor::Time(ms)) => (Some(ms), None),
+            Some(ChatCursor::Line(id)) => (None, Some(id)),
+        };
+        match self {
+            Durable::Sqlite(s) => {
+                // A line cursor pages strictly after that line in (time, id) order.
+                let rows = sqlx::query(
+                    "WITH cursor AS (SELECT created_at, id FROM chat_messages
+                                     WHERE id = ?3 AND space_id = ?1)
+                     SELECT id, user_id, user_name, text, created_at FROM chat_messages
+                     WHERE space_id = ?1
+                       AND (?2 IS NULL OR created_at < ?2)
+                       AND (?3 IS NULL OR (created_at, id) < (SELECT created_at, id FROM cursor))
+                     ORDER BY created_at DESC, id DESC LIMIT ?4",
+                )
+                .bind(space.to_string())
+                .bind(time)
+                .bind(line.map(|l| l.to_string()))
+                .bind(limit)
+                .fetch_all(s.pool())
+                .await?;
+                rows.iter()
+                    .map(|row| super::sqlite::chat_from_row(row, space))
+                    .collect()
+            }
+            Durable::Postgres(p) => {
+                let rows = sqlx::query(
+                    "WITH cursor AS (SELECT created_at, id FROM chat_messages
+                                     WHERE id = $3 AND space_id = $1)
+                     SELECT id, user_id, user_name, text,
+                            (extract(epoch FROM created_at) * 1000)::int8 AS at_ms
+                     FROM chat_messages
+                     WHERE space_id = $1
+                       AND ($2::int8 IS NULL OR created_at < to_timestamp($2::float8 / 1000))
+                       AND ($3::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM cursor))
+                     ORDER BY created_at DESC, id DESC LIMIT $4",
+                )
+                .bind(space)
+                .bind(time)
+                .bind(line)
+                .bind(limit)
+                .fetch_all(p.pool())
+                .await?;
+                rows.iter()
+                    .map(|row| super::postgres::chat_from_row(row, space))
+                    .collect()
+            }
+        }
+    }
+}
