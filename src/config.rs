@@ -8,6 +8,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::rate::{MessageRates, Rate};
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -109,6 +111,14 @@ pub struct Config {
     pub client_messages_per_sec: u32,
     /// Messages one connection may send in a burst above the sustained rate. Default 240.
     pub client_message_burst: u32,
+    /// Per-session limits for each kind of message (`[message_rates.chat]` in the file,
+    /// `PLAZA_MESSAGE_RATES__CHAT__PER_SEC` in the environment); see [`MessageRates`].
+    pub message_rates: MessageRates,
+    /// New connections (WebSocket, QUIC, WebTransport) per client address. Default 20/s,
+    /// burst 200; more are refused (HTTP 429 or a refused QUIC handshake).
+    pub connections_per_addr: Rate,
+    /// HTTP requests per client address. Default 100/s, burst 200; more get 429.
+    pub http_requests_per_addr: Rate,
     /// Refused messages within `strike_window_secs` before a connection is closed. Default 20.
     pub max_strikes: u32,
     /// Window for counting refused messages, in seconds. Default 10.
@@ -251,6 +261,9 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             client_messages_per_sec: 120,
             client_message_burst: 240,
+            message_rates: MessageRates::default(),
+            connections_per_addr: Rate::new(20.0, 200),
+            http_requests_per_addr: Rate::new(100.0, 200),
             max_strikes: 20,
             strike_window_secs: 10,
             view_radius: None,
@@ -290,7 +303,7 @@ impl Config {
         }
         let config: Config = figment
             // PLAZA_LOG sets the log filter, not a config field.
-            .merge(Env::prefixed("PLAZA_").ignore(&["log"]))
+            .merge(Env::prefixed("PLAZA_").ignore(&["log"]).split("__"))
             .extract()
             .map_err(|e| ConfigError::Read(Box::new(e)))?;
         config.validate()?;
@@ -399,6 +412,16 @@ impl Config {
         check(
             self.settle_after_ms <= 10_000,
             "settle_after_ms must be at most 10000",
+        )?;
+        for (name, rate) in self.message_rates.all() {
+            check(
+                rate.is_valid(),
+                &format!("message_rates.{name} needs per_sec > 0 and burst >= 1"),
+            )?;
+        }
+        check(
+            self.connections_per_addr.is_valid() && self.http_requests_per_addr.is_valid(),
+            "connections_per_addr and http_requests_per_addr need per_sec > 0 and burst >= 1",
         )?;
         check(
             (256..=1024 * 1024).contains(&self.max_signal_bytes),
@@ -592,8 +615,15 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("custom.toml", "tick_rate_hz = 30\nflush_interval_ms = 50")?;
             jail.set_env("PLAZA_FLUSH_INTERVAL_MS", "25");
+            jail.set_env("PLAZA_MESSAGE_RATES__CHAT__PER_SEC", "0.5");
+            jail.set_env("PLAZA_ADMIN_TOKEN", "a secret admin token");
             let config = Config::load(Some(Path::new("custom.toml"))).expect("loads");
             assert_eq!((config.tick_rate_hz, config.flush_interval_ms), (30, 25));
+            assert_eq!(
+                config.message_rates.chat.per_sec, 0.5,
+                "nested keys split on __"
+            );
+            assert!(!format!("{config:?}").contains("a secret admin token"));
             jail.set_env("PLAZA_TICK_RATE_HZ", "0");
             assert!(Config::load(Some(Path::new("custom.toml"))).is_err());
             assert!(matches!(

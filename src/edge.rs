@@ -1,17 +1,20 @@
 //! State shared by every transport's connection tasks: the way into the tick thread, the
 //! store for hello, limits and counters.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::Sender;
 use plaza_systems::{Command, ConnId, Input};
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::auth::{self, Account, LiveSessions, MAX_TOKEN_BYTES};
 use crate::bridge::InputLimits;
 use crate::config::Config;
 use crate::conn::Envelope;
+use crate::rate::KeyedBuckets;
 use crate::storage::FileStore;
 use crate::store::writer::WriterStats;
 use crate::store::{Store, StoreError, now_ms};
@@ -46,7 +49,18 @@ pub struct Edge {
     pub sessions: LiveSessions,
     /// Where uploads are stored (`None` when uploads are switched off).
     pub files: Option<FileStore>,
+    /// New connections per client address.
+    pub connection_limit: KeyedBuckets<IpAddr>,
+    /// HTTP requests per client address.
+    pub http_limit: KeyedBuckets<IpAddr>,
+    /// Chat lines per user.
+    pub chat_limit: KeyedBuckets<Uuid>,
+    /// Messages, connections and requests refused for going over a rate.
+    pub rate_limited: AtomicU64,
 }
+
+/// Most client addresses (or users) whose buckets are remembered at once.
+const RATE_KEYS: usize = 100_000;
 
 /// The counters an edge publishes, shared with the tick thread and the store writer.
 #[derive(Debug)]
@@ -73,6 +87,11 @@ impl Edge {
         cert_sha256: [u8; 32],
         files: Option<FileStore>,
     ) -> Self {
+        let config_rates = (
+            config.connections_per_addr,
+            config.http_requests_per_addr,
+            config.message_rates.chat,
+        );
         Self {
             limits: InputLimits::from_config(&config),
             permits: Arc::new(Semaphore::new(config.max_connections)),
@@ -87,6 +106,10 @@ impl Edge {
             ports: Default::default(),
             sessions: LiveSessions::default(),
             files,
+            connection_limit: KeyedBuckets::new(config_rates.0, RATE_KEYS),
+            http_limit: KeyedBuckets::new(config_rates.1, RATE_KEYS),
+            chat_limit: KeyedBuckets::new(config_rates.2, RATE_KEYS),
+            rate_limited: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +143,28 @@ impl Edge {
             self.ports[0].load(Ordering::Relaxed),
             self.ports[1].load(Ordering::Relaxed),
         )
+    }
+
+    /// Whether a new connection from `addr` is within `connections_per_addr` (counted
+    /// when refused).
+    pub fn admit_connection(&self, addr: IpAddr) -> bool {
+        let ok = self.connection_limit.take(addr, std::time::Instant::now());
+        if !ok {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Queues an input from outside any connection (an upload's event) unless the inbox
+    /// already holds `inbox_capacity` entries; then it is dropped and counted (the event
+    /// log is statistics, not state).
+    pub fn submit_side(&self, input: Input) -> bool {
+        if self.envelopes.len() >= self.config.inbox_capacity {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.submit(Envelope::Input(input));
+        true
     }
 
     /// A fresh connection id.

@@ -4,9 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::Json;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -23,7 +27,35 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/api/statistics", get(metrics::statistics))
         .route("/", get(page))
         .merge(crate::api::routes(&edge))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            limit_requests,
+        ))
         .with_state(edge)
+}
+
+/// Refuses requests from an address over `http_requests_per_addr` with 429.
+async fn limit_requests(
+    State(edge): State<Arc<Edge>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if edge.http_limit.take(peer.ip(), std::time::Instant::now()) {
+        return next.run(request).await;
+    }
+    edge.rate_limited.fetch_add(1, Ordering::Relaxed);
+    let rate = edge.http_limit.rate();
+    let message = format!(
+        "rate_limited: at most {}/s requests per address (bursts of {}); retry shortly",
+        rate.per_sec, rate.burst
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        Json(json!({ "error": message })),
+    )
+        .into_response()
 }
 
 /// `GET /`: a small page that connects over WebTransport or WebSocket, joins a space and

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod edge;
 pub mod framing;
 pub mod http;
+pub mod maintenance;
 pub mod media;
 pub mod metrics;
 pub mod quic;
@@ -27,6 +28,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tick;
 pub mod tls;
+pub mod transfer;
 pub mod webtransport;
 pub mod ws;
 

@@ -1,4 +1,6 @@
-//! The `plaza` command: `plaza serve` runs the server until SIGTERM or ctrl-c.
+//! The `plaza` command: `plaza serve` runs the server until SIGTERM or ctrl-c; `migrate`,
+//! `export` and `import` work on the configured store. Logs go to standard error, so that
+//! `plaza export` can write its document to standard output.
 
 use std::path::PathBuf;
 
@@ -32,6 +34,26 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Write a space (objects, chat, members, model metadata) as JSON to standard output.
+    Export {
+        /// The space's name.
+        #[arg(long)]
+        space: String,
+        /// Configuration file (default: ./plaza.toml if it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create a space from a `plaza export` document in the configured store.
+    Import {
+        /// The document (`-` for standard input).
+        file: PathBuf,
+        /// Delete a space of the same name first.
+        #[arg(long)]
+        replace: bool,
+        /// Configuration file (default: ./plaza.toml if it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,7 +62,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("PLAZA_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -52,7 +75,57 @@ fn main() -> anyhow::Result<()> {
             tracing::info!(store = kind, "migrations applied");
             Ok(())
         }),
+        Cmd::Export { space, config } => runtime.block_on(export(config, space)),
+        Cmd::Import {
+            file,
+            replace,
+            config,
+        } => runtime.block_on(import(config, file, replace)),
     }
+}
+
+async fn export(config: Option<PathBuf>, space: String) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref())?;
+    let store = plaza::store::Store::open(&config).await?;
+    let doc = plaza::transfer::export(&store.durable, &space).await?;
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &doc).context("cannot write to standard output")?;
+    std::io::Write::write_all(&mut out, b"\n").context("cannot write to standard output")?;
+    tracing::info!(
+        space = %doc.space.name,
+        objects = doc.objects.len(),
+        chat = doc.chat.len(),
+        models = doc.models.len(),
+        "exported"
+    );
+    Ok(())
+}
+
+async fn import(config: Option<PathBuf>, file: PathBuf, replace: bool) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref())?;
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let doc: plaza::transfer::SpaceExport = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a plaza export document", file.display()))?;
+    let store = plaza::store::Store::open(&config).await?;
+    let result =
+        plaza::transfer::import(&store.durable, &doc, replace, config.max_batch_rows).await;
+    store.close().await;
+    let done = result?;
+    tracing::info!(
+        space = %doc.space.name,
+        id = %done.space,
+        objects = done.objects,
+        chat = done.chat,
+        models = done.models,
+        store = store.durable.kind(),
+        "imported"
+    );
+    Ok(())
 }
 
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {

@@ -72,6 +72,7 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
         "connections": connections,
         "connections_open": edge.connections(),
         "slow_disconnects": tick.slow_disconnects.load(Ordering::Relaxed),
+        "rate_limited": edge.rate_limited.load(Ordering::Relaxed),
         "world": {
             "sessions": t.sessions.load(Ordering::Relaxed),
             "users_online": edge.sessions.users_online(),

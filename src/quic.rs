@@ -88,6 +88,10 @@ pub async fn serve(endpoint: Endpoint, edge: Arc<Edge>) {
 }
 
 async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
+    if !edge.admit_connection(incoming.remote_address().ip()) {
+        incoming.refuse();
+        return;
+    }
     let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
         incoming.refuse();
         return;

@@ -70,6 +70,7 @@ pub struct Server {
     quic: Option<quinn::Endpoint>,
     webtransport: Option<Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Server>>>,
     webtransport_accept: Option<JoinHandle<()>>,
+    maintenance: JoinHandle<()>,
 }
 
 impl Server {
@@ -194,7 +195,16 @@ impl Server {
             "TLS certificate for QUIC (its SHA-256 is also at GET /cert-hash)"
         );
         tracing::info!(%addr, quic = ?quic_addr, webtransport = ?webtransport_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
+        let maintenance = tokio::spawn(crate::maintenance::run(
+            store.durable.clone(),
+            crate::maintenance::Retention {
+                event_days: config.event_retention_days,
+                session_days: config.session_retention_days,
+            },
+            Duration::from_secs(config.maintenance_interval_secs),
+        ));
         Ok(Self {
+            maintenance,
             addr,
             store,
             edge,
@@ -259,6 +269,7 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
         }
         self.loader.abort();
+        self.maintenance.abort();
         let report = self
             .writer
             .await

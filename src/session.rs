@@ -20,7 +20,7 @@ use crate::auth::{self, Account, LiveSession};
 use crate::bridge::{Frame, Refusal, check_name, command_from_wire, encode};
 use crate::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use crate::edge::Edge;
-use crate::rate::{StrikeCounter, TokenBucket};
+use crate::rate::{KindBuckets, MessageKind, StrikeCounter, TokenBucket};
 use crate::store::StoreError;
 use crate::store::now_ms;
 use crate::telemetry::TransportCounters;
@@ -84,6 +84,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     let close = CloseSignal::default();
     let (token, token_hash) = auth::new_token();
     let account = hello.account;
+    let user = account.id;
     if hello.visitor.is_some() {
         meta.visitor = hello.visitor;
     }
@@ -141,7 +142,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         transport,
     ));
     tokio::select! {
-        () = read_commands(&mut source, &edge, conn, codec, &tx, &close, counters) => {
+        () = read_commands(&mut source, &edge, (conn, user), codec, &tx, &close, counters) => {
             close.close(CloseReason::policy("client closed the connection"));
         }
         _ = close.closed() => {}
@@ -266,7 +267,7 @@ async fn refuse_and_close<K: FrameSink>(sink: &mut K, codec: Codec, refusal: Ref
 async fn read_commands<S: FrameSource>(
     source: &mut S,
     edge: &Edge,
-    conn: ConnId,
+    (conn, user): (ConnId, Uuid),
     codec: Codec,
     tx: &mpsc::Sender<Frame>,
     close: &CloseSignal,
@@ -280,6 +281,7 @@ async fn read_commands<S: FrameSource>(
     );
     let window = Duration::from_secs(config.strike_window_secs);
     let mut strikes = StrikeCounter::new(config.max_strikes, window, Instant::now());
+    let mut kinds = KindBuckets::new(&config.message_rates, Instant::now());
     let reply = |msg: &ServerMsg| {
         // A full queue means the client is not reading; the tick thread closes it as too slow.
         let _ = tx.try_send(encode(codec, msg));
@@ -297,12 +299,22 @@ async fn read_commands<S: FrameSource>(
                 code: ErrorCode::RateLimited,
                 message: "too many messages; slow down".into(),
             }),
-            Incoming::Data(payload) => handle(&payload, edge, conn, codec, &reply),
+            Incoming::Data(payload) => {
+                let guards = Guards {
+                    conn,
+                    user,
+                    kinds: &mut kinds,
+                };
+                handle(&payload, edge, guards, codec, &reply)
+            }
             Incoming::Refused(refusal) => Err(refusal),
             Incoming::Skip => Ok(()),
             Incoming::End => return,
         };
         if let Err(refusal) = result {
+            if refusal.code == ErrorCode::RateLimited {
+                edge.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
             reply(&refusal.to_msg());
             if strikes.hit(Instant::now()) {
                 close.close(CloseReason::policy(format!(
@@ -315,17 +327,45 @@ async fn read_commands<S: FrameSource>(
     }
 }
 
+/// Who sent a message, and their per-kind buckets.
+struct Guards<'a> {
+    conn: ConnId,
+    user: Uuid,
+    kinds: &'a mut KindBuckets,
+}
+
 fn handle(
     payload: &[u8],
     edge: &Edge,
-    conn: ConnId,
+    guards: Guards<'_>,
     codec: Codec,
     reply: &impl Fn(&ServerMsg),
 ) -> Result<(), Refusal> {
+    let conn = guards.conn;
     let msg = codec.decode_client(payload).map_err(|e| Refusal {
         code: ErrorCode::BadMessage,
         message: e.to_string(),
     })?;
+    if let Some(kind) = MessageKind::of(&msg) {
+        let now = Instant::now();
+        let over = match kind {
+            MessageKind::Chat => {
+                (!edge.chat_limit.take(guards.user, now)).then(|| edge.chat_limit.rate())
+            }
+            _ => guards.kinds.take(kind, now).err(),
+        };
+        if let Some(rate) = over {
+            return Err(Refusal {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "too many {} messages: at most {}/s (bursts of {}); slow down",
+                    kind.name(),
+                    rate.per_sec,
+                    rate.burst
+                ),
+            });
+        }
+    }
     if let ClientMsg::Ping { t } = msg {
         let tick = edge
             .tick_stats

@@ -65,6 +65,10 @@ pub async fn serve(endpoint: Arc<Endpoint<Server>>, edge: Arc<Edge>) {
 }
 
 async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
+    if !edge.admit_connection(incoming.remote_address().ip()) {
+        incoming.refuse();
+        return;
+    }
     let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
         return;
     };

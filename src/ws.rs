@@ -52,6 +52,13 @@ pub async fn upgrade(
         )
             .into_response();
     };
+    if !edge.admit_connection(peer.ip()) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited: too many new connections from this address; retry shortly",
+        )
+            .into_response();
+    }
     let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

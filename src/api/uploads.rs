@@ -17,7 +17,6 @@ use uuid::Uuid;
 use super::{ApiError, Caller};
 use crate::auth::Account;
 use crate::bridge::{check_name, rfc3339};
-use crate::conn::Envelope;
 use crate::edge::Edge;
 use crate::storage::{self, FileStore};
 use crate::store::files::{FileRow, FileTable, NewFile};
@@ -144,14 +143,14 @@ async fn store_upload(
         .record_file(table, &file, now_ms())
         .await?;
     if new {
-        edge.submit(Envelope::Input(Input::Log(EventRecord {
+        edge.submit_side(Input::Log(EventRecord {
             kind: EventKind::Upload,
             space: file.space,
             user: account.id,
             session: Uuid::nil(),
             object: Some(row.id),
             at_ms: now_ms(),
-        })));
+        }));
     }
     let status = if new {
         StatusCode::CREATED
@@ -189,7 +188,7 @@ pub async fn upload_model(
         size: upload.bytes.len(),
         content_type: "model/gltf-binary",
         storage_key: &key,
-        owner: account.id,
+        owner: Some(account.id),
         space: None,
         metadata: &metadata,
     };
@@ -225,7 +224,7 @@ pub async fn upload_media(
         size: upload.bytes.len(),
         content_type,
         storage_key: &key,
-        owner: account.id,
+        owner: Some(account.id),
         space: query.space,
         metadata: &metadata,
     };

@@ -45,7 +45,7 @@ pub struct NewFile<'a> {
     /// Storage key.
     pub storage_key: &'a str,
     /// Uploader.
-    pub owner: Uuid,
+    pub owner: Option<Uuid>,
     /// Space (media only).
     pub space: Option<Uuid>,
     /// Metadata (models only).
@@ -119,7 +119,7 @@ impl Durable {
             .bind(size)
             .bind(file.content_type)
             .bind(file.storage_key)
-            .bind(file.owner.to_string())
+            .bind(file.owner.map(|o| o.to_string()))
             .bind(file.metadata.to_string())
             .bind(now_ms)
             .execute(s.pool())
@@ -136,7 +136,7 @@ impl Durable {
             .bind(size)
             .bind(&file.hash[..])
             .bind(file.storage_key)
-            .bind(file.owner.to_string())
+            .bind(file.owner.map(|o| o.to_string()))
             .bind(file.space.map(|s| s.to_string()))
             .bind(now_ms)
             .execute(s.pool())
@@ -183,6 +183,55 @@ impl Durable {
                 detail: format!("no row for {} after inserting it", file.storage_key),
             })?;
         Ok((row, inserted == 1))
+    }
+
+    /// Records an imported model under its original id (objects refer to it by id); a model
+    /// with the same bytes already here is kept as it is.
+    pub async fn record_model_as(
+        &self,
+        id: Uuid,
+        file: &NewFile<'_>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+        match self {
+            Durable::Sqlite(s) => {
+                sqlx::query(
+                    "INSERT INTO uploaded_models
+                         (id, content_hash, name, size_bytes, content_type, storage_key, uploaded_by, metadata, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(&file.hash[..])
+                .bind(file.name)
+                .bind(size)
+                .bind(file.content_type)
+                .bind(file.storage_key)
+                .bind(file.owner.map(|o| o.to_string()))
+                .bind(file.metadata.to_string())
+                .bind(now_ms)
+                .execute(s.pool())
+                .await?;
+            }
+            Durable::Postgres(p) => {
+                sqlx::query(
+                    "INSERT INTO uploaded_models
+                         (id, content_hash, name, size_bytes, content_type, storage_key, uploaded_by, metadata)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(&file.hash[..])
+                .bind(file.name)
+                .bind(size)
+                .bind(file.content_type)
+                .bind(file.storage_key)
+                .bind(file.owner)
+                .bind(file.metadata.to_string())
+                .execute(p.pool())
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// A file's row by id.

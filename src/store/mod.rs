@@ -14,6 +14,7 @@ pub mod postgres;
 mod redis;
 mod spaces;
 mod sqlite;
+mod transfer;
 pub mod writer;
 
 use std::sync::Arc;

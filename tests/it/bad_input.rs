@@ -241,6 +241,7 @@ async fn a_client_that_does_not_read_is_disconnected_and_others_keep_playing() {
         c.outbound_queue_frames = 16;
         c.client_messages_per_sec = 100_000;
         c.client_message_burst = 100_000;
+        c.message_rates.spawn = plaza::rate::Rate::new(100_000.0, 100_000);
     })
     .await;
     let mut stalled = Client::connect_small_buffer(server.addr(), Codec::Postcard).await;

@@ -192,7 +192,11 @@ async fn chat_reaches_everyone_in_the_space_and_no_one_else() {
 #[tokio::test]
 async fn a_late_joiner_gets_the_full_state() {
     for (codec_a, codec_b) in PAIRS {
-        let server = TestServer::start().await;
+        // 55 lines at once: over the default chat allowance, which is not under test here.
+        let server = TestServer::start_with(|c| {
+            c.message_rates.chat = plaza::rate::Rate::new(1000.0, 1000);
+        })
+        .await;
         let mut alice = server.client(codec_a, "alice").await;
         alice.join("lobby").await;
         let first = alice.spawn(1, [1.0, 0.0, 0.0]).await;

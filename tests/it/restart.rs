@@ -52,11 +52,12 @@ fn start_binary(envs: &[(&str, String)]) -> (std::process::Child, String) {
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .env("PLAZA_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the plaza binary starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
+    // Logs go to standard error (standard output is for `plaza export`).
+    let stdout = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
