@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::spaces::space_json;
+use super::spaces::listing;
 use super::{AdminToken, ApiError};
 use crate::bridge::rfc3339;
 use crate::edge::Edge;
@@ -23,13 +23,7 @@ pub async fn spaces(
     _admin: AdminToken,
     State(edge): State<Arc<Edge>>,
 ) -> Result<Json<Value>, ApiError> {
-    let spaces = edge.store.durable.all_spaces(MAX_SPACES).await?;
-    let directory = &edge.telemetry.directory;
-    let spaces: Vec<Value> = spaces
-        .iter()
-        .map(|info| space_json(info, directory.get(info.id).as_ref()))
-        .collect();
-    Ok(Json(json!({ "spaces": spaces })))
+    Ok(Json(listing(&edge, false, MAX_SPACES).await?))
 }
 
 /// `GET /api/admin/sessions`: connected sessions, oldest first, with the space each is in.

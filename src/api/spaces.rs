@@ -32,7 +32,7 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub(super) fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
+fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
     let people: Vec<&str> =
         live.map_or_else(Vec::new, |l| l.people.iter().map(|p| &*p.name).collect());
     json!({
@@ -54,13 +54,22 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
-    let spaces = edge.store.durable.public_spaces(limit).await?;
+    Ok(Json(listing(&edge, true, limit).await?))
+}
+
+/// `{"spaces": [...]}`: spaces from the store with who is in them now.
+pub(super) async fn listing(
+    edge: &Edge,
+    public_only: bool,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let spaces = edge.store.durable.spaces(public_only, limit).await?;
     let directory = &edge.telemetry.directory;
     let spaces: Vec<Value> = spaces
         .iter()
         .map(|info| space_json(info, directory.get(info.id).as_ref()))
         .collect();
-    Ok(Json(json!({ "spaces": spaces })))
+    Ok(json!({ "spaces": spaces }))
 }
 
 /// A space the caller may see (public, or private and the caller may enter it), or 404.
@@ -130,7 +139,14 @@ pub async fn create(
     let created = edge
         .store
         .durable
-        .create_space(&name, &body.description, body.private, account.id, now_ms())
+        .create_space_as(
+            Uuid::now_v7(),
+            &name,
+            &body.description,
+            body.private,
+            Some(account.id),
+            now_ms(),
+        )
         .await?;
     let Some(id) = created else {
         return Err(ApiError::new(

@@ -105,9 +105,43 @@ impl Durable {
         file: &NewFile<'_>,
         now_ms: i64,
     ) -> Result<(FileRow, bool), StoreError> {
-        let id = Uuid::now_v7();
+        let inserted = self
+            .insert_file(table, Uuid::now_v7(), file, now_ms)
+            .await?;
+        let row = self
+            .file_by_key(table, file.storage_key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "uploads",
+                detail: format!("no row for {} after inserting it", file.storage_key),
+            })?;
+        Ok((row, inserted == 1))
+    }
+
+    /// Records an imported model under its original id (objects refer to it by id); a model
+    /// with the same bytes already here is kept as it is.
+    pub async fn record_model_as(
+        &self,
+        id: Uuid,
+        file: &NewFile<'_>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.insert_file(FileTable::Models, id, file, now_ms)
+            .await
+            .map(|_| ())
+    }
+
+    /// Inserts a file's row under `id` unless its storage key (or hash) is there already;
+    /// returns the rows inserted (0 or 1).
+    async fn insert_file(
+        &self,
+        table: FileTable,
+        id: Uuid,
+        file: &NewFile<'_>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-        let inserted = match (self, table) {
+        Ok(match (self, table) {
             (Durable::Sqlite(s), FileTable::Models) => sqlx::query(
                 "INSERT INTO uploaded_models
                      (id, content_hash, name, size_bytes, content_type, storage_key, uploaded_by, metadata, created_at)
@@ -174,64 +208,7 @@ impl Durable {
             .execute(p.pool())
             .await?
             .rows_affected(),
-        };
-        let row = self
-            .file_by_key(table, file.storage_key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                table: "uploads",
-                detail: format!("no row for {} after inserting it", file.storage_key),
-            })?;
-        Ok((row, inserted == 1))
-    }
-
-    /// Records an imported model under its original id (objects refer to it by id); a model
-    /// with the same bytes already here is kept as it is.
-    pub async fn record_model_as(
-        &self,
-        id: Uuid,
-        file: &NewFile<'_>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-        match self {
-            Durable::Sqlite(s) => {
-                sqlx::query(
-                    "INSERT INTO uploaded_models
-                         (id, content_hash, name, size_bytes, content_type, storage_key, uploaded_by, metadata, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-                )
-                .bind(id.to_string())
-                .bind(&file.hash[..])
-                .bind(file.name)
-                .bind(size)
-                .bind(file.content_type)
-                .bind(file.storage_key)
-                .bind(file.owner.map(|o| o.to_string()))
-                .bind(file.metadata.to_string())
-                .bind(now_ms)
-                .execute(s.pool())
-                .await?;
-            }
-            Durable::Postgres(p) => {
-                sqlx::query(
-                    "INSERT INTO uploaded_models
-                         (id, content_hash, name, size_bytes, content_type, storage_key, uploaded_by, metadata)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(&file.hash[..])
-                .bind(file.name)
-                .bind(size)
-                .bind(file.content_type)
-                .bind(file.storage_key)
-                .bind(file.owner)
-                .bind(file.metadata.to_string())
-                .execute(p.pool())
-                .await?;
-            }
-        }
-        Ok(())
+        })
     }
 
     /// A file's row by id.
@@ -253,53 +230,51 @@ impl Durable {
         id: Option<Uuid>,
         key: Option<&str>,
     ) -> Result<Option<FileRow>, StoreError> {
-        match (self, table) {
-            (Durable::Sqlite(s), FileTable::Models) => sqlx::query(
-                "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
-                        NULL AS space_id, metadata, created_at
-                 FROM uploaded_models WHERE id = ?1 OR storage_key = ?2",
-            )
-            .bind(id.map(|i| i.to_string()))
-            .bind(key)
-            .fetch_optional(s.pool())
-            .await?
-            .map(|row| sqlite_row(&row))
-            .transpose(),
-            (Durable::Sqlite(s), FileTable::Media) => sqlx::query(
-                "SELECT id, kind AS name, size_bytes, content_type, storage_key, owner_id AS owner,
-                        space_id, '{}' AS metadata, created_at
-                 FROM media_assets WHERE id = ?1 OR storage_key = ?2",
-            )
-            .bind(id.map(|i| i.to_string()))
-            .bind(key)
-            .fetch_optional(s.pool())
-            .await?
-            .map(|row| sqlite_row(&row))
-            .transpose(),
-            (Durable::Postgres(p), FileTable::Models) => sqlx::query(
-                "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
-                        NULL::uuid AS space_id, metadata::text AS metadata,
-                        (extract(epoch FROM created_at) * 1000)::int8 AS created_ms
-                 FROM uploaded_models WHERE id = $1 OR storage_key = $2",
-            )
-            .bind(id)
-            .bind(key)
-            .fetch_optional(p.pool())
-            .await?
-            .map(|row| pg_row(&row))
-            .transpose(),
-            (Durable::Postgres(p), FileTable::Media) => sqlx::query(
-                "SELECT id, kind AS name, size_bytes, content_type, storage_key, owner_id AS owner,
-                        space_id, '{}' AS metadata,
-                        (extract(epoch FROM created_at) * 1000)::int8 AS created_ms
-                 FROM media_assets WHERE id = $1 OR storage_key = $2",
-            )
-            .bind(id)
-            .bind(key)
-            .fetch_optional(p.pool())
-            .await?
-            .map(|row| pg_row(&row))
-            .transpose(),
+        match self {
+            Durable::Sqlite(s) => {
+                let sql = match table {
+                    FileTable::Models => {
+                        "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
+                                NULL AS space_id, metadata, created_at
+                         FROM uploaded_models WHERE id = ?1 OR storage_key = ?2"
+                    }
+                    FileTable::Media => {
+                        "SELECT id, kind AS name, size_bytes, content_type, storage_key, owner_id AS owner,
+                                space_id, '{}' AS metadata, created_at
+                         FROM media_assets WHERE id = ?1 OR storage_key = ?2"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(id.map(|i| i.to_string()))
+                    .bind(key)
+                    .fetch_optional(s.pool())
+                    .await?
+                    .map(|row| sqlite_row(&row))
+                    .transpose()
+            }
+            Durable::Postgres(p) => {
+                let sql = match table {
+                    FileTable::Models => {
+                        "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
+                                NULL::uuid AS space_id, metadata::text AS metadata,
+                                (extract(epoch FROM created_at) * 1000)::int8 AS created_ms
+                         FROM uploaded_models WHERE id = $1 OR storage_key = $2"
+                    }
+                    FileTable::Media => {
+                        "SELECT id, kind AS name, size_bytes, content_type, storage_key, owner_id AS owner,
+                                space_id, '{}' AS metadata,
+                                (extract(epoch FROM created_at) * 1000)::int8 AS created_ms
+                         FROM media_assets WHERE id = $1 OR storage_key = $2"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(key)
+                    .fetch_optional(p.pool())
+                    .await?
+                    .map(|row| pg_row(&row))
+                    .transpose()
+            }
         }
     }
 }

@@ -47,13 +47,18 @@ fn pg_info(row: &sqlx::postgres::PgRow) -> Result<SpaceInfo, StoreError> {
 }
 
 impl Durable {
-    /// Public spaces by name, at most `limit`.
-    pub async fn public_spaces(&self, limit: usize) -> Result<Vec<SpaceInfo>, StoreError> {
+    /// Spaces by name, at most `limit`: only public ones, or (for admins) every one.
+    pub async fn spaces(
+        &self,
+        public_only: bool,
+        limit: usize,
+    ) -> Result<Vec<SpaceInfo>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self {
             Durable::Sqlite(s) => sqlx::query(space_info_sql!(
-                "WHERE s.is_private = 0 ORDER BY s.name LIMIT ?1"
+                "WHERE (?1 = 0 OR s.is_private = 0) ORDER BY s.name LIMIT ?2"
             ))
+            .bind(i64::from(public_only))
             .bind(limit)
             .fetch_all(s.pool())
             .await?
@@ -61,35 +66,15 @@ impl Durable {
             .map(sqlite_info)
             .collect(),
             Durable::Postgres(p) => sqlx::query(space_info_sql!(
-                "WHERE NOT s.is_private ORDER BY s.name LIMIT $1"
+                "WHERE NOT ($1 AND s.is_private) ORDER BY s.name LIMIT $2"
             ))
+            .bind(public_only)
             .bind(limit)
             .fetch_all(p.pool())
             .await?
             .iter()
             .map(pg_info)
             .collect(),
-        }
-    }
-
-    /// Every space (for admins), by name, at most `limit`.
-    pub async fn all_spaces(&self, limit: usize) -> Result<Vec<SpaceInfo>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match self {
-            Durable::Sqlite(s) => sqlx::query(space_info_sql!("ORDER BY s.name LIMIT ?1"))
-                .bind(limit)
-                .fetch_all(s.pool())
-                .await?
-                .iter()
-                .map(sqlite_info)
-                .collect(),
-            Durable::Postgres(p) => sqlx::query(space_info_sql!("ORDER BY s.name LIMIT $1"))
-                .bind(limit)
-                .fetch_all(p.pool())
-                .await?
-                .iter()
-                .map(pg_info)
-                .collect(),
         }
     }
 
@@ -111,33 +96,42 @@ impl Durable {
         }
     }
 
-    /// Creates a space owned by `owner`; `None` if the name is taken.
-    pub async fn create_space(
+    /// Creates a space with a given id (kept if free, else a new one is used) and returns
+    /// the id used; `None` if the name is taken.
+    pub async fn create_space_as(
         &self,
+        id: Uuid,
         name: &str,
         description: &str,
         private: bool,
-        owner: Uuid,
+        owner: Option<Uuid>,
         now_ms: i64,
     ) -> Result<Option<Uuid>, StoreError> {
-        let id = Uuid::now_v7();
-        let rows = match self {
+        if self.space_header(name).await?.is_some() {
+            return Ok(None);
+        }
+        let id = if self.space_info(id).await?.is_some() {
+            Uuid::now_v7()
+        } else {
+            id
+        };
+        let inserted = match self {
             Durable::Sqlite(s) => sqlx::query(
                 "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             )
             .bind(id.to_string())
             .bind(name)
             .bind(description)
             .bind(i64::from(private))
-            .bind(owner.to_string())
+            .bind(owner.map(|o| o.to_string()))
             .bind(now_ms)
             .execute(s.pool())
             .await?
             .rows_affected(),
             Durable::Postgres(p) => sqlx::query(
                 "INSERT INTO spaces (id, name, description, is_private, owner_id)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(name)
@@ -148,7 +142,8 @@ impl Durable {
             .await?
             .rows_affected(),
         };
-        Ok((rows == 1).then_some(id))
+        // Nothing inserted: someone took the name in the meantime.
+        Ok((inserted == 1).then_some(id))
     }
 
     /// Makes `user` a member (or admin) of a space, or removes them with `None`.

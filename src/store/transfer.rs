@@ -63,57 +63,6 @@ impl Durable {
         })
     }
 
-    /// Creates a space with a given id (the id is kept if free, else a new one is used) and
-    /// returns the id used; `None` if the name is taken.
-    pub async fn create_space_as(
-        &self,
-        id: Uuid,
-        name: &str,
-        description: &str,
-        private: bool,
-        owner: Option<Uuid>,
-        now_ms: i64,
-    ) -> Result<Option<Uuid>, StoreError> {
-        if self.space_header(name).await?.is_some() {
-            return Ok(None);
-        }
-        let id = if self.space_info(id).await?.is_some() {
-            Uuid::now_v7()
-        } else {
-            id
-        };
-        match self {
-            Durable::Sqlite(s) => {
-                sqlx::query(
-                    "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .bind(id.to_string())
-                .bind(name)
-                .bind(description)
-                .bind(i64::from(private))
-                .bind(owner.map(|o| o.to_string()))
-                .bind(now_ms)
-                .execute(s.pool())
-                .await?;
-            }
-            Durable::Postgres(p) => {
-                sqlx::query(
-                    "INSERT INTO spaces (id, name, description, is_private, owner_id)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(id)
-                .bind(name)
-                .bind(description)
-                .bind(private)
-                .bind(owner)
-                .execute(p.pool())
-                .await?;
-            }
-        }
-        Ok(Some(id))
-    }
-
     /// Deletes a space with its objects, chat and members (cascading).
     pub async fn delete_space(&self, id: Uuid) -> Result<(), StoreError> {
         match self {
