@@ -119,6 +119,7 @@ async fn health(State(edge): State<Arc<Edge>>) -> (StatusCode, Json<Value>) {
             "dropped": writer.dropped.load(Ordering::Relaxed),
         },
         "redis": redis,
+        "uploads": edge.files.as_ref().map_or("off", |f| f.kind()),
     });
     (status, Json(body))
 }

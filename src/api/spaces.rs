@@ -73,7 +73,7 @@ pub(super) async fn listing(
 }
 
 /// A space the caller may see (public, or private and the caller may enter it), or 404.
-async fn visible_space(
+pub(super) async fn visible_space(
     edge: &Edge,
     id: Uuid,
     caller: &Caller,

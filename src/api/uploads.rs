@@ -210,10 +210,9 @@ pub async fn upload_media(
     let declared = upload.content_type.unwrap_or_default();
     let content_type = crate::media::check_media(&kind, &declared, &upload.bytes)
         .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
-    if let Some(space) = query.space
-        && edge.store.durable.space_info(space).await?.is_none()
-    {
-        return Err(ApiError::not_found("space"));
+    if let Some(space) = query.space {
+        // Only a space the uploader may see (and so enter) can hold their media.
+        super::spaces::visible_space(&edge, space, &Caller(Some(account.clone()))).await?;
     }
     let hash = storage::sha256(&upload.bytes);
     let key = storage::media_key(&hash);

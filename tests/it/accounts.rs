@@ -449,3 +449,58 @@ async fn the_admin_api_lists_and_kicks_behind_its_token() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
+    let server = TestServer::start().await;
+    let addr = server.addr();
+    let mut cookie = Client::connect_with_cookie(
+        addr,
+        Codec::Json,
+        "theme=dark; plaza_visitor=cookie-visitor-01",
+    )
+    .await;
+    cookie.say(&ClientMsg::hello("by-cookie")).await;
+    for space in ["plaza", "park", "plaza"] {
+        cookie.join(space).await;
+    }
+    let mut native = Client::connect_quic(&server).await;
+    native
+        .say(&ClientMsg::Hello {
+            protocol: plaza_net::PROTOCOL_VERSION,
+            name: "by-hello".into(),
+            token: None,
+            visitor: Some("hello-visitor-01".into()),
+        })
+        .await;
+    native.join("plaza").await;
+    let mut bad = Client::connect(addr, Codec::Json).await;
+    bad.send(&ClientMsg::Hello {
+        protocol: plaza_net::PROTOCOL_VERSION,
+        name: "x".into(),
+        token: None,
+        visitor: Some("short".into()),
+    })
+    .await;
+    bad.expect_error(ErrorCode::BadMessage).await;
+
+    eventually(WAIT, "visits are stored per visitor and space", || async {
+        let rows = crate::support::sqlite_rows(
+            &server,
+            "SELECT v.visitor_id, s.name, v.visits, v.last_seen_at >= v.first_seen_at
+             FROM visitor_tracking v JOIN spaces s ON s.id = v.space_id ORDER BY 1, 2",
+        )
+        .await;
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect();
+        rows == [
+            ["cookie-visitor-01", "park", "1", "1"],
+            ["cookie-visitor-01", "plaza", "2", "1"],
+            ["hello-visitor-01", "plaza", "1", "1"],
+        ]
+    })
+    .await;
+    server.stop().await;
+}

@@ -125,6 +125,32 @@ impl Client {
         }
     }
 
+    /// Connects over WebSocket with a `Cookie` header, without saying hello.
+    pub async fn connect_with_cookie(addr: SocketAddr, codec: Codec, cookie: &str) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let query = if codec == Codec::Json {
+            "?codec=json"
+        } else {
+            ""
+        };
+        let mut request = format!("ws://{addr}/ws{query}")
+            .into_client_request()
+            .expect("a request");
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("a header value"));
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket handshake succeeds");
+        Self {
+            link: Link::Ws(ws),
+            codec,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+            token: String::new(),
+        }
+    }
+
     /// Connects over QUIC without saying hello.
     pub async fn connect_quic(server: &TestServer) -> Self {
         let addr = server.server.quic_addr().expect("QUIC is enabled");
