@@ -70,8 +70,9 @@ fn main() {
     let _guard = runtime.enter();
     let store = runtime.block_on(Store::open(&config)).expect("stores open");
     let owner = runtime
-        .block_on(store.user_for_name("e2e", 0))
-        .expect("a user");
+        .block_on(store.durable.guest_account("e2e", 0))
+        .expect("a user")
+        .id;
     let stats = Arc::new(WriterStats::default());
     let writer_config = WriterConfig {
         flush_interval: Duration::from_millis(config.flush_interval_ms),

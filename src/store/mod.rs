@@ -98,11 +98,6 @@ impl Durable {
         }
     }
 
-    /// The user id for a guest name, creating the user on first use.
-    pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
-        durable!(self, s => s.user_for_name(name, now_ms).await)
-    }
-
     /// A space's row, if it exists.
     pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
         durable!(self, s => s.space_header(name).await)
@@ -236,11 +231,6 @@ impl Store {
         };
         durable.close().await;
         Ok(durable.kind())
-    }
-
-    /// The user id for a guest name, creating the user on first use.
-    pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
-        self.durable.user_for_name(name, now_ms).await
     }
 
     /// A space with its objects and its latest `chat_limit` chat lines, if it exists.

@@ -61,19 +61,6 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// The user id for a guest name, creating the user on first use.
-    pub async fn user_for_name(&self, name: &str, _now_ms: i64) -> Result<Uuid, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO users (id, name) VALUES ($1, $2)
-             ON CONFLICT (name) DO UPDATE SET last_seen_at = now()
-             RETURNING id",
-        )
-        .bind(Uuid::new_v4())
-        .bind(name)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
     /// A space's row, if it exists.
     pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
         let row = sqlx::query("SELECT id, name, version FROM spaces WHERE name = $1")

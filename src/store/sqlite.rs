@@ -122,21 +122,6 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// The user id for a guest name, creating the user on first use.
-    pub async fn user_for_name(&self, name: &str, now_ms: i64) -> Result<Uuid, StoreError> {
-        let id: String = sqlx::query_scalar(
-            "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET name = excluded.name
-             RETURNING id",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(name)
-        .bind(now_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        parse_uuid("users", &id)
-    }
-
     /// A space's row, if it exists.
     pub async fn space_header(&self, name: &str) -> Result<Option<SpaceHeader>, StoreError> {
         let Some(row) = sqlx::query("SELECT id, name, version FROM spaces WHERE name = ?1")

@@ -85,7 +85,7 @@ pub(crate) fn join(world: &mut World, session: Entity, name: Arc<str>) {
         if world.get::<InSpace>(session) == Some(&InSpace(space)) {
             // Joining the space one is in again: resend its state.
             world.entity_mut(session).insert(JustJoined);
-        } else {
+        } else if admitted(world, session, space) {
             exit_space(world, session);
             enter(world, session, space);
         }
@@ -245,20 +245,10 @@ fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
 /// Puts a session into a space. A user is in a space at most once: an older session of
 /// the same user there is closed ("replaced").
 fn enter(world: &mut World, session: Entity, space: Entity) {
-    let Some((user, admin)) = world.get::<Session>(session).map(|s| (s.user, s.admin)) else {
+    let Some(user) = world.get::<Session>(session).map(|s| s.user) else {
         return;
     };
-    let allowed = admin
-        || world
-            .get::<Access>(space)
-            .is_none_or(|a| a.0.may_enter(user));
-    if !allowed {
-        let name = world.get::<Space>(space).map(|s| s.name.clone());
-        let message = format!(
-            "space {:?} is private: ask one of its admins for an invitation",
-            name.as_deref().unwrap_or_default()
-        );
-        refuse(world, session, ErrorKind::Forbidden, message);
+    if !admitted(world, session, space) {
         return;
     }
     let members = world
@@ -339,6 +329,26 @@ pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAcc
     if let Some(mut current) = world.get_mut::<Access>(space) {
         current.0 = access;
     }
+}
+
+/// Whether the session may enter the space (public, invited, or an admin); refuses it with
+/// `forbidden` if not. A refused session stays where it was.
+fn admitted(world: &mut World, session: Entity, space: Entity) -> bool {
+    let allowed = world.get::<Session>(session).is_some_and(|s| {
+        s.admin
+            || world
+                .get::<Access>(space)
+                .is_none_or(|a| a.0.may_enter(s.user))
+    });
+    if !allowed {
+        let name = world.get::<Space>(space).map(|s| s.name.clone());
+        let message = format!(
+            "space {:?} is private: ask one of its admins for an invitation",
+            name.as_deref().unwrap_or_default()
+        );
+        refuse(world, session, ErrorKind::Forbidden, message);
+    }
+    allowed
 }
 
 /// Takes a session out of its space, if it is in one; the others are told next delta.

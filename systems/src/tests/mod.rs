@@ -592,3 +592,136 @@ fn a_moved_object_is_motion_then_settles_once() {
 }
 
 mod interest;
+
+#[test]
+fn only_owners_and_space_admins_change_objects() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "yard");
+    world.join_new(2, 2, "yard");
+    let (out, _) = world.step(vec![spawn_cmd(1, 1, 0.0)]);
+    let id = spawned_id(&out, 1);
+    let moved = Transform::from_translation(Vec3::new(3.0, 0.0, 0.0));
+    let (out, writes) = world.step(vec![
+        cmd(
+            2,
+            Command::Move {
+                id,
+                transform: moved,
+            },
+        ),
+        cmd(2, Command::Despawn { id }),
+    ]);
+    assert_eq!(
+        error_kinds(&out, 2),
+        [ErrorKind::Forbidden, ErrorKind::Forbidden]
+    );
+    assert!(writes.objects.is_empty() && writes.deleted.is_empty());
+
+    // Made an admin of the space, user 2 may.
+    let access = crate::SpaceAccess {
+        admins: [Uuid::from_u128(2)].into_iter().collect(),
+        ..Default::default()
+    };
+    let space = world
+        .app
+        .world_mut()
+        .query::<&crate::components::Space>()
+        .single(world.app.world())
+        .expect("one space")
+        .id;
+    world.step(vec![Input::AccessChanged { space, access }]);
+    let (out, writes) = world.step(vec![cmd(
+        2,
+        Command::Move {
+            id,
+            transform: moved,
+        },
+    )]);
+    assert!(error_kinds(&out, 2).is_empty());
+    assert_eq!(writes.objects.len(), 1);
+}
+
+#[test]
+fn private_spaces_admit_members_and_refused_sessions_stay_where_they_were() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.step(vec![join(1, "vault")]);
+    let private = crate::SpaceAccess {
+        owner: Some(Uuid::from_u128(9)),
+        private: true,
+        members: [Uuid::from_u128(2)].into_iter().collect(),
+        ..Default::default()
+    };
+    let loaded = |name: &str| Input::SpaceLoaded {
+        name: Arc::from(name),
+        result: Ok(Some(LoadedSpace {
+            id: Uuid::from_u128(77),
+            name: Arc::from(name),
+            objects: vec![],
+            chat: vec![],
+            access: private.clone(),
+        })),
+    };
+    let (out, _) = world.step(vec![loaded("vault")]);
+    assert_eq!(error_kinds(&out, 1), [ErrorKind::Forbidden]);
+
+    // The space is loaded now: a refused join leaves the session in its space.
+    world.join_new(3, 3, "lobby");
+    let (out, _) = world.step(vec![
+        join(3, "vault"),
+        cmd(
+            3,
+            Command::Chat {
+                text: Arc::from("still here"),
+            },
+        ),
+    ]);
+    assert_eq!(error_kinds(&out, 3), [ErrorKind::Forbidden]);
+    assert!(
+        events_for(&out, 3)
+            .iter()
+            .any(|e| matches!(e, Event::Chat(c) if &*c.text == "still here")),
+        "still in the lobby"
+    );
+    let (out, _) = world.step(vec![connect(2, 2), join(2, "vault")]);
+    assert!(error_kinds(&out, 2).is_empty());
+    assert!(
+        events_for(&out, 2).iter().any(|e| matches!(e, Event::Joined(_))),
+        "the invited member enters"
+    );
+}
+
+#[test]
+fn signals_reach_only_the_named_peer_in_the_same_space() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "studio");
+    world.join_new(2, 2, "studio");
+    world.join_new(3, 3, "studio");
+    world.join_new(4, 4, "elsewhere");
+    let signal = |to: u128| Command::Signal {
+        to: Uuid::from_u128(to),
+        data: Arc::from("offer"),
+    };
+    let (out, _) = world.step(vec![cmd(1, signal(2)), cmd(1, signal(4))]);
+    let signals = |conn| {
+        events_for(&out, conn)
+            .into_iter()
+            .filter(|e| matches!(e, Event::Signal { .. }))
+            .count()
+    };
+    assert_eq!((signals(2), signals(3), signals(4)), (1, 0, 0));
+    assert_eq!(error_kinds(&out, 1), [ErrorKind::NotFound]);
+    let (out, writes) = world.step(vec![cmd(1, Command::ShareStart { kind: "screen" })]);
+    let told = |conn| {
+        events_for(&out, conn)
+            .iter()
+            .any(|e| matches!(e, Event::ScreenShare { active: true, .. }))
+    };
+    assert!(told(1) && told(2) && told(3) && !told(4));
+    assert_eq!(writes.shares.len(), 1);
+    let (_, writes) = world.step(vec![Input::Disconnect { conn: ConnId(1) }]);
+    assert!(
+        writes.shares[0].ended_ms.is_some(),
+        "a share ends with its session"
+    );
+}
