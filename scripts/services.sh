@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL (127.0.0.1:5432, trust auth, database "test") and Redis
-# (127.0.0.1:6379) answer, and that headless Chromium is installed: uses them if they do, starts them if installed, installs them
+# Makes sure PostgreSQL (127.0.0.1:5432, trust auth, database "test"), Redis
+# (127.0.0.1:6379) and an S3-compatible server (127.0.0.1:9100) answer, and that headless
+# Chromium is installed: uses them if they do, starts them if installed, installs them
 # from Debian's packages when missing and running as root, and otherwise stops with a
 # message saying what to do. Sourced by scripts/test.sh.
 set -euo pipefail
@@ -69,6 +70,27 @@ ensure_chromium() {
   apt_install chromium
 }
 
+# An S3-compatible server for the upload storage test: moto's S3 server (PyPI, in memory,
+# speaks the S3 HTTP API), since MinIO is not packaged by Debian. R2 and AWS are reached the
+# same way, through object_store's S3 client.
+S3_PORT=9100
+s3_ready() { curl -fs -o /dev/null "http://127.0.0.1:$S3_PORT/"; }
+
+ensure_s3() {
+  s3_ready && return 0
+  if ! command -v moto_server >/dev/null; then
+    command -v python3 >/dev/null || apt_install python3 python3-pip
+    say "installing moto's S3 server from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' ||
+      die "cannot install moto[server] with pip; install it (pip install 'moto[server]') or run any S3-compatible server on 127.0.0.1:$S3_PORT"
+    hash -r
+  fi
+  say "starting an S3-compatible server on 127.0.0.1:$S3_PORT"
+  mkdir -p /tmp/plaza-s3
+  (setsid nohup moto_server -H 127.0.0.1 -p "$S3_PORT" >/tmp/plaza-s3/server.log 2>&1 &)
+  wait_for "the S3-compatible server" s3_ready
+}
+
 # Leftovers of earlier test and benchmark runs (schemas and keys they did not get to drop).
 clear_leftovers() {
   psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d test -qAt -c \
@@ -82,6 +104,7 @@ clear_leftovers() {
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_s3
 clear_leftovers
-say "PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer; Chromium is installed"
+say "PostgreSQL on $PG_HOST:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT and S3 on 127.0.0.1:$S3_PORT answer; Chromium is installed"
 

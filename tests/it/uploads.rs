@@ -273,3 +273,72 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn uploads_go_to_an_s3_compatible_bucket_when_configured() {
+    // The S3-compatible server scripts/services.sh runs (moto's); R2 and AWS take the same
+    // requests. A fresh bucket per run.
+    let endpoint = std::env::var("PLAZA_TEST_S3").unwrap_or_else(|_| "127.0.0.1:9100".into());
+    let bucket = format!("plaza-it-{}", uuid::Uuid::new_v4().simple());
+    let s3_addr: std::net::SocketAddr = endpoint.parse().expect("host:port");
+    let (status, _) = http(s3_addr, "PUT", &format!("/{bucket}"), None, None, &[]).await;
+    assert_eq!(
+        status, 200,
+        "the S3-compatible server at {endpoint} creates a bucket (run ./scripts/test.sh, which starts it)"
+    );
+    let server = TestServer::start_with(|c| {
+        c.s3 = Some(plaza::config::S3Config {
+            bucket: bucket.clone(),
+            region: "us-east-1".into(),
+            endpoint: Some(format!("http://{endpoint}")),
+            access_key_id: Some("plaza-test".into()),
+            secret_access_key: Some(plaza::config::Secret::new("plaza-test-secret")),
+            allow_http: true,
+        });
+    })
+    .await;
+    let client = Client::hello(server.addr(), Codec::Json, "cloudy").await;
+    let glb = plaza::media::sample_glb();
+    let (status, body) = http(
+        server.addr(),
+        "POST",
+        "/api/models",
+        Some(&client.token),
+        Some("model/gltf-binary"),
+        &glb,
+    )
+    .await;
+    let created = json_of(&body);
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id");
+    let (status, file) = http(
+        server.addr(),
+        "GET",
+        &format!("/api/models/{id}/file"),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((status, file == glb), (200, true));
+
+    // The bytes are in the bucket under the content-addressed key, and not on local disk.
+    let (_, listing) = http(
+        s3_addr,
+        "GET",
+        &format!("/{bucket}?list-type=2"),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    let listing = String::from_utf8_lossy(&listing);
+    assert!(
+        listing.contains("<Key>models/") && listing.contains(".glb</Key>"),
+        "{listing}"
+    );
+    assert!(!server.config.storage_directory().exists());
+    let (_, health) = http_json(server.addr(), "GET", "/health", None, None).await;
+    assert_eq!(health["uploads"], "s3");
+    server.stop().await;
+}

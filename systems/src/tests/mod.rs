@@ -686,7 +686,9 @@ fn private_spaces_admit_members_and_refused_sessions_stay_where_they_were() {
     let (out, _) = world.step(vec![connect(2, 2), join(2, "vault")]);
     assert!(error_kinds(&out, 2).is_empty());
     assert!(
-        events_for(&out, 2).iter().any(|e| matches!(e, Event::Joined(_))),
+        events_for(&out, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Joined(_))),
         "the invited member enters"
     );
 }
