@@ -55,6 +55,19 @@ async fn registered_users_log_in_with_tokens_and_guests_cannot_take_their_names(
         )
     };
     assert_eq!(login("wrong password!").await.0, 401);
+    let (status, unknown) = http_json(
+        addr,
+        "POST",
+        "/api/login",
+        None,
+        Some(json!({"name": "nobody", "password": "wrong password!"})),
+    )
+    .await;
+    assert_eq!(
+        (status, unknown["error"].as_str()),
+        (401, Some("wrong name or password")),
+        "unknown names answer like wrong passwords"
+    );
     let (status, body) = login("correct horse battery").await;
     assert_eq!(status, 200, "{body}");
     let second = body["token"].as_str().expect("a token").to_string();
