@@ -108,25 +108,15 @@ pub struct Client {
 impl Client {
     /// Connects without saying hello.
     pub async fn connect(addr: SocketAddr, codec: Codec) -> Self {
-        let query = if codec == Codec::Json {
-            "?codec=json"
-        } else {
-            ""
-        };
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
-            .await
-            .expect("the WebSocket handshake succeeds");
-        Self {
-            link: Link::Ws(ws),
-            codec,
-            session: Uuid::nil(),
-            user: Uuid::nil(),
-            token: String::new(),
-        }
+        Self::connect_with(addr, codec, None).await
     }
 
     /// Connects over WebSocket with a `Cookie` header, without saying hello.
     pub async fn connect_with_cookie(addr: SocketAddr, codec: Codec, cookie: &str) -> Self {
+        Self::connect_with(addr, codec, Some(cookie)).await
+    }
+
+    async fn connect_with(addr: SocketAddr, codec: Codec, cookie: Option<&str>) -> Self {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let query = if codec == Codec::Json {
             "?codec=json"
@@ -136,9 +126,11 @@ impl Client {
         let mut request = format!("ws://{addr}/ws{query}")
             .into_client_request()
             .expect("a request");
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().expect("a header value"));
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("a header value"));
+        }
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("the WebSocket handshake succeeds");
