@@ -1,7 +1,8 @@
 //! A real browser: headless Chromium loads the server's page, which connects over
 //! WebTransport (trusting the self-signed certificate by its hash) or WebSocket, joins a
 //! space, spawns an object, sees it come back in a delta, and then says so in the space's
-//! chat, where this test (a client in the same space) reads it.
+//! chat, where this test (a client in the same space) reads it. Two browsers also share a
+//! screen: WebRTC set up through Plaza's `signal` relay, video flowing peer to peer.
 
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ fn open_page(url: &str, profile: &std::path::Path) -> tokio::process::Child {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // WebRTC between two local browsers: real host candidates instead of mDNS
+            // names, and video that plays without a user gesture.
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--autoplay-policy=no-user-gesture-required",
             &format!("--user-data-dir={}", profile.display()),
             // Stay open, running the page in real time, until the test kills it. (With
             // --dump-dom the page's work is cut short: virtual time does not wait for
@@ -58,27 +63,14 @@ async fn a_real_browser_builds_over_webtransport_and_websocket() {
             "http://127.0.0.1:{port}/?auto=1&transport={transport}&name={name}&space=browsers"
         );
         let _browser = open_page(&url, profile.path());
-        // The watcher hears the page's chat line; while waiting, it may see nothing for a
-        // while (Chromium starting), so it pings to keep its own reads short.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let said = loop {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the page over {transport} reports within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            watcher.send(&plaza_net::ClientMsg::Ping { t: 0.0 }).await;
-            let heard = watcher
-                .recv_until(|m| match m {
-                    ServerMsg::Chat(chat) if chat.name == name => Some(Some(chat.text.clone())),
-                    ServerMsg::Pong { .. } => Some(None),
-                    _ => None,
-                })
-                .await;
-            if let Some(text) = heard {
-                break text;
-            }
-        };
+        let what = format!("the page over {transport} reports");
+        let said = wait_for(
+            &mut watcher,
+            &what,
+            Duration::from_secs(60),
+            chat_from(&name),
+        )
+        .await;
         let expected = format!("ok {transport} ");
         assert!(
             said.starts_with(&expected),
@@ -99,5 +91,79 @@ async fn a_real_browser_builds_over_webtransport_and_websocket() {
             "object {id} from the browser is in the space"
         );
     }
+    server.stop().await;
+}
+
+/// Waits up to `within` for a message `pick` accepts, pinging to keep each read short
+/// while Chromium starts (it may say nothing for a while).
+async fn wait_for<T>(
+    watcher: &mut crate::support::Client,
+    what: &str,
+    within: Duration,
+    pick: impl Fn(&ServerMsg) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        watcher.send(&plaza_net::ClientMsg::Ping { t: 0.0 }).await;
+        let heard = watcher
+            .recv_until(|m| match m {
+                ServerMsg::Pong { .. } => Some(None),
+                other => pick(other).map(Some),
+            })
+            .await;
+        if let Some(found) = heard {
+            return found;
+        }
+    }
+}
+
+/// What someone named `name` says next in the watcher's space.
+fn chat_from(name: &str) -> impl Fn(&ServerMsg) -> Option<String> + '_ {
+    move |m| match m {
+        ServerMsg::Chat(chat) if chat.name == name => Some(chat.text.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn two_browsers_share_a_screen_through_the_signal_relay() {
+    let server = TestServer::start().await;
+    let port = server.addr().port();
+    let mut watcher = server.client(Codec::Postcard, "watcher").await;
+    watcher.join("cinema").await;
+    let page = |query: &str| format!("http://127.0.0.1:{port}/?space=cinema&{query}");
+    let sharer_profile = tempfile::tempdir().expect("a profile directory");
+    let _sharer = open_page(
+        &page("name=sharer&transport=wt&share=canvas"),
+        sharer_profile.path(),
+    );
+    wait_for(
+        &mut watcher,
+        "the sharer shares",
+        Duration::from_secs(60),
+        |m| matches!(m, ServerMsg::ScreenShare { active: true, .. }).then_some(()),
+    )
+    .await;
+    let viewer_profile = tempfile::tempdir().expect("a profile directory");
+    let _viewer = open_page(
+        &page("name=viewer&transport=ws&watch=1"),
+        viewer_profile.path(),
+    );
+    let said = wait_for(
+        &mut watcher,
+        "the viewer reports",
+        Duration::from_secs(60),
+        chat_from("viewer"),
+    )
+    .await;
+    assert_eq!(
+        said, "video 320x240",
+        "the viewer shows the sharer's canvas"
+    );
     server.stop().await;
 }
