@@ -81,10 +81,7 @@ pub fn new_token() -> (String, [u8; 32]) {
 /// The SHA-256 a token is stored and looked up by. Lookups go by this hash, so comparing
 /// candidates never touches the secret itself.
 pub fn token_hash(token: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+    crate::tls::sha256(token.as_bytes())
 }
 
 /// Compares two secrets in time that depends only on their lengths.
@@ -170,22 +167,12 @@ impl LiveSessions {
         all
     }
 
-    /// How many sessions are connected.
-    pub fn len(&self) -> usize {
-        self.lock().by_id.len()
-    }
-
     /// Distinct users connected.
     pub fn users_online(&self) -> usize {
         let registry = self.lock();
         let users: std::collections::HashSet<Uuid> =
             registry.by_id.values().map(|(_, l)| l.account.id).collect();
         users.len()
-    }
-
-    /// Whether no session is connected.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Closes a session's connection with `reason`; false if there is no such session.

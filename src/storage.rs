@@ -95,14 +95,6 @@ impl FileStore {
     }
 }
 
-/// The SHA-256 of `bytes`.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
 /// The storage key of a model with this hash.
 pub fn model_key(hash: &[u8; 32]) -> String {
     format!("models/{}.glb", crate::tls::hex(hash))

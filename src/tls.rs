@@ -69,7 +69,7 @@ impl Identity {
         let leaf = chain
             .first()
             .ok_or_else(|| file_error(cert, "no certificate in it".into()))?;
-        let sha256 = sha256(leaf);
+        let sha256 = sha256(leaf.as_ref());
         let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e.to_string()))?;
         Ok(Self {
             chain,
@@ -94,7 +94,7 @@ impl Identity {
         let validity = (params.not_before, params.not_after);
         let cert = params.self_signed(&key_pair)?;
         let der = cert.der().clone();
-        let sha256 = sha256(&der);
+        let sha256 = sha256(der.as_ref());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
         Ok(Self {
             chain: vec![der],
@@ -126,8 +126,9 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sha256(der: &CertificateDer<'_>) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+/// The SHA-256 of `bytes` (certificates, tokens, uploads).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = [0; 32];
     out.copy_from_slice(digest.as_ref());
     out
@@ -171,7 +172,7 @@ mod tests {
             Identity::load_or_generate(Some(&cert_path), Some(&key_path)).expect("loads");
         assert_eq!(
             identity.sha256,
-            sha256(cert.der()),
+            sha256(cert.der().as_ref()),
             "the configured certificate, not a new one"
         );
         assert!(identity.generated_validity.is_none());

@@ -180,7 +180,7 @@ pub async fn upload_model(
         .or(upload.file_name)
         .unwrap_or_else(|| "model".into());
     let name = check_name("name", &name, 256).map_err(|r| ApiError::bad_request(r.message))?;
-    let hash = storage::sha256(&upload.bytes);
+    let hash = crate::tls::sha256(&upload.bytes);
     let key = storage::model_key(&hash);
     let file = NewFile {
         hash: &hash,
@@ -214,7 +214,7 @@ pub async fn upload_media(
         // Only a space the uploader may see (and so enter) can hold their media.
         super::spaces::visible_space(&edge, space, &Caller(Some(account.clone()))).await?;
     }
-    let hash = storage::sha256(&upload.bytes);
+    let hash = crate::tls::sha256(&upload.bytes);
     let key = storage::media_key(&hash);
     let metadata = json!({});
     let file = NewFile {

@@ -110,6 +110,48 @@ impl<T> Capped<T> {
     }
 }
 
+/// A row written when something starts and again when it ends: sessions, screen shares.
+trait Ending {
+    fn id(&self) -> Uuid;
+    fn ended_ms(&mut self) -> &mut Option<i64>;
+}
+
+impl Ending for SessionRecord {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn ended_ms(&mut self) -> &mut Option<i64> {
+        &mut self.ended_ms
+    }
+}
+
+impl Ending for ShareRecord {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn ended_ms(&mut self) -> &mut Option<i64> {
+        &mut self.ended_ms
+    }
+}
+
+/// Keeps one record per id: an end overrides a start, never the other way round. `newer`
+/// says whether `record` came after the kept one (false when a failed batch is restored).
+fn merge_ending<T: Ending>(kept: &mut HashMap<Uuid, T>, mut record: T, newer: bool) {
+    match kept.get_mut(&record.id()) {
+        Some(old) => {
+            let (new_end, old_end) = (*record.ended_ms(), *old.ended_ms());
+            *old.ended_ms() = if newer {
+                new_end.or(old_end)
+            } else {
+                old_end.or(new_end)
+            };
+        }
+        None => {
+            kept.insert(record.id(), record);
+        }
+    }
+}
+
 /// Coalesced writes not yet in the durable store, and presence not yet in Redis.
 #[derive(Debug, Default)]
 pub struct Pending {
@@ -147,10 +189,10 @@ impl Pending {
             self.objects.insert(id, ObjectWrite::Delete { space });
         }
         for session in set.sessions {
-            self.merge_session(session, true);
+            merge_ending(&mut self.sessions, session, true);
         }
         for share in set.shares {
-            self.merge_share(share, true);
+            merge_ending(&mut self.shares, share, true);
         }
         for visit in set.visits {
             self.merge_visit(visit);
@@ -160,28 +202,6 @@ impl Pending {
         }
         self.chat.extend(set.chat, self.max_appended);
         self.events.extend(set.events, self.max_appended);
-    }
-
-    /// Keeps one record per session: an end overrides a start, never the other way round.
-    fn merge_session(&mut self, session: SessionRecord, newer: bool) {
-        match self.sessions.get_mut(&session.id) {
-            Some(kept) if newer => kept.ended_ms = session.ended_ms.or(kept.ended_ms),
-            Some(kept) => kept.ended_ms = kept.ended_ms.or(session.ended_ms),
-            None => {
-                self.sessions.insert(session.id, session);
-            }
-        }
-    }
-
-    /// Keeps one record per share, like sessions.
-    fn merge_share(&mut self, share: ShareRecord, newer: bool) {
-        match self.shares.get_mut(&share.id) {
-            Some(kept) if newer => kept.ended_ms = share.ended_ms.or(kept.ended_ms),
-            Some(kept) => kept.ended_ms = kept.ended_ms.or(share.ended_ms),
-            None => {
-                self.shares.insert(share.id, share);
-            }
-        }
     }
 
     /// Adds up visits of one visitor to one space; the latest time and user win.
@@ -246,10 +266,10 @@ impl Pending {
                 .or_insert(ObjectWrite::Delete { space });
         }
         for session in failed.sessions {
-            self.merge_session(session, false);
+            merge_ending(&mut self.sessions, session, false);
         }
         for share in failed.shares {
-            self.merge_share(share, false);
+            merge_ending(&mut self.shares, share, false);
         }
         for visit in failed.visits {
             self.merge_visit(visit);
