@@ -15,8 +15,8 @@ use glam::{Quat, Vec3};
 use plaza::Config;
 use plaza::config::SecretUrl;
 use plaza::store::accounts::ChatCursor;
-use plaza::store::{Batch, Durable, Store};
-use plaza_systems::{ChatLine, ObjectRecord, ObjectState, SpaceRecord, Transform};
+use plaza::store::{Batch, Durable, NewSpace, Store};
+use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform};
 use sqlx::postgres::PgPool;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
@@ -45,21 +45,19 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
         .ensure_user(Uuid::new_v4(), "bencher", 0)
         .await
         .expect("a user");
-    let spaces: Vec<SpaceRecord> = (0..SPACES)
-        .map(|n| SpaceRecord {
+    let mut spaces = Vec::with_capacity(SPACES);
+    for n in 0..SPACES {
+        let name = if n == 0 {
+            "hall".to_string()
+        } else {
+            format!("space-{n:03}")
+        };
+        let new = NewSpace {
             id: if n == 0 { hall } else { Uuid::new_v4() },
-            name: Arc::from(if n == 0 {
-                "hall".to_string()
-            } else {
-                format!("space-{n:03}")
-            }),
-        })
-        .collect();
-    let batch = Batch {
-        spaces: spaces.clone(),
-        ..Batch::default()
-    };
-    store.write(&batch, 10_000, 0).await.expect("spaces");
+            ..NewSpace::public(&name, 0)
+        };
+        spaces.push(store.ensure_space(&new).await.expect("a space").0);
+    }
     for space in &spaces {
         let upserts = (0..OBJECTS_PER_SPACE)
             .map(|n| ObjectRecord {

@@ -15,15 +15,12 @@ use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use glam::Vec3;
 use plaza::Config;
 use plaza::config::SecretUrl;
-use plaza::store::Store;
 use plaza::store::writer::{self, WriterConfig, WriterStats};
+use plaza::store::{NewSpace, Store};
 use plaza_systems::components::{
     ChatLog, InSpace, Model, ObjectId, Owner, Props, SavedVersion, Space, SpaceContents, Version,
 };
-use plaza_systems::{
-    Limits, SimTime, SpaceRecord, TickLog, Transform, WriteSet, WriteSetOut, clear_tick_log,
-    persist,
-};
+use plaza_systems::{Limits, SimTime, TickLog, Transform, WriteSetOut, clear_tick_log, persist};
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
@@ -78,6 +75,7 @@ fn main() {
         flush_interval: Duration::from_millis(config.flush_interval_ms),
         max_batch_rows: config.max_batch_rows,
         shutdown_timeout: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(60),
     };
     let (sender, writer_task) = writer::spawn(store.clone(), writer_config, stats.clone());
 
@@ -87,7 +85,11 @@ fn main() {
     world.init_resource::<SimTime>();
     world.init_resource::<WriteSetOut>();
     world.init_resource::<TickLog>();
-    let space_id = Uuid::new_v4();
+    let space_id = runtime
+        .block_on(store.durable.ensure_space(&NewSpace::public("e2e", 0)))
+        .expect("a space")
+        .0
+        .id;
     let space = world
         .spawn((
             Space {
@@ -130,14 +132,7 @@ fn main() {
         (took, rows)
     };
 
-    // Load: the space and every object, then wait until they are stored.
-    sender.submit(WriteSet {
-        spaces: vec![SpaceRecord {
-            id: space_id,
-            name: Arc::from("e2e"),
-        }],
-        ..WriteSet::default()
-    });
+    // Load: every object, then wait until they are stored.
     let loaded_at = Instant::now();
     let (_, rows) = run_tick(&mut world, 1);
     assert_eq!(rows, OBJECTS);

@@ -54,6 +54,8 @@ impl World {
     fn new(view_radius: Option<f32>, replicate: bool, objects: usize, side: f32) -> Self {
         let limits = Limits {
             view_radius,
+            // The whole space enters in one tick: this bench measures replication.
+            load_slice_objects: usize::MAX,
             ..Limits::default()
         };
         let mut app = App::empty();
@@ -101,13 +103,13 @@ impl World {
             .collect();
         world.step(vec![Input::SpaceLoaded {
             name: Arc::from("bench"),
-            result: Ok(Some(LoadedSpace {
+            result: Ok(LoadedSpace {
                 id: Uuid::from_u128(1),
                 name: Arc::from("bench"),
                 objects,
                 chat: Vec::new(),
                 access: Default::default(),
-            })),
+            }),
         }]);
         // Everyone walks to their place and the first views settle.
         for _ in 0..3 {

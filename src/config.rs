@@ -74,6 +74,16 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// Connections in the Postgres pool. Default 8.
     pub pg_max_connections: u32,
+    /// PostgreSQL `statement_timeout` of every pooled connection, in ms: a statement that
+    /// runs longer is cancelled (and a flush retried). The store writer also abandons any
+    /// durable write (SQLite too) that takes more than twice this. Default 10000.
+    pub store_statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout` of every pooled connection, in ms: a statement that waits
+    /// longer for a lock (a table locked by someone else) fails and is retried. Default 2000.
+    pub store_lock_timeout_ms: u64,
+    /// `/health` turns `degraded` (503) once the oldest change not yet in the durable store
+    /// is older than this, in ms, whatever the reason. Default 5000.
+    pub max_unwritten_age_ms: u64,
     /// How object upserts reach Postgres: `unnest` (array binds), `copy` (binary COPY into
     /// a staging table) or `auto` (COPY for chunks of 5000 rows or more, else UNNEST: COPY
     /// is faster for big flushes, UNNEST for small ones; docs/benchmarks.md). Default `auto`.
@@ -97,14 +107,53 @@ pub struct Config {
     pub chat_history: usize,
     /// Objects one space may hold. Default 100000.
     pub max_objects_per_space: usize,
+    /// Objects of a space being loaded that enter the world per tick: a big space enters
+    /// over several ticks instead of stalling every space's tick. Default 2000 (about 2 ms
+    /// of tick time; docs/benchmarks.md).
+    pub load_slice_objects: usize,
     /// Client commands waiting for the next tick before new ones are refused with
     /// `rate_limited`. Default 65536.
     pub inbox_capacity: usize,
     /// Frames waiting to be written to one client; a client that lets this fill up is
     /// disconnected as too slow. Default 1024.
     pub outbound_queue_frames: usize,
-    /// Simultaneous connections; more are refused with HTTP 503. Default 10000.
+    /// Longest one frame may take to be handed to a client's connection, in ms; a client
+    /// that does not read for this long is closed as too slow and its slot freed.
+    /// Default 10000.
+    pub write_timeout_ms: u64,
+    /// A WebSocket from which nothing arrives for this long, in ms, is closed; the server
+    /// pings every third of it, so a client that is there (browsers answer pings by
+    /// themselves) never hits it. Default 60000.
+    pub ws_idle_timeout_ms: u64,
+    /// Simultaneous connections of every kind: TCP (HTTP, each WebSocket), QUIC and
+    /// WebTransport. Over it, a TCP connection is answered 503 and closed, a QUIC or
+    /// WebTransport handshake refused. Default 10000.
     pub max_connections: usize,
+    /// Simultaneous connections from one client address, of every kind counted as in
+    /// `max_connections`. Default 64 (raise it behind a reverse proxy or NAT).
+    pub max_connections_per_addr: usize,
+    /// Time a client has to send a whole HTTP request head, in ms, counted from the
+    /// connection's start or its previous response: a connection that sends nothing or
+    /// trickles its headers is closed. Default 10000.
+    pub http_header_timeout_ms: u64,
+    /// Time a client has to send a whole request body, in ms; longer gets 408 (uploads of
+    /// `max_model_bytes` need about 0.4 MB/s). Default 120000.
+    pub http_body_timeout_ms: u64,
+    /// Password hashes (registration, login) computed at once; each takes about 19 MiB and
+    /// tens of ms. More wait for `password_hash_wait_ms`, then get 503. Default 2.
+    pub password_hash_concurrency: usize,
+    /// How long a password hash waits for its turn, in ms. Default 2000.
+    pub password_hash_wait_ms: u64,
+    /// Uploads received and checked at once (each holds its body, up to `max_model_bytes`,
+    /// in memory). More wait for `upload_wait_ms`, then get 503. Default 4.
+    pub upload_concurrency: usize,
+    /// How long an upload waits for its turn, in ms. Default 5000.
+    pub upload_wait_ms: u64,
+    /// Largest JSON chunk of an uploaded GLB, in bytes. Default 4194304 (4 MiB).
+    pub max_gltf_json_bytes: usize,
+    /// Most JSON values (objects, arrays, strings, numbers...) in an uploaded GLB's JSON
+    /// chunk; it bounds the memory its parsed form takes. Default 250000.
+    pub max_gltf_json_values: usize,
     /// Time a new connection has to say hello, in ms. Default 10000.
     pub handshake_timeout_ms: u64,
     /// Sustained messages per second one connection may send. Default 120.
@@ -245,6 +294,9 @@ impl Default for Config {
             presence_ttl_secs: 30,
             migrate_on_start: true,
             pg_max_connections: 8,
+            store_statement_timeout_ms: 10_000,
+            store_lock_timeout_ms: 2_000,
+            max_unwritten_age_ms: 5_000,
             pg_upsert: PgUpsert::Auto,
             flush_interval_ms: 100,
             max_batch_rows: 10_000,
@@ -255,9 +307,21 @@ impl Default for Config {
             max_name_chars: 64,
             chat_history: 50,
             max_objects_per_space: 100_000,
+            load_slice_objects: 2_000,
             inbox_capacity: 65_536,
             outbound_queue_frames: 1024,
+            write_timeout_ms: 10_000,
+            ws_idle_timeout_ms: 60_000,
             max_connections: 10_000,
+            max_connections_per_addr: 64,
+            http_header_timeout_ms: 10_000,
+            http_body_timeout_ms: 120_000,
+            password_hash_concurrency: 2,
+            password_hash_wait_ms: 2_000,
+            upload_concurrency: 4,
+            upload_wait_ms: 5_000,
+            max_gltf_json_bytes: 4 * 1024 * 1024,
+            max_gltf_json_values: 250_000,
             handshake_timeout_ms: 10_000,
             client_messages_per_sec: 120,
             client_message_burst: 240,
@@ -339,13 +403,47 @@ impl Config {
             self.max_props_bytes >= 2 && self.max_props_bytes < self.max_frame_bytes,
             "max_props_bytes must be at least 2 and below max_frame_bytes",
         )?;
+        // Both stores refuse longer text (CHECKs in the schema): the edge must refuse first.
         check(
-            self.max_chat_chars >= 1,
-            "max_chat_chars must be at least 1",
+            (1..=4000).contains(&self.max_chat_chars),
+            "max_chat_chars must be between 1 and 4000",
         )?;
         check(
-            self.max_name_chars >= 1,
-            "max_name_chars must be at least 1",
+            (1..=256).contains(&self.max_name_chars),
+            "max_name_chars must be between 1 and 256",
+        )?;
+        check(
+            (100..=3_600_000).contains(&self.store_statement_timeout_ms)
+                && (100..=3_600_000).contains(&self.store_lock_timeout_ms),
+            "store_statement_timeout_ms and store_lock_timeout_ms must be between 100 and 3600000",
+        )?;
+        check(
+            self.max_unwritten_age_ms >= 100,
+            "max_unwritten_age_ms must be at least 100",
+        )?;
+        check(
+            self.load_slice_objects >= 1,
+            "load_slice_objects must be at least 1",
+        )?;
+        check(
+            self.write_timeout_ms >= 100 && self.ws_idle_timeout_ms >= 1_000,
+            "write_timeout_ms must be at least 100 and ws_idle_timeout_ms at least 1000",
+        )?;
+        check(
+            self.max_connections_per_addr >= 1,
+            "max_connections_per_addr must be at least 1",
+        )?;
+        check(
+            self.http_header_timeout_ms >= 100 && self.http_body_timeout_ms >= 100,
+            "http_header_timeout_ms and http_body_timeout_ms must be at least 100",
+        )?;
+        check(
+            self.password_hash_concurrency >= 1 && self.upload_concurrency >= 1,
+            "password_hash_concurrency and upload_concurrency must be at least 1",
+        )?;
+        check(
+            self.max_gltf_json_bytes >= 1024 && self.max_gltf_json_values >= 100,
+            "max_gltf_json_bytes must be at least 1024 and max_gltf_json_values at least 100",
         )?;
         check(
             self.inbox_capacity >= 16,
@@ -506,6 +604,7 @@ impl Config {
             settle_ticks: (self.settle_after_ms * u64::from(self.tick_rate_hz))
                 .div_ceil(1000)
                 .max(1),
+            load_slice_objects: self.load_slice_objects,
         }
     }
 }

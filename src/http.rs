@@ -78,12 +78,15 @@ async fn cert_hash(State(edge): State<Arc<Edge>>) -> Json<Value> {
 }
 
 /// `GET /health`: whether the server ticks and how its stores are doing. 503 while the
-/// durable store refuses writes (they are kept in memory meanwhile).
+/// durable store fails writes (they are kept in memory meanwhile) or falls behind by more
+/// than `max_unwritten_age_ms`, whatever the reason (a lock, a slow disk).
 async fn health(State(edge): State<Arc<Edge>>) -> (StatusCode, Json<Value>) {
     let tick = &edge.tick_stats;
     let writer = &edge.writer_stats;
     let stores = &edge.store.stats;
-    let durable_ok = stores.durable_ok.load(Ordering::Relaxed);
+    let unwritten_age = writer.unwritten_age().unwrap_or_default();
+    let behind = unwritten_age.as_millis() > u128::from(edge.config.max_unwritten_age_ms);
+    let durable_ok = stores.durable_ok.load(Ordering::Relaxed) && !behind;
     let redis = edge.store.snapshots.as_ref().map(|_| {
         json!({
             "state": if stores.redis_ok.load(Ordering::Relaxed) { "ok" } else { "degraded" },
@@ -107,7 +110,7 @@ async fn health(State(edge): State<Arc<Edge>>) -> (StatusCode, Json<Value>) {
         "max_tick_us": tick.max_tick_us.load(Ordering::Relaxed),
         "tick_overruns": tick.overruns.load(Ordering::Relaxed),
         "connections": edge.connections(),
-                "store": {
+        "store": {
             "kind": edge.store.durable.kind(),
             "state": if durable_ok { "ok" } else { "degraded" },
             "flushes": writer.flushes.load(Ordering::Relaxed),
@@ -117,6 +120,9 @@ async fn health(State(edge): State<Arc<Edge>>) -> (StatusCode, Json<Value>) {
             "last_batch_rows": writer.last_batch_rows.load(Ordering::Relaxed),
             "last_flush_us": writer.last_flush_us.load(Ordering::Relaxed),
             "dropped": writer.dropped.load(Ordering::Relaxed),
+            "unwritten_age_ms": unwritten_age.as_millis() as u64,
+            "max_unwritten_age_ms": edge.config.max_unwritten_age_ms,
+            "dead_letters": writer.dead_lettered.load(Ordering::Relaxed),
         },
         "redis": redis,
         "uploads": edge.files.as_ref().map_or("off", |f| f.kind()),

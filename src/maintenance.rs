@@ -38,9 +38,16 @@ pub async fn run_once(store: &Durable, retention: Retention) -> Result<Report, S
     let mut report = Report::default();
     match store {
         Durable::Postgres(p) => {
-            sqlx::query("SELECT refresh_analytics()")
-                .execute(p.pool())
+            // Refreshing the views reads whole tables: it runs without the pool's statement
+            // timeout (it blocks no writer: the refresh is concurrent).
+            let mut tx = p.pool().begin().await?;
+            sqlx::query("SET LOCAL statement_timeout = 0")
+                .execute(&mut *tx)
                 .await?;
+            sqlx::query("SELECT refresh_analytics()")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
             report.refreshed = true;
             if let Some(before) = cutoff(retention.event_days, now) {
                 report.events = sqlx::query(

@@ -89,6 +89,8 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
             "flushes": writer.flushes.load(Ordering::Relaxed),
             "rows_written": writer.rows.load(Ordering::Relaxed),
             "failures": writer.failures.load(Ordering::Relaxed),
+            "unwritten_age_ms": writer.unwritten_age().map_or(0, |a| a.as_millis() as u64),
+            "dead_letters": writer.dead_lettered.load(Ordering::Relaxed),
             "batch_rows": {
                 "p50": batch.quantile(0.5),
                 "p99": batch.quantile(0.99),
@@ -304,6 +306,20 @@ fn render(edge: &Edge) -> String {
         "counter",
         "Durable flushes that failed and were retried.",
         &[("", load(&writer.failures) as f64)],
+    );
+    metric(
+        &mut out,
+        "plaza_persist_unwritten_age_seconds",
+        "gauge",
+        "Age now of the oldest change not yet in the durable store (0: none waiting).",
+        &[("", writer.unwritten_age().map_or(0.0, |a| a.as_secs_f64()))],
+    );
+    metric(
+        &mut out,
+        "plaza_persist_dead_letters_total",
+        "counter",
+        "Rows the durable store refused as data, moved to the dead_letters table.",
+        &[("", load(&writer.dead_lettered) as f64)],
     );
     histogram(
         &mut out,

@@ -100,6 +100,7 @@ impl Server {
             flush_interval: Duration::from_millis(config.flush_interval_ms),
             max_batch_rows: config.max_batch_rows,
             shutdown_timeout: Duration::from_millis(config.shutdown_flush_timeout_ms),
+            write_timeout: Duration::from_millis(config.store_statement_timeout_ms * 2),
         };
         let (write_sender, writer) =
             writer::spawn(store.clone(), writer_config, writer_stats.clone());

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::store::accounts::{ChatCursor, Role};
 use crate::store::files::{FileTable, NewFile};
-use crate::store::{Batch, Durable, StoreError, now_ms};
+use crate::store::{Batch, Durable, NewSpace, StoreError, now_ms};
 
 /// The document's format name and version.
 pub const FORMAT: &str = "plaza-space/1";
@@ -266,17 +266,19 @@ pub async fn import(
         ids.insert(id, store.ensure_user(id, name, now).await?);
     }
     let user = |id: Uuid| ids.get(&id).copied().unwrap_or(id);
-    let space = store
-        .create_space_as(
-            doc.space.id,
-            &doc.space.name,
-            &doc.space.description,
-            doc.space.private,
-            doc.space.owner.map(user),
-            now,
-        )
-        .await?
-        .ok_or_else(|| TransferError::Exists(doc.space.name.clone()))?;
+    let new = NewSpace {
+        id: doc.space.id,
+        name: &doc.space.name,
+        description: &doc.space.description,
+        private: doc.space.private,
+        owner: doc.space.owner.map(user),
+        now_ms: now,
+    };
+    let (header, created) = store.ensure_space(&new).await?;
+    if !created {
+        return Err(TransferError::Exists(doc.space.name.clone()));
+    }
+    let space = header.id;
     let mut models = 0;
     for model in &doc.models {
         let Some(hash) = model

@@ -19,7 +19,7 @@ use crate::conn::Envelope;
 use crate::directory::LiveSpace;
 use crate::edge::Edge;
 use crate::store::accounts::{ChatCursor, Role, SpaceInfo};
-use crate::store::now_ms;
+use crate::store::{NewSpace, now_ms};
 
 /// Most spaces in one listing.
 const MAX_LIST: usize = 500;
@@ -110,7 +110,7 @@ pub async fn one(
 
 /// A new space.
 #[derive(Debug, Deserialize)]
-pub struct NewSpace {
+pub struct CreateSpace {
     name: String,
     #[serde(default)]
     description: String,
@@ -123,7 +123,7 @@ pub struct NewSpace {
 pub async fn create(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
-    Json(body): Json<NewSpace>,
+    Json(body): Json<CreateSpace>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let account = caller.required()?;
     if !account.registered {
@@ -136,24 +136,22 @@ pub async fn create(
     if body.description.chars().count() > 4096 {
         return Err(ApiError::bad_request("description is over 4096 characters"));
     }
-    let created = edge
-        .store
-        .durable
-        .create_space_as(
-            Uuid::now_v7(),
-            &name,
-            &body.description,
-            body.private,
-            Some(account.id),
-            now_ms(),
-        )
-        .await?;
-    let Some(id) = created else {
+    let new = NewSpace {
+        id: Uuid::now_v7(),
+        name: &name,
+        description: &body.description,
+        private: body.private,
+        owner: Some(account.id),
+        now_ms: now_ms(),
+    };
+    let (header, created) = edge.store.durable.ensure_space(&new).await?;
+    if !created {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("a space named {name:?} exists already"),
         ));
-    };
+    }
+    let id = header.id;
     let info = edge
         .store
         .durable

@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use plaza_systems::{ChatLine, LoadedSpace, ObjectState};
 use uuid::Uuid;
 
-pub use pending::{Batch, ObjectWrite, Pending};
+pub use pending::{Batch, DeadRow, ObjectWrite, Pending};
 pub use postgres::PostgresStore;
 pub use redis::{RedisSnapshots, SnapshotChanges};
+pub use spaces::NewSpace;
 pub use sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -50,6 +51,9 @@ pub enum StoreError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A write took longer than the writer allows (the store stopped answering).
+    #[error("the store did not answer within {0:?}; retrying")]
+    TimedOut(std::time::Duration),
     /// A stored row cannot be read back (e.g. an id that is not a UUID).
     #[error("corrupt data in {table}: {detail}")]
     Corrupt {
@@ -58,6 +62,42 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+}
+
+impl StoreError {
+    /// Whether the store refused the data itself (a value it cannot hold, a broken
+    /// constraint), so that writing the same rows again can never succeed; the writer then
+    /// isolates and dead-letters them. Everything else (the store unreachable, busy, timed
+    /// out, or an error not tied to the rows) is retried.
+    ///
+    /// PostgreSQL: SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54
+    /// (program limit, e.g. an index row too large or JSON nested too deeply). SQLite:
+    /// constraint (19), too big (18), datatype mismatch (20) and range (25) result codes.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Encode(_)) => true,
+            Self::Database(sqlx::Error::Database(error)) => {
+                if error.kind() != sqlx::error::ErrorKind::Other {
+                    return true;
+                }
+                let Some(code) = error.code() else {
+                    return false;
+                };
+                match code.parse::<u32>() {
+                    // SQLite's extended result code: the primary code is the low byte.
+                    Ok(extended)
+                        if error
+                            .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                            .is_some() =>
+                    {
+                        matches!(extended & 0xff, 18 | 19 | 20 | 25)
+                    }
+                    _ => matches!(code.get(..2), Some("22" | "23" | "54")),
+                }
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A space's row: enough to decide where to load its objects from.
@@ -126,6 +166,15 @@ impl Durable {
         now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
         durable!(self, s => s.write(batch, max_rows, now_ms).await)
+    }
+
+    /// Records rows the store refused, each with the error, in `dead_letters`.
+    pub async fn dead_letter(
+        &self,
+        rows: &[(DeadRow, &str)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        durable!(self, s => s.dead_letter(rows, now_ms).await)
     }
 
     /// Closes connections after the last write.
@@ -233,14 +282,19 @@ impl Store {
         Ok(durable.kind())
     }
 
-    /// A space with its objects and its latest `chat_limit` chat lines, if it exists.
+    /// A space with its objects and its latest `chat_limit` chat lines; a space that does
+    /// not exist yet is created (public, no owner) through [`Durable::ensure_space`].
     pub async fn load_space(
         &self,
         name: &str,
         chat_limit: usize,
-    ) -> Result<Option<LoadedSpace>, StoreError> {
-        let Some(header) = self.durable.space_header(name).await? else {
-            return Ok(None);
+    ) -> Result<LoadedSpace, StoreError> {
+        let header = match self.durable.space_header(name).await? {
+            Some(header) => header,
+            None => {
+                let new = NewSpace::public(name, now_ms());
+                self.durable.ensure_space(&new).await?.0
+            }
         };
         let objects = match self.snapshot_objects(&header).await {
             Some(objects) => {
@@ -258,13 +312,13 @@ impl Store {
         };
         let chat = self.durable.recent_chat(header.id, chat_limit).await?;
         let access = self.durable.space_access(header.id).await?;
-        Ok(Some(LoadedSpace {
+        Ok(LoadedSpace {
             id: header.id,
             name: header.name,
             objects,
             chat,
             access,
-        }))
+        })
     }
 
     /// The space's objects from Redis, if its snapshot is at least as new as `header`.
@@ -291,6 +345,15 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A store's error message as text any store keeps: NUL escaped, at most 2000 characters.
+pub(crate) fn storable_error(error: &str) -> String {
+    error
+        .chars()
+        .take(2000)
+        .collect::<String>()
+        .replace('\0', "\\u0000")
 }
 
 /// Shared text of a column value.

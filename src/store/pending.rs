@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use plaza_systems::{
-    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, ShareRecord, SpaceRecord,
-    VisitRecord, WriteSet,
+    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, ShareRecord, VisitRecord,
+    WriteSet,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 /// What will be written for one object.
@@ -24,38 +25,148 @@ pub enum ObjectWrite {
     },
 }
 
-/// One flush's worth of rows for the durable store.
+/// One flush's worth of rows for the durable store. The fields are in write order: a row
+/// never comes before a row it refers to (a screen share before its session), and
+/// [`Batch::split`] keeps that order across its two parts. Users and spaces, the parents of
+/// everything here, are never in a batch: they are created when first needed (at `hello`,
+/// and by [`super::Durable::ensure_space`]) before the world can refer to them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
-    /// New spaces.
-    pub spaces: Vec<SpaceRecord>,
+    /// Sessions started or ended (latest state of each).
+    pub sessions: Vec<SessionRecord>,
     /// Latest object states.
     pub upserts: Vec<ObjectRecord>,
     /// Removed objects: (space, object).
     pub deletes: Vec<(Uuid, Uuid)>,
     /// New chat lines, in order.
     pub chat: Vec<ChatLine>,
-    /// Sessions started or ended (latest state of each).
-    pub sessions: Vec<SessionRecord>,
-    /// Events, in order.
-    pub events: Vec<EventRecord>,
     /// Screen shares started or stopped (latest state of each).
     pub shares: Vec<ShareRecord>,
     /// Visits, one per visitor and space with the visits added up.
     pub visits: Vec<VisitRecord>,
+    /// Events, in order.
+    pub events: Vec<EventRecord>,
+}
+
+/// A row the store refused, as it goes to the `dead_letters` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadRow {
+    /// Table the row was meant for.
+    pub table: &'static str,
+    /// Its key there (object id, chat line id, ...).
+    pub key: String,
+    /// The row as JSON text (escapes keep text the store refused, such as NUL, readable).
+    pub payload: String,
 }
 
 impl Batch {
     /// Rows in the batch.
     pub fn rows(&self) -> usize {
-        self.spaces.len()
+        self.sessions.len()
             + self.upserts.len()
             + self.deletes.len()
             + self.chat.len()
-            + self.sessions.len()
-            + self.events.len()
             + self.shares.len()
             + self.visits.len()
+            + self.events.len()
+    }
+
+    /// Splits the rows in two halves in write order: `self` keeps the first, the second is
+    /// returned. Writing the first half before the second keeps parents ahead of children.
+    pub fn split(&mut self) -> Batch {
+        fn tail<T>(rows: &mut Vec<T>, keep: &mut usize) -> Vec<T> {
+            let at = (*keep).min(rows.len());
+            *keep -= at;
+            rows.split_off(at)
+        }
+        let mut keep = self.rows() / 2;
+        let keep = &mut keep;
+        Batch {
+            sessions: tail(&mut self.sessions, keep),
+            upserts: tail(&mut self.upserts, keep),
+            deletes: tail(&mut self.deletes, keep),
+            chat: tail(&mut self.chat, keep),
+            shares: tail(&mut self.shares, keep),
+            visits: tail(&mut self.visits, keep),
+            events: tail(&mut self.events, keep),
+        }
+    }
+
+    /// Appends `other`'s rows after this batch's, kind by kind.
+    pub fn append(&mut self, mut other: Batch) {
+        self.sessions.append(&mut other.sessions);
+        self.upserts.append(&mut other.upserts);
+        self.deletes.append(&mut other.deletes);
+        self.chat.append(&mut other.chat);
+        self.shares.append(&mut other.shares);
+        self.visits.append(&mut other.visits);
+        self.events.append(&mut other.events);
+    }
+
+    /// Every row as it would be dead-lettered.
+    pub fn dead_rows(&self) -> Vec<DeadRow> {
+        let row = |table, key: String, payload: serde_json::Value| DeadRow {
+            table,
+            key,
+            payload: payload.to_string(),
+        };
+        let mut rows = Vec::with_capacity(self.rows());
+        rows.extend(self.sessions.iter().map(|s| {
+            let payload = json!({
+                "id": s.id, "user": s.user, "transport": s.meta.transport,
+                "client_addr": s.meta.client_addr.map(|a| a.to_string()),
+                "user_agent": s.meta.user_agent.as_deref(),
+                "started_ms": s.started_ms, "ended_ms": s.ended_ms,
+            });
+            row("sessions", s.id.to_string(), payload)
+        }));
+        rows.extend(self.upserts.iter().map(|r| {
+            let (o, t) = (&r.state, &r.state.transform);
+            let payload = json!({
+                "id": o.id, "space": r.space, "model": &*o.model,
+                "pos": t.translation.to_array(), "rot": t.rotation.to_array(),
+                "scale": t.scale.to_array(), "props": &*o.props, "owner": o.owner,
+                "version": o.version,
+            });
+            row("world_objects", o.id.to_string(), payload)
+        }));
+        rows.extend(self.deletes.iter().map(|&(space, id)| {
+            let payload = json!({ "delete": id, "space": space });
+            row("world_objects", id.to_string(), payload)
+        }));
+        rows.extend(self.chat.iter().map(|c| {
+            let payload = json!({
+                "id": c.id, "space": c.space, "user": c.from, "name": &*c.name,
+                "text": &*c.text, "at_ms": c.at_ms,
+            });
+            row("chat_messages", c.id.to_string(), payload)
+        }));
+        rows.extend(self.shares.iter().map(|s| {
+            let payload = json!({
+                "id": s.id, "space": s.space, "session": s.session, "user": s.user,
+                "kind": s.kind, "started_ms": s.started_ms, "ended_ms": s.ended_ms,
+            });
+            row("screen_shares", s.id.to_string(), payload)
+        }));
+        rows.extend(self.visits.iter().map(|v| {
+            let payload = json!({
+                "visitor": &*v.visitor, "space": v.space, "user": v.user, "visits": v.visits,
+                "at_ms": v.at_ms, "user_agent": v.user_agent.as_deref(),
+            });
+            row(
+                "visitor_tracking",
+                format!("{}/{}", v.visitor, v.space),
+                payload,
+            )
+        }));
+        rows.extend(self.events.iter().map(|e| {
+            let payload = json!({
+                "kind": e.kind.as_str(), "space": e.space, "user": e.user,
+                "session": e.session, "object": e.object, "at_ms": e.at_ms,
+            });
+            row("events", e.user.to_string(), payload)
+        }));
+        rows
     }
 
     /// Whether there is nothing to write.
@@ -155,7 +266,6 @@ fn merge_ending<T: Ending>(kept: &mut HashMap<Uuid, T>, mut record: T, newer: bo
 /// Coalesced writes not yet in the durable store, and presence not yet in Redis.
 #[derive(Debug, Default)]
 pub struct Pending {
-    spaces: HashMap<Uuid, SpaceRecord>,
     objects: HashMap<Uuid, ObjectWrite>,
     sessions: HashMap<Uuid, SessionRecord>,
     shares: HashMap<Uuid, ShareRecord>,
@@ -178,9 +288,6 @@ impl Pending {
 
     /// Adds a tick's write set; later states replace earlier ones.
     pub fn merge(&mut self, set: WriteSet) {
-        for space in set.spaces {
-            self.spaces.insert(space.id, space);
-        }
         for record in set.objects {
             self.objects
                 .insert(record.state.id, ObjectWrite::Upsert(record));
@@ -225,7 +332,6 @@ impl Pending {
     /// Takes everything pending for the durable store as one batch.
     pub fn take(&mut self) -> Batch {
         let mut batch = Batch {
-            spaces: self.spaces.drain().map(|(_, s)| s).collect(),
             sessions: self.sessions.drain().map(|(_, s)| s).collect(),
             chat: std::mem::take(&mut self.chat.items),
             events: std::mem::take(&mut self.events.items),
@@ -252,9 +358,6 @@ impl Pending {
 
     /// Puts back a batch that failed to write, under anything newer that arrived since.
     pub fn restore(&mut self, failed: Batch) {
-        for space in failed.spaces {
-            self.spaces.entry(space.id).or_insert(space);
-        }
         for record in failed.upserts {
             self.objects
                 .entry(record.state.id)
@@ -280,8 +383,7 @@ impl Pending {
 
     /// Rows waiting for the durable store.
     pub fn len(&self) -> usize {
-        self.spaces.len()
-            + self.objects.len()
+        self.objects.len()
             + self.sessions.len()
             + self.shares.len()
             + self.visits.len()

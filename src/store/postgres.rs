@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{Batch, SpaceHeader, StoreError, shared};
+use super::{Batch, DeadRow, SpaceHeader, StoreError, shared, storable_error};
 use crate::config::{Config, PgUpsert, SecretUrl};
 
 /// The PostgreSQL store.
@@ -41,7 +41,15 @@ WHERE o.version <= EXCLUDED.version";
 impl PostgresStore {
     /// Connects and, if `config.migrate_on_start`, applies the migrations.
     pub async fn open(url: &SecretUrl, config: &Config) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url.expose())?;
+        // Every pooled connection gives up on a statement that runs or waits for a lock too
+        // long, so a stalled table shows up as failing flushes instead of a silent hang.
+        let options = PgConnectOptions::from_str(url.expose())?.options([
+            (
+                "statement_timeout",
+                config.store_statement_timeout_ms.to_string(),
+            ),
+            ("lock_timeout", config.store_lock_timeout_ms.to_string()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.pg_max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
@@ -121,15 +129,22 @@ impl PostgresStore {
         _now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in batch.spaces.chunks(max_rows) {
-            let ids: Vec<Uuid> = chunk.iter().map(|s| s.id).collect();
-            let names: Vec<&str> = chunk.iter().map(|s| &*s.name).collect();
+        for chunk in batch.sessions.chunks(max_rows) {
             sqlx::query(
-                "INSERT INTO spaces (id, name) SELECT * FROM UNNEST($1::uuid[], $2::text[])
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
+                 SELECT u.id, u.user_id, u.transport, u.addr::inet, u.agent,
+                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
+                      AS u(id, user_id, transport, addr, agent, started, ended)
+                 ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, sessions.ended_at)",
             )
-            .bind(ids)
-            .bind(names)
+            .bind(chunk.iter().map(|s| s.id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.user).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.transport).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.client_addr.map(|a| a.to_string())).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.meta.user_agent.as_deref()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.started_ms).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.ended_ms).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -162,25 +177,6 @@ impl PostgresStore {
             .bind(chunk.iter().map(|c| &*c.name).collect::<Vec<_>>())
             .bind(chunk.iter().map(|c| &*c.text).collect::<Vec<_>>())
             .bind(chunk.iter().map(|c| c.at_ms).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for chunk in batch.sessions.chunks(max_rows) {
-            sqlx::query(
-                "INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
-                 SELECT u.id, u.user_id, u.transport, u.addr::inet, u.agent,
-                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
-                      AS u(id, user_id, transport, addr, agent, started, ended)
-                 ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, sessions.ended_at)",
-            )
-            .bind(chunk.iter().map(|s| s.id).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.user).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.meta.transport).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.meta.client_addr.map(|a| a.to_string())).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.meta.user_agent.as_deref()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.started_ms).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|s| s.ended_ms).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -267,6 +263,33 @@ impl PostgresStore {
         };
         tx.commit().await?;
         Ok(versions)
+    }
+
+    /// Records refused rows in `dead_letters`.
+    pub async fn dead_letter(
+        &self,
+        rows: &[(DeadRow, &str)],
+        _now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dead_letters (table_name, row_key, payload, error)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
+        )
+        .bind(rows.iter().map(|(r, _)| r.table).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(r, _)| r.key.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(r, _)| r.payload.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, e)| storable_error(e))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Closes the pool.

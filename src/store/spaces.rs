@@ -8,7 +8,38 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::accounts::{ChatCursor, Role, SpaceInfo};
-use super::{Durable, StoreError, parse_uuid, shared};
+use super::{Durable, SpaceHeader, StoreError, parse_uuid, shared};
+
+/// A space to create (see [`Durable::ensure_space`]).
+#[derive(Debug, Clone)]
+pub struct NewSpace<'a> {
+    /// Preferred id (another is used if this one is taken).
+    pub id: Uuid,
+    /// Unique name.
+    pub name: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// Whether joining needs an invitation.
+    pub private: bool,
+    /// Creator, if any.
+    pub owner: Option<Uuid>,
+    /// Now, ms since the Unix epoch.
+    pub now_ms: i64,
+}
+
+impl<'a> NewSpace<'a> {
+    /// A public space without owner or description, as a world join makes it.
+    pub fn public(name: &'a str, now_ms: i64) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            name,
+            description: "",
+            private: false,
+            owner: None,
+            now_ms,
+        }
+    }
+}
 
 const SQLITE_CHAT_LATEST: &str = "
 SELECT id, user_id, user_name, text, created_at FROM chat_messages
@@ -133,54 +164,50 @@ impl Durable {
         }
     }
 
-    /// Creates a space with a given id (kept if free, else a new one is used) and returns
-    /// the id used; `None` if the name is taken.
-    pub async fn create_space_as(
+    /// Creates the space `new.name` unless a space of that name exists, and returns its
+    /// row and whether this call created it. This is the one path by which spaces are made,
+    /// whatever asks (a world join, `POST /api/spaces`, an import): two callers racing for a
+    /// name both get the same row, so the world never holds a space id the store lacks.
+    /// `new.id` is kept if free, else a new id is used.
+    pub async fn ensure_space(
         &self,
-        id: Uuid,
-        name: &str,
-        description: &str,
-        private: bool,
-        owner: Option<Uuid>,
-        now_ms: i64,
-    ) -> Result<Option<Uuid>, StoreError> {
-        if self.space_header(name).await?.is_some() {
-            return Ok(None);
+        new: &NewSpace<'_>,
+    ) -> Result<(SpaceHeader, bool), StoreError> {
+        let mut id = new.id;
+        loop {
+            let inserted = match self {
+                Durable::Sqlite(s) => sqlx::query(
+                    "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(new.name)
+                .bind(new.description)
+                .bind(i64::from(new.private))
+                .bind(new.owner.map(|o| o.to_string()))
+                .bind(new.now_ms)
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+                Durable::Postgres(p) => sqlx::query(
+                    "INSERT INTO spaces (id, name, description, is_private, owner_id)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(new.name)
+                .bind(new.description)
+                .bind(new.private)
+                .bind(new.owner)
+                .execute(p.pool())
+                .await?
+                .rows_affected(),
+            };
+            if let Some(header) = self.space_header(new.name).await? {
+                return Ok((header, inserted == 1));
+            }
+            // Nothing has the name, so the id was taken (by another name): try a new one.
+            id = Uuid::now_v7();
         }
-        let id = if self.space_info(id).await?.is_some() {
-            Uuid::now_v7()
-        } else {
-            id
-        };
-        let inserted = match self {
-            Durable::Sqlite(s) => sqlx::query(
-                "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-            )
-            .bind(id.to_string())
-            .bind(name)
-            .bind(description)
-            .bind(i64::from(private))
-            .bind(owner.map(|o| o.to_string()))
-            .bind(now_ms)
-            .execute(s.pool())
-            .await?
-            .rows_affected(),
-            Durable::Postgres(p) => sqlx::query(
-                "INSERT INTO spaces (id, name, description, is_private, owner_id)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(description)
-            .bind(private)
-            .bind(owner)
-            .execute(p.pool())
-            .await?
-            .rows_affected(),
-        };
-        // Nothing inserted: someone took the name in the meantime.
-        Ok((inserted == 1).then_some(id))
     }
 
     /// Makes `user` a member (or admin) of a space, or removes them with `None`.

@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::{Batch, SpaceHeader, StoreError, parse_uuid, shared};
+use super::{Batch, DeadRow, SpaceHeader, StoreError, parse_uuid, shared, storable_error};
 
 /// The embedded SQLite store.
 #[derive(Debug, Clone)]
@@ -43,10 +43,6 @@ WHERE excluded.version >= world_objects.version";
 
 const DELETE_OBJECTS: &str =
     "DELETE FROM world_objects WHERE id IN (SELECT value FROM json_each(?1))";
-
-const INSERT_SPACES: &str = "
-INSERT OR IGNORE INTO spaces (id, name, created_at)
-SELECT r->>0, r->>1, ?2 FROM (SELECT value AS r FROM json_each(?1))";
 
 const UPSERT_SESSIONS: &str = "
 INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
@@ -75,6 +71,10 @@ SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5 FROM (SELECT value AS r FROM jso
 const INSERT_CHAT: &str = "
 INSERT OR IGNORE INTO chat_messages (id, space_id, user_id, user_name, text, created_at)
 SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5 FROM (SELECT value AS r FROM json_each(?1))";
+
+const INSERT_DEAD_LETTERS: &str = "
+INSERT INTO dead_letters (table_name, row_key, payload, error, created_at)
+SELECT r->>0, r->>1, r->>2, r->>3, ?2 FROM (SELECT value AS r FROM json_each(?1))";
 
 impl SqliteStore {
     /// Opens (creating if needed) the file and brings its schema up to date.
@@ -117,8 +117,8 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    /// The pool, for the account and HTTP queries.
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// The pool, for the account and HTTP queries (and tests that inspect what was written).
+    pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
@@ -183,25 +183,6 @@ impl SqliteStore {
         now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in batch.spaces.chunks(max_rows) {
-            let rows: Vec<_> = chunk.iter().map(|s| json!([s.id, &*s.name])).collect();
-            execute(&mut tx, INSERT_SPACES, &rows, Some(now_ms)).await?;
-        }
-        for chunk in batch.upserts.chunks(max_rows) {
-            let rows: Vec<_> = chunk.iter().map(object_json).collect();
-            execute(&mut tx, UPSERT_OBJECTS, &rows, Some(now_ms)).await?;
-        }
-        for chunk in batch.deletes.chunks(max_rows) {
-            let ids: Vec<_> = chunk.iter().map(|&(_, id)| id).collect();
-            execute(&mut tx, DELETE_OBJECTS, &ids, None).await?;
-        }
-        for chunk in batch.chat.chunks(max_rows) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|c| json!([c.id, c.space, c.from, &*c.name, &*c.text, c.at_ms]))
-                .collect();
-            execute(&mut tx, INSERT_CHAT, &rows, None).await?;
-        }
         for chunk in batch.sessions.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
@@ -220,6 +201,21 @@ impl SqliteStore {
                 })
                 .collect();
             execute(&mut tx, UPSERT_SESSIONS, &rows, None).await?;
+        }
+        for chunk in batch.upserts.chunks(max_rows) {
+            let rows: Vec<_> = chunk.iter().map(object_json).collect();
+            execute(&mut tx, UPSERT_OBJECTS, &rows, Some(now_ms)).await?;
+        }
+        for chunk in batch.deletes.chunks(max_rows) {
+            let ids: Vec<_> = chunk.iter().map(|&(_, id)| id).collect();
+            execute(&mut tx, DELETE_OBJECTS, &ids, None).await?;
+        }
+        for chunk in batch.chat.chunks(max_rows) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|c| json!([c.id, c.space, c.from, &*c.name, &*c.text, c.at_ms]))
+                .collect();
+            execute(&mut tx, INSERT_CHAT, &rows, None).await?;
         }
         for chunk in batch.shares.chunks(max_rows) {
             let rows: Vec<_> = chunk
@@ -286,6 +282,20 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(versions)
+    }
+
+    /// Records refused rows in `dead_letters`.
+    pub async fn dead_letter(
+        &self,
+        rows: &[(DeadRow, &str)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(r, e)| json!([r.table, r.key, r.payload, storable_error(e)]))
+            .collect();
+        let mut connection = self.pool.acquire().await?;
+        execute(&mut connection, INSERT_DEAD_LETTERS, &rows, Some(now_ms)).await
     }
 
     /// Closes the pool.

@@ -9,16 +9,22 @@
 //! is retried with exponential backoff and jitter, independently of the other; the tick
 //! goes on meanwhile. When the tick thread drops its [`WriteSender`], the task flushes what
 //! is left, retrying until the shutdown timeout, and ends.
+//!
+//! A store that refuses the data itself (a value it cannot hold, a broken constraint) never
+//! blocks the other rows: the failed batch is split in halves, in write order, until the
+//! refused rows stand alone; everything else is written and the refused rows go to the
+//! `dead_letters` table with the store's error, counted in health and metrics.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use plaza_systems::WriteSet;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Pending, SnapshotChanges, Store, now_ms};
+use super::{Batch, Pending, SnapshotChanges, Store, StoreError, now_ms};
 
 /// Write sets buffered between the tick thread and the writer task before the tick thread
 /// merges into [`Pending`] itself.
@@ -59,6 +65,32 @@ pub struct WriterStats {
     pub overflow_merges: AtomicU64,
     /// Rows per durable flush.
     pub batch_rows: crate::telemetry::Histogram,
+    /// Rows the durable store refused as data (moved to `dead_letters`).
+    pub dead_lettered: AtomicU64,
+    /// When the oldest change not yet in the durable store was handed over (pending or
+    /// being written), in microseconds since [`since_start`]'s origin, plus one; 0: none.
+    oldest_unwritten: AtomicU64,
+}
+
+impl WriterStats {
+    /// How old the oldest change not yet in the durable store is now (`None`: everything
+    /// handed over has been written).
+    pub fn unwritten_age(&self) -> Option<Duration> {
+        match self.oldest_unwritten.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_micros(
+                since_start(Instant::now()).saturating_sub(at - 1),
+            )),
+        }
+    }
+}
+
+/// Microseconds from a fixed instant (the first call) to `at`, so that instants fit in an
+/// atomic.
+fn since_start(at: Instant) -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(|| Instant::now() - Duration::from_secs(3600));
+    u64::try_from(at.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The tick thread's end: hands write sets to the writer without ever blocking.
@@ -80,7 +112,7 @@ impl WriteSender {
         {
             self.stats.overflow_merges.fetch_add(1, Ordering::Relaxed);
             let (at, set) = set;
-            lock(&self.pending).merge_at(at, set);
+            lock(&self.pending).merge_at(at, set, &self.stats);
         }
     }
 }
@@ -94,6 +126,9 @@ pub struct WriterConfig {
     pub max_batch_rows: usize,
     /// How long the final flush keeps retrying at shutdown.
     pub shutdown_timeout: Duration,
+    /// Longest one durable write may take before it is abandoned and retried (a store
+    /// that stopped answering without closing the connection).
+    pub write_timeout: Duration,
 }
 
 /// What the writer left behind when it ended.
@@ -134,11 +169,13 @@ pub fn spawn(
     (sender, tokio::spawn(writer.run(rx)))
 }
 
-/// Pending writes and when the oldest of them was handed over.
+/// Pending writes, when the oldest of them was handed over, and when the oldest of those
+/// being written right now was.
 #[derive(Debug)]
 struct Shared {
     pending: Pending,
     oldest: Option<Instant>,
+    in_flight: Option<Instant>,
 }
 
 impl Default for Shared {
@@ -146,15 +183,63 @@ impl Default for Shared {
         Self {
             pending: Pending::new(MAX_PENDING_APPENDED),
             oldest: None,
+            in_flight: None,
         }
     }
 }
 
 impl Shared {
-    fn merge_at(&mut self, submitted: Instant, set: WriteSet) {
+    fn merge_at(&mut self, submitted: Instant, set: WriteSet, stats: &WriterStats) {
+        let first = self.oldest.is_none();
         self.oldest = Some(self.oldest.map_or(submitted, |o| o.min(submitted)));
         self.pending.merge(set);
+        if first {
+            self.publish(stats);
+        }
     }
+
+    /// Takes everything pending; it is in flight until [`Shared::written`].
+    fn take(&mut self, stats: &WriterStats) -> (Batch, Option<Instant>) {
+        let oldest = self.oldest.take();
+        self.in_flight = oldest;
+        self.publish(stats);
+        (self.pending.take(), oldest)
+    }
+
+    /// The write in flight ended; what it could not write (if anything) is pending again.
+    fn written(&mut self, failed: Option<(Batch, Option<Instant>)>, stats: &WriterStats) {
+        self.in_flight = None;
+        if let Some((batch, oldest)) = failed {
+            self.pending.restore(batch);
+            self.oldest = min_instant(self.oldest, oldest);
+        }
+        self.publish(stats);
+    }
+
+    fn publish(&self, stats: &WriterStats) {
+        let oldest = min_instant(self.oldest, self.in_flight);
+        let value = oldest.map_or(0, |at| since_start(at).saturating_add(1));
+        stats.oldest_unwritten.store(value, Ordering::Relaxed);
+    }
+}
+
+fn min_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What became of one flush's batch.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Parts committed, each with the space versions it raised.
+    written: Vec<(Batch, Vec<(uuid::Uuid, u64)>)>,
+    /// Single rows the store refused as data, each with its error.
+    refused: Vec<(Batch, String)>,
+    /// What was left when the store failed otherwise (unreachable, busy, timed out): it is
+    /// retried after a backoff.
+    failed: Option<(Batch, StoreError)>,
 }
 
 impl std::ops::Deref for Shared {
@@ -226,7 +311,7 @@ impl Writer {
         loop {
             tokio::select! {
                 set = rx.recv() => match set {
-                    Some((at, set)) => lock(&self.pending).merge_at(at, set),
+                    Some((at, set)) => lock(&self.pending).merge_at(at, set, &self.stats),
                     None => break,
                 },
                 () = sleep_until(next_flush) => {
@@ -304,21 +389,45 @@ impl Writer {
     }
 
     async fn flush_durable(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
-        let (batch, oldest) = {
-            let mut shared = lock(&self.pending);
-            (shared.take(), shared.oldest.take())
-        };
+        let (batch, oldest) = lock(&self.pending).take(&self.stats);
         if batch.is_empty() {
+            lock(&self.pending).written(None, &self.stats);
             return;
         }
-        let rows = batch.rows();
         let started = Instant::now();
-        let write = self
-            .store
-            .durable
-            .write(&batch, self.config.max_batch_rows, now_ms());
-        match receive_while(write, rx, &self.pending).await {
-            Ok(versions) => {
+        let outcome =
+            receive_while(self.write_isolating(batch), rx, &self.pending, &self.stats).await;
+        let refused = self.dead_letter(outcome.refused).await;
+        let written: usize = outcome.written.iter().map(|(part, _)| part.rows()).sum();
+        if written > 0 {
+            self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+            self.stats.rows.fetch_add(written as u64, Ordering::Relaxed);
+            self.stats
+                .last_batch_rows
+                .store(written as u64, Ordering::Relaxed);
+            self.stats.batch_rows.observe(written as u64);
+            self.stats
+                .last_flush_us
+                .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let lag = oldest.map_or(0, |at| at.elapsed().as_micros() as u64);
+            self.stats.last_lag_us.store(lag, Ordering::Relaxed);
+            self.stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
+        }
+        if self.store.snapshots.is_some() {
+            for (part, versions) in &outcome.written {
+                self.snapshot.merge_flush(part, versions);
+            }
+        }
+        let mut failed = outcome.failed;
+        if let Some((rows, error)) = refused {
+            // The dead-letter table could not be written either: keep the rows pending.
+            match &mut failed {
+                Some((batch, _)) => batch.append(rows),
+                None => failed = Some((rows, error)),
+            }
+        }
+        match failed {
+            None => {
                 if !self.durable.backoff.is_zero() {
                     tracing::info!(
                         store = self.store.durable.kind(),
@@ -327,34 +436,91 @@ impl Writer {
                 }
                 self.durable.succeeded();
                 self.store.stats.durable_ok.store(true, Ordering::Relaxed);
-                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-                self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
-                self.stats
-                    .last_batch_rows
-                    .store(rows as u64, Ordering::Relaxed);
-                self.stats.batch_rows.observe(rows as u64);
-                self.stats
-                    .last_flush_us
-                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                let lag = oldest.map_or(0, |at| at.elapsed().as_micros() as u64);
-                self.stats.last_lag_us.store(lag, Ordering::Relaxed);
-                self.stats.max_lag_us.fetch_max(lag, Ordering::Relaxed);
-                if self.store.snapshots.is_some() {
-                    self.snapshot.merge_flush(&batch, &versions);
-                }
+                lock(&self.pending).written(None, &self.stats);
             }
-            Err(error) => {
+            Some((batch, error)) => {
                 self.store.stats.durable_ok.store(false, Ordering::Relaxed);
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let mut shared = lock(&self.pending);
-                shared.restore(batch);
-                shared.oldest = match (shared.oldest, oldest) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                drop(shared);
+                let rows = batch.rows();
+                lock(&self.pending).written(Some((batch, oldest)), &self.stats);
                 let wait = self.durable.failed(self.config.flush_interval);
                 tracing::warn!(%error, rows, store = self.store.durable.kind(), retry_in_ms = wait.as_millis() as u64, "flush failed; writes kept in memory");
+            }
+        }
+    }
+
+    /// Writes `batch`, isolating rows the store refuses as data: a part that fails that way
+    /// is split in halves (in write order, so parents still come first) until the refused
+    /// rows stand alone. Stops at the first error of any other kind, handing back what is
+    /// left unwritten.
+    async fn write_isolating(&self, batch: Batch) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut queue = VecDeque::from([batch]);
+        while let Some(mut part) = queue.pop_front() {
+            let write = self
+                .store
+                .durable
+                .write(&part, self.config.max_batch_rows, now_ms());
+            let result = match tokio::time::timeout(self.config.write_timeout, write).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::TimedOut(self.config.write_timeout)),
+            };
+            match result {
+                Ok(versions) => outcome.written.push((part, versions)),
+                Err(error) if error.is_data_error() && part.rows() > 1 => {
+                    let second = part.split();
+                    queue.push_front(second);
+                    queue.push_front(part);
+                }
+                Err(error) if error.is_data_error() => {
+                    outcome.refused.push((part, error.to_string()));
+                }
+                Err(error) => {
+                    for rest in queue.drain(..) {
+                        part.append(rest);
+                    }
+                    outcome.failed = Some((part, error));
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Moves refused rows to the dead-letter table and says so once per flush. Returns the
+    /// rows if the table could not be written (the store failed meanwhile).
+    async fn dead_letter(&mut self, refused: Vec<(Batch, String)>) -> Option<(Batch, StoreError)> {
+        if refused.is_empty() {
+            return None;
+        }
+        let rows: Vec<_> = refused
+            .iter()
+            .flat_map(|(row, error)| {
+                row.dead_rows()
+                    .into_iter()
+                    .map(move |r| (r, error.as_str()))
+            })
+            .collect();
+        match self.store.durable.dead_letter(&rows, now_ms()).await {
+            Ok(()) => {
+                self.stats
+                    .dead_lettered
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                let (first, error) = &rows[0];
+                tracing::warn!(
+                    rows = rows.len(),
+                    table = first.table,
+                    key = %first.key,
+                    %error,
+                    "the durable store refused rows; they are in dead_letters, everything else was written"
+                );
+                None
+            }
+            Err(error) => {
+                let mut back = Batch::default();
+                for (row, _) in refused {
+                    back.append(row);
+                }
+                Some((back, error))
             }
         }
     }
@@ -369,7 +535,7 @@ impl Writer {
             return;
         }
         let changes = std::mem::take(&mut self.snapshot);
-        match receive_while(redis.write(&changes), rx, &self.pending).await {
+        match receive_while(redis.write(&changes), rx, &self.pending, &self.stats).await {
             Ok(()) => {
                 if !self.redis.backoff.is_zero() {
                     tracing::info!("redis is back; snapshots and presence updated");
@@ -394,6 +560,7 @@ async fn receive_while<T>(
     work: impl std::future::Future<Output = T>,
     rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>,
     pending: &Mutex<Shared>,
+    stats: &WriterStats,
 ) -> T {
     let Some(rx) = rx else { return work.await };
     tokio::pin!(work);
@@ -403,7 +570,7 @@ async fn receive_while<T>(
             biased;
             result = &mut work => return result,
             set = rx.recv(), if open => match set {
-                Some((at, set)) => lock(pending).merge_at(at, set),
+                Some((at, set)) => lock(pending).merge_at(at, set, stats),
                 // The tick thread stopped; the run loop sees the closed channel next.
                 None => open = false,
             },

@@ -23,7 +23,8 @@ pub use interest::{View, in_view, replicate_in_view};
 pub use persist::{clear_tick_log, persist};
 pub use replicate::replicate;
 pub use resources::{
-    IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, TickLog, WriteSetOut,
+    IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, SpaceLoad, SpaceLoads, TickLog,
+    WriteSetOut,
 };
 pub use schedule::{
     PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
@@ -31,7 +32,7 @@ pub use schedule::{
 pub use vocabulary::{
     ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input, LoadedSpace,
     ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta, SessionRecord,
-    ShareRecord, ShareState, Snapshot, SpaceAccess, SpaceRecord, UserState, VisitRecord, WriteSet,
+    ShareRecord, ShareState, Snapshot, SpaceAccess, UserState, VisitRecord, WriteSet,
 };
 
 pub use bevy_app::App;

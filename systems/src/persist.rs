@@ -9,7 +9,7 @@ use crate::components::{InSpace, SavedVersion, Session, Space, SpaceContents, Ve
 use crate::replicate::{ObjectData, object_state};
 use crate::{Limits, ObjectRecord, PresenceRecord, SimTime, TickLog, WriteSetOut};
 
-/// Appends this tick's new spaces, changed and removed objects, chat lines, sessions,
+/// Appends this tick's changed and removed objects, chat lines, sessions,
 /// events and presence to [`WriteSetOut`].
 pub fn persist(
     time: Res<SimTime>,
@@ -21,7 +21,6 @@ pub fn persist(
     mut changed: Query<(ObjectData, &InSpace, &mut SavedVersion), Changed<Version>>,
 ) {
     let out = &mut out.0;
-    out.spaces.append(&mut log.new_spaces);
     out.chat.append(&mut log.chat);
     out.sessions.append(&mut log.sessions);
     out.events.append(&mut log.events);
@@ -92,7 +91,6 @@ pub fn clear_tick_log(mut log: ResMut<TickLog>) {
     log.removed.clear();
     log.left.clear();
     log.chat.clear();
-    log.new_spaces.clear();
     log.sessions.clear();
     log.events.clear();
     log.shares.clear();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
-use crate::{ConnId, Input, Outgoing, SpaceRecord, WriteSet};
+use crate::{ConnId, Input, ObjectState, Outgoing, WriteSet};
 
 /// The current tick and wall-clock time, set by whoever drives the schedule (the tick loop
 /// in the server, the test in tests). Systems read time only from here.
@@ -43,6 +43,9 @@ pub struct Limits {
     /// this many ticks gets its final state sent reliably. Longer than the gap between a
     /// walker's poses, so that walking is never mistaken for stopping.
     pub settle_ticks: u64,
+    /// Objects of loaded spaces brought into the world per tick: a big space enters over
+    /// several ticks rather than stalling one (see [`SpaceLoads`]).
+    pub load_slice_objects: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
             view_radius: None,
             view_budget_bytes: 16 * 1024,
             settle_ticks: 4,
+            load_slice_objects: 2_000,
         }
     }
 }
@@ -72,6 +76,23 @@ pub struct Outbox(pub Vec<Outgoing>);
 /// and answers each with an [`Input::SpaceLoaded`].
 #[derive(Resource, Debug, Default)]
 pub struct LoadRequests(pub Vec<Arc<str>>);
+
+/// Spaces the store answered that are entering the world a slice at a time, oldest first:
+/// each tick spawns at most [`Limits::load_slice_objects`] of their objects, and a space
+/// becomes joinable (and its waiting sessions enter) once all of them are in.
+#[derive(Resource, Debug, Default)]
+pub struct SpaceLoads(pub std::collections::VecDeque<SpaceLoad>);
+
+/// One space entering the world.
+#[derive(Debug)]
+pub struct SpaceLoad {
+    /// Its entity (spawned, not yet in [`Index::spaces`]).
+    pub space: Entity,
+    /// Its name.
+    pub name: Arc<str>,
+    /// Objects still to spawn.
+    pub objects: Vec<ObjectState>,
+}
 
 /// What the persist stage produced this tick. The server takes it after each tick.
 #[derive(Resource, Debug, Default)]
@@ -154,7 +175,7 @@ pub struct Index {
 }
 
 /// Things that happened this tick that later stages need and that leave no entity to
-/// query: removals, departures, new chat lines, new spaces. Cleared at the end of the tick.
+/// query: removals, departures, new chat lines. Cleared at the end of the tick.
 #[derive(Resource, Debug, Default)]
 pub struct TickLog {
     /// Objects removed: (space entity, object id).
@@ -163,8 +184,6 @@ pub struct TickLog {
     pub left: Vec<(Entity, Uuid)>,
     /// Chat lines said.
     pub chat: Vec<crate::ChatLine>,
-    /// Spaces created (not loaded).
-    pub new_spaces: Vec<SpaceRecord>,
     /// Sessions started or ended.
     pub sessions: Vec<crate::SessionRecord>,
     /// Events for the event log.

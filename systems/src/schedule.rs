@@ -6,8 +6,8 @@ use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 
 use crate::grid::{self, Grid};
 use crate::{
-    IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, TickLog, WriteSetOut, ingest,
-    interest, persist, replicate,
+    IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, SpaceLoads, TickLog, WriteSetOut,
+    ingest, interest, persist, replicate, sessions,
 };
 
 /// The schedule run once per tick.
@@ -61,10 +61,16 @@ impl Plugin for WorldPlugin {
             .init_resource::<Inbox>()
             .init_resource::<Outbox>()
             .init_resource::<LoadRequests>()
+            .init_resource::<SpaceLoads>()
             .init_resource::<WriteSetOut>()
             .init_resource::<Index>()
             .init_resource::<TickLog>()
-            .add_systems(Tick, ingest::apply_inputs.in_set(Stage::Ingest))
+            .add_systems(
+                Tick,
+                (ingest::apply_inputs, sessions::load_slices)
+                    .chain()
+                    .in_set(Stage::Ingest),
+            )
             .add_systems(Tick, persist::clear_tick_log.in_set(Stage::Cleanup));
     }
 }

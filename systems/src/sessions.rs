@@ -13,8 +13,8 @@ use crate::components::{
 };
 use crate::ingest::{conn_of, joined_space, log_event, refuse, send, send_error};
 use crate::{
-    ConnId, ErrorKind, Event, EventKind, IdGen, Index, Limits, LoadRequests, LoadedSpace,
-    SessionMeta, SessionRecord, SimTime, SpaceAccess, SpaceRecord, TickLog, VisitRecord,
+    ConnId, ErrorKind, Event, EventKind, Index, Limits, LoadRequests, LoadedSpace, ObjectState,
+    SessionMeta, SessionRecord, SimTime, SpaceAccess, SpaceLoad, SpaceLoads, TickLog, VisitRecord,
 };
 
 /// A client said hello: its session becomes an entity.
@@ -127,33 +127,70 @@ pub(crate) fn pose(world: &mut World, session: Entity, transform: Transform) {
     }
 }
 
-/// The store answered a load: the space (found or new) enters the world, and the sessions
-/// still waiting for it enter the space.
-pub(crate) fn space_loaded(
-    world: &mut World,
-    name: Arc<str>,
-    result: Result<Option<LoadedSpace>, String>,
-) {
-    let waiting = world
-        .resource_mut::<Index>()
-        .loading
-        .remove(&name)
-        .unwrap_or_default();
-    let existing = world.resource::<Index>().spaces.get(&name).copied();
-    let space = match (existing, result) {
-        (Some(space), _) => space,
-        (None, Ok(Some(loaded))) => spawn_loaded(world, loaded),
-        (None, Ok(None)) => create_space(world, name.clone()),
-        (None, Err(error)) => {
+/// The store answered a load. The space entity is made at once; its objects enter over
+/// the next ticks ([`load_slices`]), and the sessions waiting for it enter when they all are.
+pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<LoadedSpace, String>) {
+    if let Some(space) = world.resource::<Index>().spaces.get(&name).copied() {
+        let waiting = world
+            .resource_mut::<Index>()
+            .loading
+            .remove(&name)
+            .unwrap_or_default();
+        for session in still_waiting(world, &waiting, &name) {
+            enter(world, session, space);
+        }
+        return;
+    }
+    match result {
+        Ok(loaded) => {
+            let keep = world.resource::<Limits>().chat_history;
+            let skip = loaded.chat.len().saturating_sub(keep);
+            let chat = loaded.chat.into_iter().skip(skip).collect();
+            let space = spawn_space(world, loaded.id, loaded.name.clone(), chat, loaded.access);
+            world.resource_mut::<SpaceLoads>().0.push_back(SpaceLoad {
+                space,
+                name: loaded.name,
+                objects: loaded.objects,
+            });
+        }
+        Err(error) => {
+            let waiting = world
+                .resource_mut::<Index>()
+                .loading
+                .remove(&name)
+                .unwrap_or_default();
             for session in still_waiting(world, &waiting, &name) {
                 let message = format!("space {name:?} could not be loaded ({error}); retry");
                 send_error(world, session, ErrorKind::Unavailable, message);
             }
+        }
+    }
+}
+
+/// Brings at most [`Limits::load_slice_objects`] objects of loading spaces into the world;
+/// a space whose objects are all in becomes joinable, and its waiting sessions enter.
+pub fn load_slices(world: &mut World) {
+    let mut budget = world.resource::<Limits>().load_slice_objects.max(1);
+    while budget > 0 {
+        let Some(mut load) = world.resource_mut::<SpaceLoads>().0.pop_front() else {
+            return;
+        };
+        let take = budget.min(load.objects.len());
+        budget -= take;
+        let slice = load.objects.split_off(load.objects.len() - take);
+        spawn_objects(world, load.space, slice);
+        if !load.objects.is_empty() {
+            world.resource_mut::<SpaceLoads>().0.push_front(load);
             return;
         }
-    };
-    for session in still_waiting(world, &waiting, &name) {
-        enter(world, session, space);
+        let waiting = {
+            let mut index = world.resource_mut::<Index>();
+            index.spaces.insert(load.name.clone(), load.space);
+            index.loading.remove(&load.name).unwrap_or_default()
+        };
+        for session in still_waiting(world, &waiting, &load.name) {
+            enter(world, session, load.space);
+        }
     }
 }
 
@@ -173,18 +210,7 @@ fn still_waiting(world: &mut World, waiting: &[Entity], name: &str) -> Vec<Entit
     sessions
 }
 
-fn create_space(world: &mut World, name: Arc<str>) -> Entity {
-    let id = world.resource_mut::<IdGen>().uuid();
-    world
-        .resource_mut::<TickLog>()
-        .new_spaces
-        .push(SpaceRecord {
-            id,
-            name: name.clone(),
-        });
-    spawn_space(world, id, name, Default::default(), SpaceAccess::default())
-}
-
+/// A space entity, not yet joinable (it enters [`Index::spaces`] when its objects are in).
 fn spawn_space(
     world: &mut World,
     id: Uuid,
@@ -192,29 +218,20 @@ fn spawn_space(
     chat: std::collections::VecDeque<crate::ChatLine>,
     access: SpaceAccess,
 ) -> Entity {
-    let space = world
+    world
         .spawn((
-            Space {
-                id,
-                name: name.clone(),
-            },
+            Space { id, name },
             SpaceContents::default(),
             ChatLog(chat),
             Access(access),
             ScreenShares::default(),
         ))
-        .id();
-    world.resource_mut::<Index>().spaces.insert(name, space);
-    space
+        .id()
 }
 
-fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
-    let keep = world.resource::<Limits>().chat_history;
-    let skip = loaded.chat.len().saturating_sub(keep);
-    let chat = loaded.chat.into_iter().skip(skip).collect();
-    let space = spawn_space(world, loaded.id, loaded.name, chat, loaded.access);
-    let entities: Vec<(Uuid, Entity)> = loaded
-        .objects
+/// Spawns stored objects into `space`, as saved (nothing to persist).
+fn spawn_objects(world: &mut World, space: Entity, objects: Vec<ObjectState>) {
+    let entities: Vec<(Uuid, Entity)> = objects
         .into_iter()
         .map(|object| {
             let entity = world
@@ -234,12 +251,11 @@ fn spawn_loaded(world: &mut World, loaded: LoadedSpace) -> Entity {
         .collect();
     let mut contents = world
         .get_mut::<SpaceContents>(space)
-        .expect("a new space has contents");
+        .expect("a loading space's entity has contents until the space is unloaded");
     contents
         .objects
         .extend(entities.iter().map(|&(_, entity)| entity));
     world.resource_mut::<Index>().objects.extend(entities);
-    space
 }
 
 /// Puts a session into a space. A user is in a space at most once: an older session of

@@ -41,8 +41,9 @@ pub enum Input {
     SpaceLoaded {
         /// The name that was requested.
         name: Arc<str>,
-        /// The stored space (`None`: it does not exist yet), or why it could not be read.
-        result: Result<Option<LoadedSpace>, String>,
+        /// The stored space (the store creates it if it did not exist), or why it could not
+        /// be read.
+        result: Result<LoadedSpace, String>,
     },
     /// A space's owner, privacy or members changed (through the HTTP API); applies if the
     /// space is loaded.
@@ -382,15 +383,6 @@ pub struct LoadedSpace {
     pub access: SpaceAccess,
 }
 
-/// A space row to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpaceRecord {
-    /// Space id.
-    pub id: Uuid,
-    /// Space name.
-    pub name: Arc<str>,
-}
-
 /// An object row to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRecord {
@@ -523,8 +515,6 @@ pub struct PresenceRecord {
 /// Everything one tick asks the store to write.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteSet {
-    /// New spaces.
-    pub spaces: Vec<SpaceRecord>,
     /// Objects created or changed (latest state).
     pub objects: Vec<ObjectRecord>,
     /// Objects removed: (space, object).
@@ -546,8 +536,7 @@ pub struct WriteSet {
 impl WriteSet {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.spaces.is_empty()
-            && self.objects.is_empty()
+        self.objects.is_empty()
             && self.deleted.is_empty()
             && self.chat.is_empty()
             && self.sessions.is_empty()

@@ -10,6 +10,7 @@ mod limits;
 mod load;
 mod maintenance;
 mod outage;
+mod poison;
 mod postgres;
 mod product_pg;
 mod quic;

@@ -165,7 +165,7 @@ async fn copy_and_unnest_write_the_same_objects() {
 
     use plaza::config::PgUpsert;
     use plaza::store::{Batch, PostgresStore};
-    use plaza_systems::{ObjectRecord, ObjectState, SpaceRecord, Transform};
+    use plaza_systems::{ObjectRecord, ObjectState, Transform};
 
     let schema = PgSchema::new().await;
     let url = SecretUrl::new(schema.url());
@@ -185,6 +185,11 @@ async fn copy_and_unnest_write_the_same_objects() {
         .await
         .expect("a user");
     let space = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO spaces (id, name) VALUES ($1, 'copytest')")
+        .bind(space)
+        .execute(&schema.pool)
+        .await
+        .expect("a space");
     let objects = |version: u64| -> Vec<ObjectRecord> {
         (0..3u128)
             .map(|n| ObjectRecord {
@@ -204,14 +209,9 @@ async fn copy_and_unnest_write_the_same_objects() {
             })
             .collect()
     };
-    let spaces = vec![SpaceRecord {
-        id: space,
-        name: Arc::from("copytest"),
-    }];
     // COPY inserts, UNNEST updates; then COPY updates, and an older version changes nothing.
     for (store, version) in [(&copy, 1), (&unnest, 2), (&copy, 3), (&unnest, 2)] {
         let batch = Batch {
-            spaces: spaces.clone(),
             upserts: objects(version),
             ..Batch::default()
         };
