@@ -140,6 +140,7 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
             if text.trim().is_empty() {
                 return Err(Refusal::new(ErrorCode::BadMessage, "chat text is empty"));
             }
+            check_text("chat text", &text)?;
             Command::Chat {
                 text: Arc::from(text),
             }
@@ -169,6 +170,7 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
             if data.is_empty() {
                 return Err(Refusal::new(ErrorCode::BadMessage, "signal data is empty"));
             }
+            check_text("signal data", &data)?;
             Command::Signal {
                 to,
                 data: Arc::from(data),
@@ -197,7 +199,15 @@ fn props_from_wire(props: &plaza_net::Props, limits: &InputLimits) -> Result<Arc
         );
         return Err(Refusal::new(ErrorCode::TooLarge, message));
     }
+    crate::text::check_json_text("props", props.as_str())
+        .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))?;
     Ok(props.as_arc().clone())
+}
+
+/// A text field every store keeps (see [`crate::text`]), or `bad_message`.
+fn check_text(what: &'static str, text: &str) -> Result<(), Refusal> {
+    crate::text::check_text(what, text)
+        .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))
 }
 
 /// A wire transform as a domain transform; non-finite numbers or a zero rotation are refused.

@@ -12,7 +12,8 @@ use crate::bridge::Frame;
 /// Why a connection is being closed, as sent in the transport's close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
-    /// WebSocket close code: 1001 going away, 1008 policy violation, 1011 server error.
+    /// WebSocket close code: 1001 going away, 1008 policy violation, 1009 message too big,
+    /// 1011 server error.
     pub code: u16,
     /// Human-readable reason (cut to 120 bytes on the wire).
     pub text: String,
@@ -31,6 +32,14 @@ impl CloseReason {
     pub fn going_away(text: impl Into<String>) -> Self {
         Self {
             code: 1001,
+            text: text.into(),
+        }
+    }
+
+    /// The client sent a frame over the hard size limit, which is not read.
+    pub fn too_big(text: impl Into<String>) -> Self {
+        Self {
+            code: 1009,
             text: text.into(),
         }
     }

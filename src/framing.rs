@@ -36,8 +36,8 @@ const READ_AHEAD: usize = 64;
 
 impl FramedSource {
     /// Reads frames of at most `max` bytes from `recv`; frames up to `hard` bytes are
-    /// skipped and refused, a longer length prefix ends the stream (it cannot be
-    /// resynchronised cheaply).
+    /// skipped and refused, a longer length prefix closes the connection (1009: the stream
+    /// cannot be resynchronised cheaply).
     pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(
         mut recv: R,
         max: usize,
@@ -46,10 +46,9 @@ impl FramedSource {
         let (tx, rx) = mpsc::channel(READ_AHEAD);
         let frames = tx.clone();
         let reader = tokio::spawn(async move {
-            let mut broken = false;
             loop {
-                let incoming = read_frame(&mut recv, max, hard, &mut broken).await;
-                let end = matches!(incoming, Incoming::End);
+                let incoming = read_frame(&mut recv, max, hard).await;
+                let end = matches!(incoming, Incoming::End | Incoming::Close(_));
                 if frames.send(incoming).await.is_err() || end {
                     return;
                 }
@@ -94,17 +93,9 @@ impl FrameSource for FramedSource {
     }
 }
 
-/// Reads one length-prefixed frame. After a frame too long to skip, the stream is out of
-/// step: `broken` is set and it ends.
-async fn read_frame<R: AsyncRead + Unpin>(
-    recv: &mut R,
-    max: usize,
-    hard: usize,
-    broken: &mut bool,
-) -> Incoming {
-    if *broken {
-        return Incoming::End;
-    }
+/// Reads one length-prefixed frame. A frame too long to skip leaves the stream out of
+/// step: the connection is closed (1009).
+async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, hard: usize) -> Incoming {
     let mut prefix = [0_u8; 4];
     if recv.read_exact(&mut prefix).await.is_err() {
         return Incoming::End;
@@ -117,8 +108,11 @@ async fn read_frame<R: AsyncRead + Unpin>(
             message,
         };
         if len > hard {
-            *broken = true;
-        } else if skip(recv, len).await.is_err() {
+            return Incoming::Close(CloseReason::too_big(format!(
+                "frame of {len} bytes is over the hard limit of {hard}"
+            )));
+        }
+        if skip(recv, len).await.is_err() {
             return Incoming::End;
         }
         return Incoming::Refused(refusal);

@@ -26,6 +26,7 @@ pub mod session;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod tick;
 pub mod tls;
 pub mod transfer;

@@ -37,6 +37,8 @@ pub enum Incoming {
     Refused(Refusal),
     /// Nothing for the session (transport-level pings).
     Skip,
+    /// The transport cannot go on (a frame over the hard size limit): close for this reason.
+    Close(CloseReason),
     /// The peer closed, or the connection failed.
     End,
 }
@@ -176,6 +178,12 @@ async fn handshake<S: FrameSource>(
             Incoming::Refused(refusal) => return Err(refusal),
             Incoming::Skip => continue,
             Incoming::End => return Err(closed()),
+            Incoming::Close(reason) => {
+                return Err(Refusal {
+                    code: ErrorCode::TooLarge,
+                    message: reason.text,
+                });
+            }
         }
     };
     let msg = codec.decode_client(&payload).map_err(|e| Refusal {
@@ -310,6 +318,14 @@ async fn read_commands<S: FrameSource>(
             Incoming::Refused(refusal) => Err(refusal),
             Incoming::Skip => Ok(()),
             Incoming::End => return,
+            Incoming::Close(reason) => {
+                reply(&ServerMsg::Error {
+                    code: ErrorCode::TooLarge,
+                    message: reason.text.clone(),
+                });
+                close.close(reason);
+                return;
+            }
         };
         if let Err(refusal) = result {
             if refusal.code == ErrorCode::RateLimited {

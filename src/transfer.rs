@@ -254,6 +254,7 @@ pub async fn import(
             doc.format
         )));
     }
+    storable(doc).map_err(|e| TransferError::Format(e.to_string()))?;
     let now = now_ms();
     if let Some(existing) = store.space_header(&doc.space.name).await? {
         if !replace {
@@ -356,6 +357,29 @@ pub async fn import(
         chat: batch.chat.len(),
         models,
     })
+}
+
+/// Refuses a document holding text no store keeps, before anything is written.
+fn storable(doc: &SpaceExport) -> Result<(), crate::text::TextError> {
+    use crate::text::{check_json_text, check_text};
+    check_text("space name", &doc.space.name)?;
+    check_text("space description", &doc.space.description)?;
+    for name in doc.users.values() {
+        check_text("user name", name)?;
+    }
+    for object in &doc.objects {
+        check_text("object model", &object.model)?;
+        check_json_text("object props", &object.props.to_string())?;
+    }
+    for line in &doc.chat {
+        check_text("chat name", &line.name)?;
+        check_text("chat text", &line.text)?;
+    }
+    for model in &doc.models {
+        check_text("model name", &model.name)?;
+        check_json_text("model metadata", &model.metadata.to_string())?;
+    }
+    Ok(())
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {

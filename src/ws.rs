@@ -139,7 +139,8 @@ fn classify(message: Result<Message, axum::Error>, codec: Codec, max: usize) -> 
             return Incoming::Refused(refusal);
         }
         Ok(Message::Ping(_) | Message::Pong(_)) => return Incoming::Skip,
-        Ok(Message::Close(_)) | Err(_) => return Incoming::End,
+        Ok(Message::Close(_)) => return Incoming::End,
+        Err(error) => return read_error(error),
     };
     if payload.len() > max {
         let message = format!(
@@ -152,6 +153,17 @@ fn classify(message: Result<Message, axum::Error>, codec: Codec, max: usize) -> 
         });
     }
     Incoming::Data(payload)
+}
+
+/// A read error: a message over the hard limit closes with 1009, anything else ends.
+fn read_error(error: axum::Error) -> Incoming {
+    use tokio_tungstenite::tungstenite::Error;
+    match error.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(capacity)) => Incoming::Close(CloseReason::too_big(format!(
+            "{capacity}; frames are limited to max_frame_bytes"
+        ))),
+        _ => Incoming::End,
+    }
 }
 
 /// Reads WebSocket messages as session frames.

@@ -29,6 +29,9 @@ pub enum CodecError {
     /// The JSON text does not form a valid message.
     #[error("malformed JSON frame: {0}")]
     Json(#[from] serde_json::Error),
+    /// The binary frame holds a whole message and then more bytes.
+    #[error("malformed binary frame: {0} bytes after the end of the message")]
+    TrailingBytes(usize),
     /// The JSON frame is not an object with a string `type` field.
     #[error("a JSON frame must be an object with a string \"type\" field")]
     MissingType,
@@ -85,7 +88,10 @@ impl Codec {
 
     fn decode<T: DeserializeOwned>(self, frame: &[u8]) -> Result<T, CodecError> {
         match self {
-            Self::Postcard => Ok(postcard::from_bytes(frame)?),
+            Self::Postcard => match postcard::take_from_bytes(frame)? {
+                (msg, []) => Ok(msg),
+                (_, rest) => Err(CodecError::TrailingBytes(rest.len())),
+            },
             Self::Json => {
                 let value: Value = serde_json::from_slice(frame)?;
                 Ok(serde_json::from_value(field_to_tag(value)?)?)

@@ -69,6 +69,7 @@ pub async fn login(
 ) -> Result<Json<Value>, ApiError> {
     let wrong = || ApiError::unauthorized("wrong name or password");
     if body.name.len() > 4 * edge.config.max_name_chars
+        || body.name.contains('\0')
         || body.password.len() > auth::MAX_PASSWORD_BYTES
     {
         return Err(wrong());

@@ -86,7 +86,8 @@ pub async fn set_user(
     Path(name): Path<String>,
     Json(change): Json<UserChange>,
 ) -> Result<Json<Value>, ApiError> {
-    if edge.store.durable.set_admin(&name, change.admin).await? {
+    // No stored name holds NUL (which PostgreSQL cannot even compare).
+    if !name.contains('\0') && edge.store.durable.set_admin(&name, change.admin).await? {
         Ok(Json(json!({ "name": name, "admin": change.admin })))
     } else {
         Err(ApiError::not_found("user"))

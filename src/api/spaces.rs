@@ -136,6 +136,8 @@ pub async fn create(
     if body.description.chars().count() > 4096 {
         return Err(ApiError::bad_request("description is over 4096 characters"));
     }
+    crate::text::check_text("description", &body.description)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let new = NewSpace {
         id: Uuid::now_v7(),
         name: &name,
@@ -231,7 +233,8 @@ pub async fn remove_member(
 }
 
 async fn member_id(edge: &Edge, name: &str) -> Result<Uuid, ApiError> {
-    if name.len() > 4 * edge.config.max_name_chars {
+    // No stored name is longer or holds NUL (which PostgreSQL cannot even compare).
+    if name.len() > 4 * edge.config.max_name_chars || name.contains('\0') {
         return Err(ApiError::not_found("user"));
     }
     edge.store

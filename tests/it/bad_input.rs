@@ -307,3 +307,83 @@ impl Client {
         .await;
     }
 }
+
+/// A WebSocket frame over the hard limit (four times `max_frame_bytes`) is not read: the
+/// client gets `too_large` and the close code 1009, as documented (it was 1008 "client
+/// closed the connection").
+#[tokio::test]
+async fn a_frame_over_the_hard_limit_closes_with_1009() {
+    let server = TestServer::start_with(|c| {
+        c.max_frame_bytes = 1024;
+        c.max_props_bytes = 512;
+    })
+    .await;
+    let mut huge = server.client(Codec::Postcard, "huge").await;
+    huge.send_raw(Message::Binary(vec![0u8; 4 * 1024 + 1].into()))
+        .await;
+    huge.expect_error(ErrorCode::TooLarge).await;
+    let closed = huge.expect_close().await.expect("a close frame");
+    assert_eq!(closed.code, 1009, "{}", closed.reason);
+    server.stop().await;
+}
+
+/// `pong.t` is exactly `ping.t`, bit for bit, for any finite number sent as JSON.
+#[tokio::test]
+async fn pong_echoes_ping_exactly() {
+    let server = TestServer::start_with(|c| {
+        c.client_messages_per_sec = 10_000;
+        c.client_message_burst = 10_000;
+    })
+    .await;
+    let mut client = server.client(Codec::Json, "echo").await;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut sent = Vec::new();
+    while sent.len() < 2_000 {
+        // xorshift: random bit patterns cover every exponent, where parsing is hardest.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let t = f64::from_bits(state);
+        if t.is_finite() {
+            sent.push(t);
+        }
+    }
+    sent.extend([0.1, 1e23, 5e-324, 2.2250738585072011e-308, f64::MAX, -0.0]);
+    // In rounds well inside the outbound queue, so that no pong is dropped.
+    for round in sent.chunks(200) {
+        for &t in round {
+            client.send(&ClientMsg::Ping { t }).await;
+        }
+        for &t in round {
+            let echoed = client
+                .recv_until(|m| match m {
+                    ServerMsg::Pong { t, .. } => Some(*t),
+                    _ => None,
+                })
+                .await;
+            assert_eq!(
+                echoed.to_bits(),
+                t.to_bits(),
+                "ping {t:e} came back as {echoed:e}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+/// A postcard frame holding a whole message and then more bytes is refused: one frame,
+/// one message.
+#[tokio::test]
+async fn postcard_frames_with_trailing_bytes_are_refused() {
+    let server = TestServer::start().await;
+    let mut client = server.client(Codec::Postcard, "trailing").await;
+    let mut frame = Codec::Postcard
+        .encode_client(&ClientMsg::Ping { t: 1.0 })
+        .expect("encodes");
+    frame.push(0);
+    client.send_raw(Message::Binary(frame.into())).await;
+    let message = client.expect_error(ErrorCode::BadMessage).await;
+    assert!(message.contains("after the end"), "{message}");
+    client.tick().await;
+    server.stop().await;
+}

@@ -177,7 +177,8 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
         .await
         .expect("sent");
     liar.expect_error(ErrorCode::TooLarge).await;
-    assert!(liar.expect_close().await.is_some(), "closed with a reason");
+    let closed = liar.expect_close().await.expect("closed with a reason");
+    assert_eq!(closed.code, 1009, "{}", closed.reason);
 
     // A truncated frame: the stream ends mid-frame.
     let mut truncated = Client::hello_quic(&server, "truncated").await;
