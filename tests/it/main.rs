@@ -18,6 +18,7 @@ mod redis;
 mod restart;
 mod services;
 mod sharing;
+mod stall;
 mod storable;
 mod support;
 mod telemetry;
