@@ -42,6 +42,7 @@ start_server() {
   (cd "$dir" && exec env PLAZA_LOG=warn \
     PLAZA_CONNECTIONS_PER_ADDR__PER_SEC=100000 PLAZA_CONNECTIONS_PER_ADDR__BURST=100000 \
     PLAZA_HTTP_REQUESTS_PER_ADDR__PER_SEC=100000 PLAZA_HTTP_REQUESTS_PER_ADDR__BURST=100000 \
+    PLAZA_MAX_CONNECTIONS_PER_ADDR=100000 \
     "$@" "$root/target/release/plaza" serve) \
     >"$out/$name.server.log" 2>&1 &
   server_pid=$!

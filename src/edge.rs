@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::Sender;
 use plaza_systems::{Command, ConnId, Input};
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::auth::{self, Account, LiveSessions, MAX_TOKEN_BYTES};
@@ -15,6 +14,7 @@ use crate::bridge::InputLimits;
 use crate::config::Config;
 use crate::conn::Envelope;
 use crate::rate::KeyedBuckets;
+use crate::slots::Slots;
 use crate::storage::FileStore;
 use crate::store::writer::WriterStats;
 use crate::store::{Store, StoreError, now_ms};
@@ -32,8 +32,8 @@ pub struct Edge {
     pub store: Store,
     /// Into the tick thread.
     envelopes: Sender<Envelope>,
-    /// One permit per allowed connection.
-    pub permits: Arc<Semaphore>,
+    /// Connection slots, in all and per client address.
+    pub slots: Slots,
     next_conn: AtomicU64,
     /// Counters of the tick thread.
     pub tick_stats: Arc<TickStats>,
@@ -94,7 +94,7 @@ impl Edge {
         );
         Self {
             limits: InputLimits::from_config(&config),
-            permits: Arc::new(Semaphore::new(config.max_connections)),
+            slots: Slots::new(config.max_connections, config.max_connections_per_addr),
             config,
             store,
             envelopes,
@@ -192,8 +192,8 @@ impl Edge {
         let _ = self.envelopes.send(envelope);
     }
 
-    /// Connections open right now.
+    /// Connections open right now (TCP, QUIC and WebTransport).
     pub fn connections(&self) -> usize {
-        self.config.max_connections - self.permits.available_permits()
+        self.slots.in_use()
     }
 }

@@ -92,7 +92,7 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
         incoming.refuse();
         return;
     }
-    let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
+    let Ok(slot) = edge.slots.take(incoming.remote_address().ip()) else {
         incoming.refuse();
         return;
     };
@@ -107,7 +107,7 @@ async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
         visitor: None,
     };
     framing::serve_connection(connection, edge, Codec::Postcard, meta).await;
-    drop(permit);
+    drop(slot);
 }
 
 impl StreamConnection for Connection {

@@ -62,7 +62,7 @@ pub struct Server {
     store: Store,
     edge: Arc<Edge>,
     stop_accepting: oneshot::Sender<()>,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
     tick_stop: Arc<AtomicBool>,
     tick_thread: std::thread::JoinHandle<()>,
     writer: JoinHandle<WriterReport>,
@@ -157,21 +157,7 @@ impl Server {
         })?;
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let app = crate::http::router(edge.clone());
-        // Deltas are small writes every tick: without TCP_NODELAY, Nagle holds each one
-        // until the previous is acknowledged, and delayed ACKs turn that into tens of ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let http = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let http = tokio::spawn(crate::listener::serve(listener, app, edge.clone(), stopped));
         let quic = if config.quic_enabled {
             let endpoint = crate::quic::endpoint(&config, &identity)?;
             tokio::spawn(crate::quic::serve(endpoint.clone(), edge.clone()));

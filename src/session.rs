@@ -55,6 +55,11 @@ pub trait FrameSink: Send + 'static {
     fn send(&mut self, frame: Frame) -> impl Future<Output = Result<(), ()>> + Send;
     /// Closes with a reason (best effort).
     fn close(&mut self, reason: &CloseReason) -> impl Future<Output = ()> + Send;
+    /// Asks the peer for a sign of life (a WebSocket ping), so that an idle client that is
+    /// there is not taken for gone; transports with keepalives of their own do nothing.
+    fn keepalive(&mut self) -> impl Future<Output = Result<(), ()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Runs a connection from hello to close.
@@ -319,10 +324,12 @@ async fn read_commands<S: FrameSource>(
             Incoming::Skip => Ok(()),
             Incoming::End => return,
             Incoming::Close(reason) => {
-                reply(&ServerMsg::Error {
-                    code: ErrorCode::TooLarge,
-                    message: reason.text.clone(),
-                });
+                if reason.code == CloseReason::too_big("").code {
+                    reply(&ServerMsg::Error {
+                        code: ErrorCode::TooLarge,
+                        message: reason.text.clone(),
+                    });
+                }
                 close.close(reason);
                 return;
             }
@@ -402,7 +409,9 @@ fn handle(
 }
 
 /// Writes queued frames until the queue ends or a close is asked for; on close, sends what
-/// was already queued (for at most [`CLOSE_DRAIN`]) and then closes with the reason.
+/// was already queued (for at most [`CLOSE_DRAIN`]) and then closes with the reason. A frame
+/// (or keepalive) the client does not take within `write_timeout_ms` closes it as too slow,
+/// so a client that stops reading cannot hold its connection.
 async fn write_frames<K: FrameSink>(
     mut sink: K,
     mut rx: mpsc::Receiver<Frame>,
@@ -417,6 +426,18 @@ async fn write_frames<K: FrameSink>(
             .bytes_out
             .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
     };
+    let write_timeout = Duration::from_millis(edge.config.write_timeout_ms);
+    let too_slow = || {
+        edge.tick_stats
+            .slow_disconnects
+            .fetch_add(1, Ordering::Relaxed);
+        close.close(CloseReason::policy(format!(
+            "too slow: a message waited {} ms to be written",
+            edge.config.write_timeout_ms
+        )));
+    };
+    let every = Duration::from_millis(edge.config.ws_idle_timeout_ms / 3);
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             biased;
@@ -430,19 +451,33 @@ async fn write_frames<K: FrameSink>(
                     }
                 })
                 .await;
-                sink.close(&reason).await;
+                let _ = tokio::time::timeout(CLOSE_DRAIN, sink.close(&reason)).await;
                 return;
             }
             frame = rx.recv() => match frame {
                 Some(frame) => {
                     count(&frame);
-                    if sink.send(frame).await.is_err() {
-                        close.close(CloseReason::policy("connection lost"));
-                        return;
+                    match tokio::time::timeout(write_timeout, sink.send(frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(())) => {
+                            close.close(CloseReason::policy("connection lost"));
+                            return;
+                        }
+                        Err(_) => too_slow(),
                     }
                 }
                 None => return,
             },
+            _ = keepalive.tick() => {
+                match tokio::time::timeout(write_timeout, sink.keepalive()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(())) => {
+                        close.close(CloseReason::policy("connection lost"));
+                        return;
+                    }
+                    Err(_) => too_slow(),
+                }
+            }
         }
     }
 }

@@ -69,7 +69,8 @@ async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
         incoming.refuse();
         return;
     }
-    let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
+    let Ok(slot) = edge.slots.take(incoming.remote_address().ip()) else {
+        incoming.refuse();
         return;
     };
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
@@ -101,7 +102,7 @@ async fn accept(incoming: IncomingSession, edge: Arc<Edge>) {
         visitor: None,
     };
     framing::serve_connection(connection, edge, codec, meta).await;
-    drop(permit);
+    drop(slot);
 }
 
 impl StreamConnection for Connection {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::bridge::{Frame, Refusal};
 use crate::conn::CloseReason;
 use crate::edge::Edge;
+use crate::listener::ConnSlot;
 use crate::session::{self, FrameSink, FrameSource, Incoming};
 
 /// Query string of `/ws`.
@@ -43,6 +44,7 @@ pub async fn upgrade(
     Query(query): Query<WsQuery>,
     State(edge): State<Arc<Edge>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(conn_slot): Extension<ConnSlot>,
     headers: HeaderMap,
 ) -> Response {
     let Some(codec) = Codec::from_query(query.codec.as_deref()) else {
@@ -59,13 +61,8 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let Ok(permit) = edge.permits.clone().try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server is at max_connections; retry later",
-        )
-            .into_response();
-    };
+    // The WebSocket keeps its TCP connection's slot for as long as it lasts.
+    let slot = conn_slot.take();
     // Frames over the hard limit end the connection in the WebSocket layer (code 1009).
     let hard_limit = edge.config.hard_frame_bytes();
     ws.max_message_size(hard_limit)
@@ -90,9 +87,10 @@ pub async fn upgrade(
                 stream,
                 codec,
                 max: edge.config.max_frame_bytes,
+                idle: std::time::Duration::from_millis(edge.config.ws_idle_timeout_ms),
             };
             session::run(source, WsSink(sink), edge, codec, meta, None).await;
-            drop(permit);
+            drop(slot);
         })
 }
 
@@ -166,18 +164,24 @@ fn read_error(error: axum::Error) -> Incoming {
     }
 }
 
-/// Reads WebSocket messages as session frames.
+/// Reads WebSocket messages as session frames; a connection from which nothing (not even
+/// a pong) arrives for `idle` is closed.
 struct WsSource {
     stream: Stream,
     codec: Codec,
     max: usize,
+    idle: std::time::Duration,
 }
 
 impl FrameSource for WsSource {
     async fn next(&mut self) -> Incoming {
-        match self.stream.next().await {
-            Some(message) => classify(message, self.codec, self.max),
-            None => Incoming::End,
+        match tokio::time::timeout(self.idle, self.stream.next()).await {
+            Ok(Some(message)) => classify(message, self.codec, self.max),
+            Ok(None) => Incoming::End,
+            Err(_) => Incoming::Close(CloseReason::policy(format!(
+                "idle: nothing received for {} s (not even a pong)",
+                self.idle.as_secs_f32()
+            ))),
         }
     }
 }
@@ -193,5 +197,12 @@ impl FrameSink for WsSink {
     async fn close(&mut self, reason: &CloseReason) {
         let _ = self.0.send(close_message(reason)).await;
         let _ = self.0.close().await;
+    }
+
+    async fn keepalive(&mut self) -> Result<(), ()> {
+        self.0
+            .send(Message::Ping(Bytes::new()))
+            .await
+            .map_err(|_| ())
     }
 }

@@ -48,6 +48,14 @@ async fn read_upload(request: Request, edge: &Arc<Edge>, max: usize) -> Result<U
             format!("uploads here are limited to {max} bytes"),
         )
     };
+    // A body that failed to arrive: too slow (408), or over the size limit (413).
+    let unread = |error: &(dyn std::error::Error + 'static)| {
+        if crate::listener::is_body_timeout(error) {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, error.to_string())
+        } else {
+            too_large()
+        }
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -70,7 +78,7 @@ async fn read_upload(request: Request, edge: &Arc<Edge>, max: usize) -> Result<U
             }
             let file_name = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(str::to_owned);
-            let bytes = field.bytes().await.map_err(|_| too_large())?;
+            let bytes = field.bytes().await.map_err(|e| unread(&e))?;
             if bytes.len() > max {
                 return Err(too_large());
             }
@@ -86,7 +94,7 @@ async fn read_upload(request: Request, edge: &Arc<Edge>, max: usize) -> Result<U
     }
     let bytes = Bytes::from_request(request, edge)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| unread(&e))?;
     if bytes.len() > max {
         return Err(too_large());
     }

@@ -18,6 +18,7 @@ mod redis;
 mod restart;
 mod services;
 mod sharing;
+mod slots;
 mod stall;
 mod storable;
 mod support;

@@ -145,6 +145,7 @@ fn plaza_migrate_applies_the_schema() {
             "audit_log",
             "auth_tokens",
             "chat_messages",
+            "dead_letters",
             "events",
             "media_assets",
             "screen_shares",

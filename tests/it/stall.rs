@@ -41,7 +41,10 @@ async fn a_stall_degrades_health_until_written<F, Fut>(
     while seen.is_none() {
         let (status, health) = http_get(addr, "/health").await;
         let age = health["store"]["unwritten_age_ms"].as_u64().unwrap_or(0);
-        assert!(tokio::time::Instant::now() < deadline, "health never degraded: {health}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health never degraded: {health}"
+        );
         if status == 503 && age >= 1_000 {
             seen = Some(health);
         }
@@ -55,7 +58,11 @@ async fn a_stall_degrades_health_until_written<F, Fut>(
         .lines()
         .find(|l| l.starts_with("plaza_persist_unwritten_age_seconds "))
         .expect("the age is a metric");
-    let age: f64 = age_line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number");
+    let age: f64 = age_line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
     assert!(age >= 1.0, "{age_line}");
     let _ = release.send(());
     eventually(WAIT, "the object is written once the lock is gone", || {

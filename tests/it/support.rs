@@ -198,6 +198,41 @@ impl Client {
         }
     }
 
+    /// Connects over WebSocket from the local address `from` (any 127.x.y.z works on
+    /// loopback: a client at another address) and says hello.
+    pub async fn hello_from(
+        from: std::net::IpAddr,
+        addr: SocketAddr,
+        codec: Codec,
+        name: &str,
+    ) -> Self {
+        let query = if codec == Codec::Json {
+            "?codec=json"
+        } else {
+            ""
+        };
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("binds the local address");
+        let stream = socket.connect(addr).await.expect("connects");
+        let (ws, _) = tokio_tungstenite::client_async(
+            format!("ws://{addr}/ws{query}"),
+            MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("the WebSocket handshake succeeds");
+        let mut client = Self {
+            link: Link::Ws(ws),
+            codec,
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+            token: String::new(),
+        };
+        client.say_hello(name).await;
+        client
+    }
+
     /// Connects with a 4 KiB TCP receive buffer, so that a client that stops reading
     /// backs the server up after kilobytes rather than megabytes.
     pub async fn connect_small_buffer(addr: SocketAddr, codec: Codec) -> Self {
