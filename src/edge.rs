@@ -13,6 +13,7 @@ use crate::auth::{self, Account, LiveSessions, MAX_TOKEN_BYTES};
 use crate::bridge::InputLimits;
 use crate::config::Config;
 use crate::conn::Envelope;
+use crate::gates::Gate;
 use crate::rate::KeyedBuckets;
 use crate::slots::Slots;
 use crate::storage::FileStore;
@@ -57,6 +58,10 @@ pub struct Edge {
     pub chat_limit: KeyedBuckets<Uuid>,
     /// Messages, connections and requests refused for going over a rate.
     pub rate_limited: AtomicU64,
+    /// Password hashes computed at once (registration, login).
+    pub password_hashing: Gate,
+    /// Uploads received and checked at once.
+    pub uploads: Gate,
 }
 
 /// Most client addresses (or users) whose buckets are remembered at once.
@@ -92,6 +97,16 @@ impl Edge {
             config.http_requests_per_addr,
             config.message_rates.chat,
         );
+        let password_hashing = Gate::new(
+            "password checks",
+            config.password_hash_concurrency,
+            std::time::Duration::from_millis(config.password_hash_wait_ms),
+        );
+        let uploads = Gate::new(
+            "uploads",
+            config.upload_concurrency,
+            std::time::Duration::from_millis(config.upload_wait_ms),
+        );
         Self {
             limits: InputLimits::from_config(&config),
             slots: Slots::new(config.max_connections, config.max_connections_per_addr),
@@ -110,6 +125,8 @@ impl Edge {
             http_limit: KeyedBuckets::new(config_rates.1, RATE_KEYS),
             chat_limit: KeyedBuckets::new(config_rates.2, RATE_KEYS),
             rate_limited: AtomicU64::new(0),
+            password_hashing,
+            uploads,
         }
     }
 

@@ -24,6 +24,17 @@ pub enum UploadError {
         /// Bytes available.
         available: usize,
     },
+    /// The JSON chunk is larger than `max_gltf_json_bytes`.
+    #[error("the GLB's JSON chunk is {size} bytes; at most {max} are accepted")]
+    JsonTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The JSON chunk holds more values than `max_gltf_json_values`.
+    #[error("the GLB's JSON holds {0}; simplify the model (fewer nodes, accessors, ...)")]
+    TooComplex(crate::json_budget::BudgetError),
     /// A buffer refers to an external file.
     #[error("buffer {0} refers to an external file; upload a self-contained GLB")]
     ExternalBuffer(usize),
@@ -38,12 +49,44 @@ pub enum UploadError {
     Mismatch(&'static str),
 }
 
-/// Checks a model upload: GLB header, JSON chunk, a valid glTF 2.0 document, and every
-/// buffer inside the BIN chunk. Returns metadata for `uploaded_models.metadata`.
-pub fn check_glb(bytes: &[u8]) -> Result<Value, UploadError> {
+/// How big a GLB's JSON may be. Parsing a glTF document takes memory in proportion to its
+/// values (a few hundred bytes each), so both bounds are checked before it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlbLimits {
+    /// Largest JSON chunk, in bytes.
+    pub max_json_bytes: usize,
+    /// Most JSON values in it.
+    pub max_json_values: usize,
+}
+
+impl GlbLimits {
+    /// The limits in `config`.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            max_json_bytes: config.max_gltf_json_bytes,
+            max_json_values: config.max_gltf_json_values,
+        }
+    }
+}
+
+/// Checks a model upload: GLB header, the JSON chunk's size and number of values, a valid
+/// glTF 2.0 document, and every buffer inside the BIN chunk. Returns metadata for
+/// `uploaded_models.metadata`.
+pub fn check_glb(bytes: &[u8], limits: &GlbLimits) -> Result<Value, UploadError> {
     if bytes.len() < 12 || &bytes[..4] != b"glTF" || bytes[4..8] != 2u32.to_le_bytes() {
         return Err(UploadError::NotGlb);
     }
+    let json = json_chunk(bytes)?;
+    if json.len() > limits.max_json_bytes {
+        return Err(UploadError::JsonTooLarge {
+            size: json.len(),
+            max: limits.max_json_bytes,
+        });
+    }
+    crate::json_budget::check_values(json, limits.max_json_values).map_err(|e| match e {
+        crate::json_budget::BudgetError::Invalid(why) => UploadError::InvalidGltf(why),
+        too_many => UploadError::TooComplex(too_many),
+    })?;
     let gltf =
         gltf::Gltf::from_slice(bytes).map_err(|e| UploadError::InvalidGltf(e.to_string()))?;
     let version = &gltf.as_json().asset.version;
@@ -77,6 +120,20 @@ pub fn check_glb(bytes: &[u8]) -> Result<Value, UploadError> {
         "animations": gltf.animations().count(),
         "extensions_used": gltf.extensions_used().collect::<Vec<_>>(),
     }))
+}
+
+/// The JSON chunk of a GLB (the first chunk, which the format requires to be JSON).
+fn json_chunk(bytes: &[u8]) -> Result<&[u8], UploadError> {
+    let invalid = |why: &str| UploadError::InvalidGltf(why.to_string());
+    let header = bytes.get(12..20).ok_or_else(|| invalid("no JSON chunk"))?;
+    let (length, kind) = header.split_at(4);
+    if kind != b"JSON" {
+        return Err(invalid("the first chunk is not JSON"));
+    }
+    let length = u32::from_le_bytes(length.try_into().expect("a 4-byte slice")) as usize;
+    bytes
+        .get(20..20usize.saturating_add(length))
+        .ok_or_else(|| invalid("the JSON chunk runs past the end of the file"))
 }
 
 /// Media kinds and what each accepts.
@@ -163,9 +220,14 @@ pub fn glb_from_parts(json: &[u8], bin: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const LIMITS: GlbLimits = GlbLimits {
+        max_json_bytes: 64 * 1024,
+        max_json_values: 1_000,
+    };
+
     #[test]
     fn a_valid_glb_passes_with_metadata() {
-        let meta = check_glb(&sample_glb()).expect("the sample is valid");
+        let meta = check_glb(&sample_glb(), &LIMITS).expect("the sample is valid");
         assert_eq!(meta["meshes"], 1);
         assert_eq!(meta["generator"], "plaza-test");
     }
@@ -173,34 +235,60 @@ mod tests {
     #[test]
     fn anything_else_is_refused_clearly() {
         assert_eq!(
-            check_glb(b"hello world, not a model"),
+            check_glb(b"hello world, not a model", &LIMITS),
             Err(UploadError::NotGlb)
         );
         let json = br#"{"asset":{"version":"2.0"}}"#;
         assert_eq!(
-            check_glb(json),
+            check_glb(json, &LIMITS),
             Err(UploadError::NotGlb),
             "plain glTF JSON is not a GLB"
         );
         let mut truncated = sample_glb();
         truncated.truncate(40);
         assert!(matches!(
-            check_glb(&truncated),
+            check_glb(&truncated, &LIMITS),
             Err(UploadError::InvalidGltf(_))
         ));
         let big = br#"{"asset":{"version":"2.0"},"buffers":[{"byteLength":4096}]}"#;
         assert!(matches!(
-            check_glb(&glb_from_parts(big, &[0; 8])),
+            check_glb(&glb_from_parts(big, &[0; 8]), &LIMITS),
             Err(UploadError::BufferOutOfRange { needed: 4096, .. })
         ));
         let external =
             br#"{"asset":{"version":"2.0"},"buffers":[{"byteLength":4,"uri":"../../etc/passwd"}]}"#;
         assert_eq!(
-            check_glb(&glb_from_parts(external, &[])),
+            check_glb(&glb_from_parts(external, &[]), &LIMITS),
             Err(UploadError::ExternalBuffer(0))
         );
         let v1 = br#"{"asset":{"version":"1.0"}}"#;
-        assert!(check_glb(&glb_from_parts(v1, &[])).is_err());
+        assert!(check_glb(&glb_from_parts(v1, &[]), &LIMITS).is_err());
+    }
+
+    #[test]
+    fn oversized_and_overcomplex_json_is_refused_before_parsing() {
+        let nodes = format!(
+            r#"{{"asset":{{"version":"2.0"}},"nodes":[{}]}}"#,
+            vec!["{}"; 2_000].join(",")
+        );
+        assert!(matches!(
+            check_glb(&glb_from_parts(nodes.as_bytes(), &[]), &LIMITS),
+            Err(UploadError::TooComplex(_))
+        ));
+        let padded = format!(
+            r#"{{"asset":{{"version":"2.0","generator":"{}"}}}}"#,
+            "x".repeat(70_000)
+        );
+        assert!(matches!(
+            check_glb(&glb_from_parts(padded.as_bytes(), &[]), &LIMITS),
+            Err(UploadError::JsonTooLarge { .. })
+        ));
+        let mut lying = sample_glb();
+        lying[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            check_glb(&lying, &LIMITS),
+            Err(UploadError::InvalidGltf(_))
+        ));
     }
 
     #[test]

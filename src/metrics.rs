@@ -73,6 +73,11 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
         "connections_open": edge.connections(),
         "slow_disconnects": tick.slow_disconnects.load(Ordering::Relaxed),
         "rate_limited": edge.rate_limited.load(Ordering::Relaxed),
+        "connection_addresses": edge.slots.addresses(),
+        "gates": {
+            "password_checks": gate_json(&edge.password_hashing),
+            "uploads": gate_json(&edge.uploads),
+        },
         "world": {
             "sessions": t.sessions.load(Ordering::Relaxed),
             "users_online": edge.sessions.users_online(),
@@ -106,6 +111,10 @@ pub async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
             "snapshot_misses": stores.snapshot_misses.load(Ordering::Relaxed),
         })),
     }))
+}
+
+fn gate_json(gate: &crate::gates::Gate) -> Value {
+    json!({ "in_use": gate.in_use(), "peak": gate.peak(), "refused": gate.refused() })
 }
 
 /// `GET /metrics`: Prometheus text exposition (version 0.0.4).
@@ -189,6 +198,24 @@ fn render(edge: &Edge) -> String {
         "counter",
         "Connections closed because they did not read fast enough.",
         &[("", load(&tick.slow_disconnects) as f64)],
+    );
+    let gates = [
+        ("gate=\"password_checks\"", &edge.password_hashing),
+        ("gate=\"uploads\"", &edge.uploads),
+    ];
+    metric(
+        &mut out,
+        "plaza_gate_in_use",
+        "gauge",
+        "Places taken in each work gate (password checks, uploads).",
+        &gates.map(|(label, gate)| (label, gate.in_use() as f64)),
+    );
+    metric(
+        &mut out,
+        "plaza_gate_refused_total",
+        "counter",
+        "Requests refused (503) after waiting for a place in a work gate.",
+        &gates.map(|(label, gate)| (label, gate.refused() as f64)),
     );
 
     let per_transport =

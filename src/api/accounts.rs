@@ -46,10 +46,16 @@ pub async fn register(
     let name = check_name("name", &body.name, edge.config.max_name_chars)
         .map_err(|r| ApiError::bad_request(r.message))?;
     let password = body.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The place is held by the hashing itself, so a client that goes away frees nothing
+    // early: the gate bounds hashes running, not requests waiting for them.
+    let place = edge.password_hashing.enter().await?;
+    let hash = tokio::task::spawn_blocking(move || {
+        let _place = place;
+        auth::hash_password(&password)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     match edge.store.durable.register(&name, &hash, now_ms()).await? {
         Registered::Created(account) => {
             let login = issue_token(&edge, &account).await?;
@@ -79,7 +85,9 @@ pub async fn login(
     // as for a known name with a wrong password: timing does not tell which names exist.
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
     let password = body.password;
+    let place = edge.password_hashing.enter().await?;
     let ok = tokio::task::spawn_blocking(move || {
+        let _place = place;
         let stored = stored.as_deref().unwrap_or_else(|| stand_in_hash());
         auth::verify_password(&password, stored)
     })

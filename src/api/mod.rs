@@ -99,9 +99,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::gates::Busy> for ApiError {
+    fn from(busy: crate::gates::Busy) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let body = Json(json!({ "error": self.message }));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 here is momentary (a busy gate, a store retrying): say when to retry.
+            (self.status, [(header::RETRY_AFTER, "1")], body).into_response()
+        } else {
+            (self.status, body).into_response()
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use super::{ApiError, Caller};
 use crate::auth::Account;
 use crate::bridge::{check_name, rfc3339};
 use crate::edge::Edge;
+use crate::media::GlbLimits;
 use crate::storage::{self, FileStore};
 use crate::store::files::{FileRow, FileTable, NewFile};
 use crate::store::now_ms;
@@ -180,8 +181,18 @@ pub async fn upload_model(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     file_store(&edge)?;
     let account = caller.required()?;
+    let _place = edge.uploads.enter().await?;
     let upload = read_upload(request, &edge, edge.config.max_model_bytes).await?;
-    let metadata = crate::media::check_glb(&upload.bytes)
+    // Parsing takes CPU time in proportion to the file: off the async workers.
+    let (bytes, limits) = (upload.bytes.clone(), GlbLimits::from_config(&edge.config));
+    let metadata = tokio::task::spawn_blocking(move || crate::media::check_glb(&bytes, &limits))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "checking the model failed",
+            )
+        })?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let name = query
         .name
@@ -214,6 +225,7 @@ pub async fn upload_media(
     file_store(&edge)?;
     let account = caller.required()?;
     let kind = query.kind.unwrap_or_default();
+    let _place = edge.uploads.enter().await?;
     let upload = read_upload(request, &edge, edge.config.max_media_bytes).await?;
     let declared = upload.content_type.unwrap_or_default();
     let content_type = crate::media::check_media(&kind, &declared, &upload.bytes)

@@ -1,6 +1,7 @@
 //! Integration tests: a real server on real sockets and real files, against real
 //! PostgreSQL and Redis.
 
+mod abuse;
 mod accounts;
 mod bad_input;
 mod browser;
