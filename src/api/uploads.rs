@@ -258,8 +258,37 @@ async fn row_or_404(edge: &Edge, table: FileTable, id: Uuid) -> Result<FileRow, 
         .ok_or_else(|| ApiError::not_found("file"))
 }
 
-async fn serve_file(edge: &Edge, table: FileTable, id: Uuid) -> Result<Response, ApiError> {
+/// The row, if `caller` may see it: a file attached to a space is as visible as the space
+/// (a private one's only to those who may enter it; to anyone else it does not exist).
+async fn visible_row(
+    edge: &Edge,
+    table: FileTable,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<FileRow, ApiError> {
     let row = row_or_404(edge, table, id).await?;
+    if let Some(space) = row.space {
+        super::spaces::visible_space(edge, space, caller)
+            .await
+            .map_err(|_| ApiError::not_found("file"))?;
+    }
+    Ok(row)
+}
+
+async fn serve_file(
+    edge: &Edge,
+    table: FileTable,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<Response, ApiError> {
+    let row = visible_row(edge, table, id, caller).await?;
+    // Anyone may cache a public file forever (its bytes never change); a file of a space
+    // is only for the one who asked, and access can be withdrawn.
+    let cache = if row.space.is_some() {
+        "private, no-store"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
     let bytes = file_store(edge)?
         .get(&row.storage_key)
         .await
@@ -273,10 +302,7 @@ async fn serve_file(edge: &Edge, table: FileTable, id: Uuid) -> Result<Response,
     Ok((
         [
             (header::CONTENT_TYPE, row.content_type),
-            (
-                header::CACHE_CONTROL,
-                "public, max-age=31536000, immutable".into(),
-            ),
+            (header::CACHE_CONTROL, cache.into()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
         ],
         bytes,
@@ -297,23 +323,27 @@ pub async fn model(
 pub async fn model_file(
     State(edge): State<Arc<Edge>>,
     Path(id): Path<Uuid>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    serve_file(&edge, FileTable::Models, id).await
+    serve_file(&edge, FileTable::Models, id, &caller).await
 }
 
-/// `GET /api/media/{id}`: the media file's row.
+/// `GET /api/media/{id}`: the media file's row (404 for a private space's file, unless the
+/// caller may enter the space).
 pub async fn media(
     State(edge): State<Arc<Edge>>,
     Path(id): Path<Uuid>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let row = row_or_404(&edge, FileTable::Media, id).await?;
+    let row = visible_row(&edge, FileTable::Media, id, &caller).await?;
     Ok(Json(row_json(&row, FileTable::Media)))
 }
 
-/// `GET /api/media/{id}/file`: the bytes.
+/// `GET /api/media/{id}/file`: the bytes (same visibility as the row).
 pub async fn media_file(
     State(edge): State<Arc<Edge>>,
     Path(id): Path<Uuid>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    serve_file(&edge, FileTable::Media, id).await
+    serve_file(&edge, FileTable::Media, id, &caller).await
 }

@@ -342,3 +342,61 @@ async fn uploads_go_to_an_s3_compatible_bucket_when_configured() {
     assert_eq!(health["uploads"], "s3");
     server.stop().await;
 }
+
+/// Media attached to a private space is as private as the space: its row and its bytes are
+/// not found for anyone who may not enter (they were readable without a token before), and
+/// they are not cacheable by shared caches.
+#[tokio::test]
+async fn media_of_a_private_space_is_private() {
+    let server = TestServer::start().await;
+    let addr = server.addr();
+    let owner = crate::support::register(addr, "keeper", "correct horse battery").await;
+    let outsider = crate::support::register(addr, "outsider", "correct horse battery").await;
+    let (status, space) = http_json(
+        addr,
+        "POST",
+        "/api/spaces",
+        Some(&owner),
+        Some(serde_json::json!({"name": "vault", "private": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{space}");
+    let space_id = space["id"].as_str().expect("an id").to_string();
+    let (status, body) = http(
+        addr,
+        "POST",
+        &format!("/api/media?kind=attachment&space={space_id}"),
+        Some(&owner),
+        Some("text/plain"),
+        b"the combination is 12-34-56",
+    )
+    .await;
+    let media = json_of(&body);
+    assert_eq!(status, 201, "{media}");
+    let id = media["id"].as_str().expect("an id");
+    let (row, file) = (format!("/api/media/{id}"), format!("/api/media/{id}/file"));
+    for token in [None, Some(outsider.as_str())] {
+        for path in [&row, &file] {
+            let (status, _) = http(addr, "GET", path, token, None, &[]).await;
+            assert_eq!(status, 404, "{path} with {token:?}");
+        }
+    }
+    let (status, bytes) = http(addr, "GET", &file, Some(&owner), None, &[]).await;
+    assert_eq!((status, bytes.as_slice()), (200, &b"the combination is 12-34-56"[..]));
+    let (status, head) = crate::support::http_head(addr, &file, Some(&owner)).await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("cache-control: private"), "{head}");
+    // Invited, the outsider sees it too.
+    let (status, _) = http_json(
+        addr,
+        "POST",
+        &format!("/api/spaces/{space_id}/members"),
+        Some(&owner),
+        Some(serde_json::json!({"user": "outsider"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = http(addr, "GET", &file, Some(&outsider), None, &[]).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
