@@ -67,9 +67,8 @@ fn main() {
     let _guard = runtime.enter();
     let store = runtime.block_on(Store::open(&config)).expect("stores open");
     let owner = runtime
-        .block_on(store.durable.guest_account("e2e", 0))
-        .expect("a user")
-        .id;
+        .block_on(store.durable.ensure_user(Uuid::new_v4(), "e2e", 0))
+        .expect("a user");
     let stats = Arc::new(WriterStats::default());
     let writer_config = WriterConfig {
         flush_interval: Duration::from_millis(config.flush_interval_ms),

@@ -22,6 +22,7 @@ use crate::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use crate::edge::Edge;
 use crate::rate::{KindBuckets, MessageKind, StrikeCounter, TokenBucket};
 use crate::store::StoreError;
+use crate::store::accounts::GuestHello;
 use crate::store::now_ms;
 use crate::telemetry::TransportCounters;
 
@@ -91,6 +92,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     let close = CloseSignal::default();
     let (token, token_hash) = auth::new_token();
     let account = hello.account;
+    let guest_secret = hello.guest_secret;
     let user = account.id;
     if hello.visitor.is_some() {
         meta.visitor = hello.visitor;
@@ -103,6 +105,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         name: account.name.to_string(),
         registered: account.registered,
         token,
+        guest_secret,
     };
     edge.sessions.insert(
         token_hash,
@@ -164,10 +167,13 @@ pub async fn run<S: FrameSource, K: FrameSink>(
 struct Hello {
     account: Account,
     visitor: Option<Arc<str>>,
+    /// A new guest's secret, for its welcome.
+    guest_secret: Option<String>,
 }
 
-/// Reads the first message, which must be a `hello` of our protocol with a valid name or a
-/// valid token. A guest may not use a registered user's name.
+/// Reads the first message, which must be a `hello` of our protocol with a valid token, or
+/// a guest name: new, or presented with its secret. A guest may not use a registered
+/// user's name, nor another guest's.
 async fn handshake<S: FrameSource>(
     source: &mut S,
     edge: &Edge,
@@ -200,6 +206,7 @@ async fn handshake<S: FrameSource>(
         name,
         token,
         visitor,
+        secret,
     } = msg
     else {
         let message = "the first message must be hello".into();
@@ -224,35 +231,56 @@ async fn handshake<S: FrameSource>(
             message: "the user store is unavailable; retry later".into(),
         }
     };
-    let account = match token {
-        Some(token) => edge
+    let unauthorized = |message: String| Refusal {
+        code: ErrorCode::Unauthorized,
+        message,
+    };
+    if let Some(token) = token {
+        let account = edge
             .account_for_token(&token)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| Refusal {
-                code: ErrorCode::Unauthorized,
-                message: "the token is unknown or expired; log in again (POST /api/login)".into(),
-            })?,
-        None => {
-            let name = check_name("name", &name, edge.config.max_name_chars)?;
-            let account = edge
-                .store
-                .durable
-                .guest_account(&name, now_ms())
-                .await
-                .map_err(unavailable)?;
-            if account.registered {
-                return Err(Refusal {
-                    code: ErrorCode::Unauthorized,
-                    message: format!(
-                        "{name:?} is a registered user: log in (POST /api/login) and send the token in hello"
-                    ),
-                });
-            }
-            account
-        }
-    };
-    Ok(Hello { account, visitor })
+            .ok_or_else(|| {
+                unauthorized(
+                    "the token is unknown or expired; log in again (POST /api/login)".into(),
+                )
+            })?;
+        return Ok(Hello {
+            account,
+            visitor,
+            guest_secret: None,
+        });
+    }
+    let name = check_name("name", &name, edge.config.max_name_chars)?;
+    let presented = secret
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= auth::MAX_TOKEN_BYTES)
+        .map(auth::token_hash);
+    let (fresh, fresh_hash) = auth::new_token();
+    let outcome = edge
+        .store
+        .durable
+        .guest_hello(&name, presented.as_ref(), &fresh_hash, now_ms())
+        .await
+        .map_err(unavailable)?;
+    match outcome {
+        GuestHello::New(account) => Ok(Hello {
+            account,
+            visitor,
+            guest_secret: Some(fresh),
+        }),
+        GuestHello::Returning(account) => Ok(Hello {
+            account,
+            visitor,
+            guest_secret: None,
+        }),
+        GuestHello::Registered => Err(unauthorized(format!(
+            "{name:?} is a registered user: log in (POST /api/login) and send the token in hello"
+        ))),
+        GuestHello::Taken => Err(unauthorized(format!(
+            "the guest name {name:?} is taken: send its secret (welcome.guest_secret of its first hello) in hello, or choose another name"
+        ))),
+    }
 }
 
 /// Checks an anonymous visitor id: 8 to 128 characters of `[A-Za-z0-9_-]`.

@@ -206,6 +206,7 @@ mod tests {
                 name: "alice".into(),
                 token: None,
                 visitor: None,
+                secret: None,
             }
         );
         let spawn = br#"{"type":"spawn","ref":7,"model":"cube","transform":{"pos":[1,2,3],"rot":[0,0,0,1],"scale":[1,1,1]},"props":{"c":1}}"#;
@@ -265,6 +266,7 @@ mod tests {
                 name: "a".into(),
                 registered: false,
                 token: "t".into(),
+                guest_secret: Some("s".into()),
             },
             ServerMsg::Signal {
                 from: id,

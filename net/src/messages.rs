@@ -179,8 +179,7 @@ pub enum ClientMsg {
     Hello {
         /// Must equal [`PROTOCOL_VERSION`].
         protocol: u32,
-        /// Display name; guests with the same name are the same user. Ignored when `token`
-        /// names a user.
+        /// Display name. Ignored when `token` names a user.
         name: String,
         /// A login token (from `POST /api/login`) or the token of one's own live session;
         /// without one, the connection is a guest's.
@@ -191,6 +190,10 @@ pub enum ClientMsg {
         /// `plaza_visitor` cookie instead.
         #[serde(default)]
         visitor: Option<String>,
+        /// The guest secret the server gave this guest name at its first `hello`
+        /// (`welcome.guest_secret`): without it, a guest name that is in use is refused.
+        #[serde(default)]
+        secret: Option<String>,
     },
     /// Enter a space by name, creating it on first use.
     Join {
@@ -266,13 +269,25 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
-    /// A guest's `hello` under `name`.
+    /// A new guest's `hello` under `name`.
     pub fn hello(name: impl Into<String>) -> Self {
         Self::Hello {
             protocol: PROTOCOL_VERSION,
             name: name.into(),
             token: None,
             visitor: None,
+            secret: None,
+        }
+    }
+
+    /// A returning guest's `hello`: `name` with the secret its first `welcome` gave.
+    pub fn hello_again(name: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: name.into(),
+            token: None,
+            visitor: None,
+            secret: Some(secret.into()),
         }
     }
 
@@ -283,6 +298,7 @@ impl ClientMsg {
             name: String::new(),
             token: Some(token.into()),
             visitor: None,
+            secret: None,
         }
     }
 }
@@ -308,6 +324,11 @@ pub enum ServerMsg {
         /// A bearer token valid while this session lasts, for HTTP requests
         /// (`Authorization: Bearer ...`) such as uploads. Keep it secret.
         token: String,
+        /// Only on a guest name's first `hello`: the secret that makes this guest this
+        /// guest. Keep it (like a cookie) and send it in every later `hello` as `secret`;
+        /// it is not shown again.
+        #[serde(default)]
+        guest_secret: Option<String>,
     },
     /// Answer to `join`: the whole visible state of the space.
     Joined {

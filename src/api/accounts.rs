@@ -13,7 +13,7 @@ use super::{ApiError, Caller};
 use crate::auth::{self, Account};
 use crate::bridge::{check_name, rfc3339};
 use crate::edge::Edge;
-use crate::store::accounts::Registered;
+use crate::store::accounts::{GuestClaim, Registered};
 use crate::store::now_ms;
 
 /// Name and password.
@@ -21,6 +21,17 @@ use crate::store::now_ms;
 pub struct Credentials {
     name: String,
     password: String,
+}
+
+/// A registration: name and password, and for a guest name, proof of being that guest.
+#[derive(Debug, Deserialize)]
+pub struct NewAccount {
+    name: String,
+    password: String,
+    /// The guest's secret (`welcome.guest_secret`); a guest's session token in
+    /// `Authorization` does as well.
+    #[serde(default)]
+    guest_secret: Option<String>,
 }
 
 fn account_json(account: &Account) -> Value {
@@ -32,11 +43,13 @@ fn account_json(account: &Account) -> Value {
     })
 }
 
-/// `POST /api/users` `{"name","password"}`: registers (or claims a guest name). 201 with
-/// the account and a login token; 409 when a registered user has the name.
+/// `POST /api/users` `{"name","password","guest_secret"}`: registers a name, or claims
+/// one's own guest name (with its secret, or its session token as `Authorization`). 201
+/// with the account and a login token; 409 when a registered user or another guest has it.
 pub async fn register(
     State(edge): State<Arc<Edge>>,
-    Json(body): Json<Credentials>,
+    caller: Caller,
+    Json(body): Json<NewAccount>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !edge.config.registration_enabled {
         return Err(ApiError::forbidden(
@@ -56,14 +69,31 @@ pub async fn register(
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    match edge.store.durable.register(&name, &hash, now_ms()).await? {
+    let secret_hash = body
+        .guest_secret
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= auth::MAX_TOKEN_BYTES)
+        .map(auth::token_hash);
+    let claim = GuestClaim {
+        secret_hash: secret_hash.as_ref(),
+        guest: caller.0.filter(|a| !a.registered).map(|a| a.id),
+    };
+    match edge
+        .store
+        .durable
+        .register(&name, &hash, claim, now_ms())
+        .await?
+    {
         Registered::Created(account) => {
             let login = issue_token(&edge, &account).await?;
             Ok((StatusCode::CREATED, Json(login)))
         }
         Registered::NameTaken => Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("{name:?} is already registered; choose another name or log in"),
+            format!(
+                "{name:?} is taken: a registered user or another guest has it (a guest's own \
+                 name needs its guest_secret); choose another name or log in"
+            ),
         )),
     }
 }

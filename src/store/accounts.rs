@@ -45,6 +45,29 @@ pub enum Registered {
     NameTaken,
 }
 
+/// What a guest `hello` comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestHello {
+    /// A new guest (or one from before guest secrets, claimed now): the client gets the
+    /// secret whose hash was given as `fresh`.
+    New(Account),
+    /// The guest whose secret was presented.
+    Returning(Account),
+    /// The name is a registered user's: it needs a login token.
+    Registered,
+    /// The name is another guest's, and its secret was not presented.
+    Taken,
+}
+
+/// Who asks to register a name that may be a guest's: proof of being that guest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuestClaim<'a> {
+    /// The hash of the guest secret presented, if any.
+    pub secret_hash: Option<&'a [u8; 32]>,
+    /// The user of the session token presented, if any.
+    pub guest: Option<Uuid>,
+}
+
 /// Role of a member of a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -83,57 +106,93 @@ fn pg_account(row: &sqlx::postgres::PgRow) -> Result<Account, StoreError> {
 }
 
 impl Durable {
-    /// The account for a guest name, creating a guest user on first use. The caller must
-    /// refuse the result when it is registered (that name needs its token).
-    pub async fn guest_account(&self, name: &str, now_ms: i64) -> Result<Account, StoreError> {
-        match self {
-            Durable::Sqlite(s) => {
-                let row = sqlx::query(
-                    "INSERT INTO users (id, name, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)
-                     ON CONFLICT (name) DO UPDATE SET last_seen_at = excluded.last_seen_at
-                     RETURNING id, name, password_hash, is_admin",
-                )
-                .bind(Uuid::new_v4().to_string())
-                .bind(name)
-                .bind(now_ms)
-                .fetch_one(s.pool())
-                .await?;
-                sqlite_account(&row)
-            }
-            Durable::Postgres(p) => {
-                let row = sqlx::query(
-                    "INSERT INTO users (id, name, last_seen_at) VALUES ($1, $2, now())
-                     ON CONFLICT (name) DO UPDATE SET last_seen_at = now()
-                     RETURNING id, name, is_guest, is_admin",
-                )
-                .bind(Uuid::new_v4())
-                .bind(name)
-                .fetch_one(p.pool())
-                .await?;
-                pg_account(&row)
-            }
-        }
+    /// A guest `hello` under `name`. A new name becomes a guest whose secret hash is
+    /// `fresh`; an existing guest is returned only to the holder of its secret
+    /// (`presented`, the hash of the secret the client sent). A guest from before guest
+    /// secrets (or an imported one) has none: the first `hello` claims it with `fresh`.
+    pub async fn guest_hello(
+        &self,
+        name: &str,
+        presented: Option<&[u8; 32]>,
+        fresh: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<GuestHello, StoreError> {
+        let presented = presented.map(|h| h.as_slice());
+        let found = match self {
+            Durable::Sqlite(s) => sqlx::query(
+                "INSERT INTO users (id, name, created_at, last_seen_at, guest_secret_hash)
+                     VALUES (?1, ?2, ?3, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET
+                     last_seen_at = excluded.last_seen_at,
+                     guest_secret_hash = coalesce(users.guest_secret_hash, excluded.guest_secret_hash)
+                 WHERE users.password_hash IS NULL
+                   AND (users.guest_secret_hash IS NULL OR users.guest_secret_hash = ?5)
+                 RETURNING id, name, password_hash, is_admin, guest_secret_hash = ?4 AS fresh",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(name)
+            .bind(now_ms)
+            .bind(fresh.as_slice())
+            .bind(presented)
+            .fetch_optional(s.pool())
+            .await?
+            .map(|row| Ok::<_, StoreError>((sqlite_account(&row)?, row.try_get::<bool, _>("fresh")?)))
+            .transpose()?,
+            Durable::Postgres(p) => sqlx::query(
+                "INSERT INTO users (id, name, last_seen_at, guest_secret_hash)
+                     VALUES ($1, $2, now(), $3)
+                 ON CONFLICT (name) DO UPDATE SET
+                     last_seen_at = now(),
+                     guest_secret_hash = coalesce(users.guest_secret_hash, EXCLUDED.guest_secret_hash)
+                 WHERE users.password_hash IS NULL
+                   AND (users.guest_secret_hash IS NULL OR users.guest_secret_hash = $4)
+                 RETURNING id, name, is_guest, is_admin, guest_secret_hash = $3 AS fresh",
+            )
+            .bind(Uuid::new_v4())
+            .bind(name)
+            .bind(fresh.as_slice())
+            .bind(presented)
+            .fetch_optional(p.pool())
+            .await?
+            .map(|row| Ok::<_, StoreError>((pg_account(&row)?, row.try_get::<bool, _>("fresh")?)))
+            .transpose()?,
+        };
+        Ok(match found {
+            Some((account, true)) => GuestHello::New(account),
+            Some((account, false)) => GuestHello::Returning(account),
+            None if self.credentials(name).await?.is_some() => GuestHello::Registered,
+            None => GuestHello::Taken,
+        })
     }
 
     /// Registers `name` with a password hash. A guest name is claimed (its objects stay
-    /// its own); a registered name is refused.
+    /// its own) only by that guest: the holder of its secret (`claim.secret_hash`) or of one
+    /// of its sessions (`claim.guest`); a guest from before guest secrets by anyone. A
+    /// registered name, or another's guest, is refused.
     pub async fn register(
         &self,
         name: &str,
         password_hash: &str,
+        claim: GuestClaim<'_>,
         now_ms: i64,
     ) -> Result<Registered, StoreError> {
+        let secret = claim.secret_hash.map(|h| h.as_slice());
         let account = match self {
             Durable::Sqlite(s) => sqlx::query(
                 "INSERT INTO users (id, name, created_at, password_hash) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash
+                 ON CONFLICT (name) DO UPDATE SET
+                     password_hash = excluded.password_hash, guest_secret_hash = NULL
                  WHERE users.password_hash IS NULL
+                   AND (users.guest_secret_hash IS NULL OR users.guest_secret_hash = ?5
+                        OR users.id = ?6)
                  RETURNING id, name, password_hash, is_admin",
             )
             .bind(Uuid::new_v4().to_string())
             .bind(name)
             .bind(now_ms)
             .bind(password_hash)
+            .bind(secret)
+            .bind(claim.guest.map(|g| g.to_string()))
             .fetch_optional(s.pool())
             .await?
             .map(|row| sqlite_account(&row))
@@ -141,13 +200,17 @@ impl Durable {
             Durable::Postgres(p) => sqlx::query(
                 "INSERT INTO users (id, name, password_hash, is_guest) VALUES ($1, $2, $3, false)
                  ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-                                                  is_guest = false
+                                                  is_guest = false, guest_secret_hash = NULL
                  WHERE users.password_hash IS NULL
+                   AND (users.guest_secret_hash IS NULL OR users.guest_secret_hash = $4
+                        OR users.id = $5)
                  RETURNING id, name, is_guest, is_admin",
             )
             .bind(Uuid::new_v4())
             .bind(name)
             .bind(password_hash)
+            .bind(secret)
+            .bind(claim.guest)
             .fetch_optional(p.pool())
             .await?
             .map(|row| pg_account(&row))

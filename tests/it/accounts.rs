@@ -480,6 +480,7 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
     let mut native = Client::connect_quic(&server).await;
     native
         .say(&ClientMsg::Hello {
+            secret: None,
             protocol: plaza_net::PROTOCOL_VERSION,
             name: "by-hello".into(),
             token: None,
@@ -489,6 +490,7 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
     native.join("plaza").await;
     let mut bad = Client::connect(addr, Codec::Json).await;
     bad.send(&ClientMsg::Hello {
+        secret: None,
         protocol: plaza_net::PROTOCOL_VERSION,
         name: "x".into(),
         token: None,

@@ -112,6 +112,7 @@ async fn each_bad_input_gets_its_error_code() {
 
     // A second hello.
     json.send(&ClientMsg::Hello {
+        secret: None,
         protocol: PROTOCOL_VERSION,
         name: "again".into(),
         token: None,
@@ -143,6 +144,7 @@ async fn handshake_errors_close_the_connection() {
     let mut wrong = Client::connect(server.addr(), Codec::Json).await;
     wrong
         .send(&ClientMsg::Hello {
+            secret: None,
             protocol: 99,
             name: "future".into(),
             token: None,
@@ -169,6 +171,7 @@ async fn handshake_errors_close_the_connection() {
     let mut nameless = Client::connect(server.addr(), Codec::Json).await;
     nameless
         .send(&ClientMsg::Hello {
+            secret: None,
             protocol: PROTOCOL_VERSION,
             name: "\u{7}".into(),
             token: None,

@@ -16,6 +16,7 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
     let mut alice = server.client(Codec::Postcard, "alice").await;
     let scene = build_scene(&mut alice, "atrium", "stored in postgres").await;
     let (space, user) = (scene.space, scene.user);
+    let secret = alice.guest_secret.clone();
     drop(alice);
     let (dir, config) = server.stop().await;
 
@@ -110,8 +111,8 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
     assert_eq!(used, 1);
 
     let server = TestServer::start_in(dir, config).await;
-    let mut again = server.client(Codec::Json, "alice").await;
-    assert_eq!(again.user, user, "the same name is the same user");
+    let mut again = server.client_again(Codec::Json, "alice", &secret).await;
+    assert_eq!(again.user, user, "the same guest is the same user");
     scene.assert_restored(&again.join("atrium").await);
     server.stop().await;
 }

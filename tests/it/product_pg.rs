@@ -33,6 +33,7 @@ async fn the_product_works_on_postgres() {
     let mut erin = Client::connect(addr, Codec::Json).await;
     let visitor = "visitor-erin-0001";
     erin.say(&ClientMsg::Hello {
+        secret: None,
         protocol: plaza_net::PROTOCOL_VERSION,
         name: String::new(),
         token: Some(token.clone()),

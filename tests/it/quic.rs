@@ -206,6 +206,7 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
     // Wrong protocol version.
     let mut old = Client::connect_quic(&server).await;
     old.send(&ClientMsg::Hello {
+        secret: None,
         protocol: PROTOCOL_VERSION + 1,
         name: "old".into(),
         token: None,

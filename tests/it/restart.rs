@@ -14,14 +14,15 @@ async fn objects_chat_and_users_survive_a_restart() {
     let server = TestServer::start().await;
     let mut alice = server.client(Codec::Postcard, "alice").await;
     let scene = build_scene(&mut alice, "workshop", "remember this").await;
+    let secret = alice.guest_secret.clone();
     drop(alice);
 
     let (dir, config) = server.stop().await;
     let server = TestServer::start_in(dir, config).await;
-    let mut again = server.client(Codec::Json, "alice").await;
+    let mut again = server.client_again(Codec::Json, "alice", &secret).await;
     assert_eq!(
         again.user, scene.user,
-        "the same name is the same user after a restart"
+        "the same guest (name and secret) is the same user after a restart"
     );
     scene.assert_restored(&again.join("workshop").await);
 

@@ -84,6 +84,19 @@ impl TestServer {
     pub async fn client(&self, codec: Codec, name: &str) -> Client {
         Client::hello(self.addr(), codec, name).await
     }
+
+    /// A client that said hello as the guest `name` again, with the secret it was given.
+    pub async fn client_again(&self, codec: Codec, name: &str, secret: &Option<String>) -> Client {
+        let mut client = Client::connect(self.addr(), codec).await;
+        let secret = secret
+            .clone()
+            .expect("the guest got a secret at its first hello");
+        client
+            .say(&ClientMsg::hello_again(name, secret.clone()))
+            .await;
+        client.guest_secret = Some(secret);
+        client
+    }
 }
 
 pub use plaza_net::{Closed, Received};
@@ -103,6 +116,8 @@ pub struct Client {
     pub user: Uuid,
     /// The session token from welcome.
     pub token: String,
+    /// The guest secret from a new guest's welcome (for its next hello).
+    pub guest_secret: Option<String>,
 }
 
 impl Client {
@@ -140,6 +155,7 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
+            guest_secret: None,
         }
     }
 
@@ -155,6 +171,7 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
+            guest_secret: None,
         }
     }
 
@@ -180,6 +197,7 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
+            guest_secret: None,
         }
     }
 
@@ -228,6 +246,7 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
+            guest_secret: None,
         };
         client.say_hello(name).await;
         client
@@ -253,6 +272,7 @@ impl Client {
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
+            guest_secret: None,
         };
         client.say_hello("stalled").await;
         client
@@ -282,9 +302,13 @@ impl Client {
                 token,
                 name,
                 registered,
+                guest_secret,
             } => {
                 assert_eq!(token.len(), 64, "a session token comes with welcome");
                 self.token = token;
+                if guest_secret.is_some() {
+                    self.guest_secret = guest_secret;
+                }
                 assert_eq!(protocol, PROTOCOL_VERSION);
                 assert!(tick_rate >= 1);
                 self.session = session;
@@ -523,7 +547,11 @@ pub async fn http_head(addr: SocketAddr, path: &str, token: Option<&str>) -> (u1
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_string();
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let status = head
         .split_whitespace()
         .nth(1)

@@ -382,10 +382,16 @@ async fn media_of_a_private_space_is_private() {
         }
     }
     let (status, bytes) = http(addr, "GET", &file, Some(&owner), None, &[]).await;
-    assert_eq!((status, bytes.as_slice()), (200, &b"the combination is 12-34-56"[..]));
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (200, &b"the combination is 12-34-56"[..])
+    );
     let (status, head) = crate::support::http_head(addr, &file, Some(&owner)).await;
     assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("cache-control: private"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("cache-control: private"),
+        "{head}"
+    );
     // Invited, the outsider sees it too.
     let (status, _) = http_json(
         addr,
