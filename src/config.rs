@@ -107,9 +107,11 @@ pub struct Config {
     pub chat_history: usize,
     /// Objects one space may hold. Default 100000.
     pub max_objects_per_space: usize,
-    /// Objects of a space being loaded that enter the world per tick: a big space enters
-    /// over several ticks instead of stalling every space's tick. Default 2000 (about 2 ms
-    /// of tick time; docs/benchmarks.md).
+    /// Objects a space takes in or gives out per tick: a space loading from the store
+    /// enters the world this many objects a tick, and (without `view_radius`) someone
+    /// entering a space gets this many in `joined` and the rest this many a tick in their
+    /// deltas. A big space then costs several short ticks instead of stalling every
+    /// space's tick. Default 1000 (about 1.5 ms of tick time; docs/benchmarks.md).
     pub load_slice_objects: usize,
     /// Client commands waiting for the next tick before new ones are refused with
     /// `rate_limited`. Default 65536.
@@ -307,7 +309,7 @@ impl Default for Config {
             max_name_chars: 64,
             chat_history: 50,
             max_objects_per_space: 100_000,
-            load_slice_objects: 2_000,
+            load_slice_objects: 1_000,
             inbox_capacity: 65_536,
             outbound_queue_frames: 1024,
             write_timeout_ms: 10_000,

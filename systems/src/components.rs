@@ -114,6 +114,12 @@ pub struct InSpace(pub Entity);
 #[derive(Component, Debug, Default)]
 pub struct JustJoined;
 
+/// Objects of its space that a session which just entered has yet to be sent (whole-space
+/// replication): its `joined` snapshot held the first [`crate::Limits::load_slice_objects`],
+/// the rest follow a slice per tick, so entering a big space stalls no tick.
+#[derive(Component, Debug, Default)]
+pub struct Backfill(pub Vec<Entity>);
+
 /// A session waiting for a space to be loaded from the store.
 #[derive(Component, Debug, Clone)]
 pub struct WantsSpace(pub Arc<str>);

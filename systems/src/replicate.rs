@@ -11,8 +11,8 @@ use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, ScreenShares, Session,
-    Space, SpaceContents, Transform, Version,
+    Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, ScreenShares,
+    Session, Space, SpaceContents, Transform, Version,
 };
 use crate::{
     ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot,
@@ -97,9 +97,39 @@ pub fn replicate(
     sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
     spaces: Query<(&Space, &SpaceContents, &ChatLog, &ScreenShares)>,
     objects: Query<(ObjectData, &InSpace)>,
+    mut backfills: Query<(Entity, &Session, &mut Backfill)>,
     mut state: Local<ReplicateState>,
     mut commands: Commands,
 ) {
+    // Sessions still owed the objects their snapshot left out: a slice this tick, in all.
+    let mut budget = limits.load_slice_objects.max(1);
+    for (entity, session, mut backfill) in &mut backfills {
+        if budget == 0 {
+            break;
+        }
+        let take = budget.min(backfill.0.len());
+        budget -= take;
+        let at = backfill.0.len() - take;
+        let objects: Vec<ObjectState> = backfill
+            .0
+            .drain(at..)
+            .filter_map(|e| objects.get(e).ok())
+            .map(|(data, _)| object_state(data))
+            .collect();
+        if backfill.0.is_empty() {
+            commands.entity(entity).remove::<Backfill>();
+        }
+        if !objects.is_empty() {
+            outbox.0.push(Outgoing {
+                to: Recipients::One(session.conn),
+                event: Event::Delta(Box::new(Delta {
+                    tick: time.tick,
+                    objects,
+                    ..Delta::default()
+                })),
+            });
+        }
+    }
     let state = &mut *state;
     let deltas = &mut state.deltas;
     // A space nobody is in has no one to tell: its changes cost only this check.
@@ -190,19 +220,21 @@ pub fn replicate(
         });
     }
 
-    // Everyone who entered a space this tick gets the same snapshot of it, built once.
+    // Everyone who entered a space this tick gets the same snapshot of it, built once. A
+    // big space's snapshot holds its first objects; the rest follow, a slice per tick.
     for space in arriving_spaces {
         let Ok((info, contents, chat, shares)) = spaces.get(space) else {
             continue;
         };
+        let mut all = contents.objects.iter().copied();
         let snapshot = Snapshot {
             space: info.id,
             name: info.name.clone(),
             tick: time.tick,
-            objects: contents
-                .objects
-                .iter()
-                .filter_map(|&e| objects.get(e).ok())
+            objects: all
+                .by_ref()
+                .take(limits.load_slice_objects.max(1))
+                .filter_map(|e| objects.get(e).ok())
                 .map(|(data, _)| object_state(data))
                 .collect(),
             users: contents
@@ -215,6 +247,12 @@ pub fn replicate(
             shares: shares.0.clone(),
         };
         let to = present_members(&contents.members, &sessions, true);
+        let rest: Vec<Entity> = all.collect();
+        if !rest.is_empty() {
+            for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
+                commands.entity(entity).insert(Backfill(rest.clone()));
+            }
+        }
         outbox.0.push(Outgoing {
             to: Recipients::Many(to),
             event: Event::Joined(Box::new(snapshot)),

@@ -43,8 +43,11 @@ pub struct Limits {
     /// this many ticks gets its final state sent reliably. Longer than the gap between a
     /// walker's poses, so that walking is never mistaken for stopping.
     pub settle_ticks: u64,
-    /// Objects of loaded spaces brought into the world per tick: a big space enters over
-    /// several ticks rather than stalling one (see [`SpaceLoads`]).
+    /// Objects a space takes in or gives out per tick: those of a space loading from the
+    /// store (see [`SpaceLoads`]), and, without a view radius, those sent to sessions that
+    /// just entered a space beyond their `joined` snapshot (see
+    /// [`crate::components::Backfill`]). A big space then costs several short ticks rather
+    /// than one long one.
     pub load_slice_objects: usize,
 }
 
@@ -59,7 +62,7 @@ impl Default for Limits {
             view_radius: None,
             view_budget_bytes: 16 * 1024,
             settle_ticks: 4,
-            load_slice_objects: 2_000,
+            load_slice_objects: 1_000,
         }
     }
 }

@@ -8,7 +8,7 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{
-    Access, Avatar, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion,
+    Access, Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion,
     ScreenShares, Session, Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
 };
 use crate::ingest::{conn_of, joined_space, log_event, refuse, send, send_error};
@@ -373,7 +373,9 @@ fn exit_space(world: &mut World, session: Entity) {
         return;
     };
     crate::sharing::stop(world, session);
-    world.entity_mut(session).remove::<(InSpace, JustJoined)>();
+    world
+        .entity_mut(session)
+        .remove::<(InSpace, JustJoined, Backfill)>();
     if let Some(mut contents) = world.get_mut::<SpaceContents>(space)
         && let Some(at) = contents.members.iter().position(|&m| m == session)
     {

@@ -606,6 +606,7 @@ fn a_moved_object_is_motion_then_settles_once() {
 }
 
 mod interest;
+mod loading;
 
 #[test]
 fn only_owners_and_space_admins_change_objects() {

@@ -1,0 +1,125 @@
+//! Big spaces enter the world, and reach whoever enters them, a slice per tick: no tick
+//! spawns or snapshots more than `load_slice_objects` objects, and nothing is left out.
+
+use std::collections::HashSet;
+
+use super::*;
+
+use crate::components::ObjectId;
+
+fn stored(n: usize) -> Vec<ObjectState> {
+    (0..n)
+        .map(|i| ObjectState {
+            id: Uuid::from_u128(50_000 + i as u128),
+            model: Arc::from("crate"),
+            transform: Transform::from_translation(Vec3::new(i as f32, 0.0, 0.0)),
+            props: Arc::from("{}"),
+            owner: Uuid::from_u128(9),
+            version: 1,
+        })
+        .collect()
+}
+
+fn objects_in_world(world: &mut Harness) -> usize {
+    let world = world.app.world_mut();
+    world.query::<&ObjectId>().iter(world).count()
+}
+
+#[test]
+fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
+    let mut world = Harness::with_limits(Limits {
+        load_slice_objects: 100,
+        ..Limits::default()
+    });
+    world.join_new(2, 2, "busy");
+    world.step(vec![connect(1, 1), join(1, "big")]);
+    assert_eq!(world.load_requests(), vec![Arc::from("big")]);
+    let loaded = LoadedSpace {
+        objects: stored(1_050),
+        ..empty_space("big")
+    };
+    let mut input = vec![Input::SpaceLoaded {
+        name: Arc::from("big"),
+        result: Ok(loaded),
+    }];
+    let mut ticks = 0;
+    let snapshot = loop {
+        ticks += 1;
+        input.push(cmd(2, Command::Chat { text: Arc::from("still ticking") }));
+        let (out, _) = world.step(std::mem::take(&mut input));
+        assert!(objects_in_world(&mut world) <= 100 * ticks, "a slice per tick");
+        let chat = events_for(&out, 2).iter().any(|e| matches!(e, Event::Chat(_)));
+        assert!(chat, "the other space is served in every tick of the load");
+        if let Some(snapshot) = events_for(&out, 1).iter().find_map(|e| match e {
+            Event::Joined(s) => Some(s.clone()),
+            _ => None,
+        }) {
+            break snapshot;
+        }
+        assert!(ticks < 20, "the space never became joinable");
+    };
+    assert_eq!(ticks, 11, "1,050 objects in slices of 100");
+    assert_eq!(objects_in_world(&mut world), 1_050);
+    assert_eq!(snapshot.objects.len(), 100, "the snapshot holds the first slice");
+
+    // The rest reach the newcomer a slice per tick, each object once.
+    let mut seen: HashSet<Uuid> = snapshot.objects.iter().map(|o| o.id).collect();
+    for _ in 0..10 {
+        let (out, _) = world.step(Vec::new());
+        let slice: Vec<Uuid> = events_for(&out, 1)
+            .iter()
+            .filter_map(|e| match e {
+                Event::Delta(d) => Some(d.objects.iter().map(|o| o.id).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(slice.len() <= 100, "a slice per tick");
+        for id in slice {
+            assert!(seen.insert(id), "{id} sent twice");
+        }
+    }
+    assert_eq!(seen.len(), 1_050, "every object reached the newcomer");
+    let (out, _) = world.step(Vec::new());
+    assert!(events_for(&out, 1).is_empty(), "nothing more once all is sent");
+}
+
+#[test]
+fn objects_removed_before_their_slice_are_not_sent() {
+    let mut world = Harness::with_limits(Limits {
+        load_slice_objects: 10,
+        ..Limits::default()
+    });
+    world.join_new(1, 1, "yard");
+    for n in 0..30 {
+        world.step(vec![spawn_cmd(1, n, n as f32)]);
+    }
+    let (out, _) = world.step(vec![connect(2, 2), join(2, "yard")]);
+    let snapshot = events_for(&out, 2)
+        .iter()
+        .find_map(|e| match e {
+            Event::Joined(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a snapshot");
+    let shown: HashSet<Uuid> = snapshot.objects.iter().map(|o| o.id).collect();
+    // Owner 1 removes everything the newcomer has not been shown yet.
+    let all: Vec<Uuid> = {
+        let w = world.app.world_mut();
+        w.query::<&ObjectId>().iter(w).map(|o| o.0).collect()
+    };
+    let despawns = all
+        .iter()
+        .filter(|id| !shown.contains(id))
+        .map(|&id| cmd(1, Command::Despawn { id }))
+        .collect();
+    let (out, _) = world.step(despawns);
+    for tick in 0..3 {
+        let out = if tick == 0 { out.clone() } else { world.step(Vec::new()).0 };
+        for event in events_for(&out, 2) {
+            if let Event::Delta(d) = event {
+                assert!(d.objects.is_empty(), "a removed object was backfilled: {d:?}");
+            }
+        }
+    }
+}
