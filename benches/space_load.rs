@@ -32,7 +32,11 @@ fn objects() -> Vec<ObjectState> {
         .map(|n| ObjectState {
             id: Uuid::from_u128(1_000_000 + n as u128),
             model: Arc::from("crate"),
-            transform: Transform::from_translation(Vec3::new((n % 250) as f32, 0.0, (n / 250) as f32)),
+            transform: Transform::from_translation(Vec3::new(
+                (n % 250) as f32,
+                0.0,
+                (n / 250) as f32,
+            )),
             props: Arc::from(r#"{"color":"red"}"#),
             owner: Uuid::from_u128(2),
             version: 1,
@@ -136,9 +140,16 @@ impl Bench {
     /// Steps until one slice is left to load.
     fn until_last_slice(&mut self) {
         self.step(vec![Self::warehouse()]);
-        while self.app.world().resource::<SpaceLoads>().0.front().is_some_and(|l| {
-            l.objects.len() > self.app.world().resource::<Limits>().load_slice_objects
-        }) {
+        while self
+            .app
+            .world()
+            .resource::<SpaceLoads>()
+            .0
+            .front()
+            .is_some_and(|l| {
+                l.objects.len() > self.app.world().resource::<Limits>().load_slice_objects
+            })
+        {
             self.step(Vec::new());
         }
     }
@@ -146,7 +157,9 @@ impl Bench {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("space_load");
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     group.bench_function("baseline/walk", |b| {
         let mut bench = Bench::new(1_000);
         b.iter(|| bench.step(Vec::new()))

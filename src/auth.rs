@@ -84,6 +84,14 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     crate::tls::sha256(token.as_bytes())
 }
 
+/// The hash a presented secret (a guest secret) is looked up by, if it is one at all:
+/// empty or overlong text is no secret.
+pub fn secret_hash(presented: Option<&str>) -> Option<[u8; 32]> {
+    presented
+        .filter(|s| !s.is_empty() && s.len() <= MAX_TOKEN_BYTES)
+        .map(token_hash)
+}
+
 /// Compares two secrets in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

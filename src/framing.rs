@@ -95,7 +95,7 @@ impl FrameSource for FramedSource {
 
 /// Reads one length-prefixed frame. A frame too long to skip leaves the stream out of
 /// step: the connection is closed (1009).
-async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, hard: usize) -> Incoming {
+pub async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, hard: usize) -> Incoming {
     let mut prefix = [0_u8; 4];
     if recv.read_exact(&mut prefix).await.is_err() {
         return Incoming::End;

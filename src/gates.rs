@@ -86,7 +86,7 @@ mod tests {
         let gate = Gate::new("tests", 2, Duration::from_millis(20));
         let a = gate.enter().await.expect("a place");
         let _b = gate.enter().await.expect("a place");
-        assert_eq!(gate.enter().await.unwrap_err(), Busy("tests"));
+        assert_eq!(gate.enter().await.err(), Some(Busy("tests")));
         drop(a);
         let _c = gate.enter().await.expect("a place came back");
         assert_eq!((gate.in_use(), gate.peak(), gate.refused()), (2, 2, 1));

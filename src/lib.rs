@@ -15,6 +15,7 @@ pub mod conn;
 pub mod directory;
 pub mod edge;
 pub mod framing;
+pub mod fuzz_targets;
 pub mod gates;
 pub mod http;
 pub mod json_budget;

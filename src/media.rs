@@ -87,8 +87,7 @@ pub fn check_glb(bytes: &[u8], limits: &GlbLimits) -> Result<Value, UploadError>
         crate::json_budget::BudgetError::Invalid(why) => UploadError::InvalidGltf(why),
         too_many => UploadError::TooComplex(too_many),
     })?;
-    let gltf =
-        gltf::Gltf::from_slice(bytes).map_err(|e| UploadError::InvalidGltf(e.to_string()))?;
+    let gltf = parse_glb(bytes)?;
     let version = &gltf.as_json().asset.version;
     if !version.starts_with("2.") {
         return Err(UploadError::InvalidGltf(format!(
@@ -120,6 +119,45 @@ pub fn check_glb(bytes: &[u8], limits: &GlbLimits) -> Result<Value, UploadError>
         "animations": gltf.animations().count(),
         "extensions_used": gltf.extensions_used().collect::<Vec<_>>(),
     }))
+}
+
+/// Parses and validates a GLB with the `gltf` crate, guarding against what its validation
+/// does not: fuzzing found that gltf-json 1.4.1 indexes `accessors` with a primitive's
+/// POSITION attribute unchecked (a dangling index panicked the parser), so that index is
+/// checked first; and any other panic in the parser is caught and refused as invalid, so
+/// that no upload can take down the task handling it.
+fn parse_glb(bytes: &[u8]) -> Result<gltf::Gltf, UploadError> {
+    let invalid = |e: gltf::Error| UploadError::InvalidGltf(e.to_string());
+    let parse = || {
+        let unchecked = gltf::Gltf::from_slice_without_validation(bytes).map_err(invalid)?;
+        let root = unchecked.document.as_json();
+        let accessors = root.accessors.len();
+        for (m, mesh) in root.meshes.iter().enumerate() {
+            for (p, primitive) in mesh.primitives.iter().enumerate() {
+                let dangling = primitive
+                    .attributes
+                    .values()
+                    .find(|index| index.value() >= accessors);
+                if let Some(index) = dangling {
+                    return Err(UploadError::InvalidGltf(format!(
+                        "meshes[{m}].primitives[{p}] uses accessor {} of {accessors}",
+                        index.value()
+                    )));
+                }
+            }
+        }
+        let document =
+            gltf::Document::from_json(unchecked.document.into_json()).map_err(invalid)?;
+        Ok(gltf::Gltf {
+            document,
+            blob: unchecked.blob,
+        })
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or_else(|_| {
+        Err(UploadError::InvalidGltf(
+            "the glTF parser failed on this file".into(),
+        ))
+    })
 }
 
 /// The JSON chunk of a GLB (the first chunk, which the format requires to be JSON).
@@ -289,6 +327,17 @@ mod tests {
             check_glb(&lying, &LIMITS),
             Err(UploadError::InvalidGltf(_))
         ));
+    }
+
+    /// Found by the `glb` fuzz target: it panicked inside gltf-json's validation.
+    #[test]
+    fn a_primitive_with_a_dangling_accessor_is_refused_not_a_panic() {
+        let json = br#"{"asset":{"version":"2.0"},"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}]}"#;
+        let refused = check_glb(&glb_from_parts(json, &[]), &LIMITS);
+        assert!(
+            matches!(&refused, Err(UploadError::InvalidGltf(why)) if why.contains("accessor 0 of 0")),
+            "{refused:?}"
+        );
     }
 
     #[test]

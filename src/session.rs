@@ -252,10 +252,7 @@ async fn handshake<S: FrameSource>(
         });
     }
     let name = check_name("name", &name, edge.config.max_name_chars)?;
-    let presented = secret
-        .as_deref()
-        .filter(|s| !s.is_empty() && s.len() <= auth::MAX_TOKEN_BYTES)
-        .map(auth::token_hash);
+    let presented = auth::secret_hash(secret.as_deref());
     let (fresh, fresh_hash) = auth::new_token();
     let outcome = edge
         .store

@@ -113,9 +113,9 @@ mod tests {
         );
         let a1 = slots.take(a).expect("free");
         let _a2 = slots.take(a).expect("free");
-        assert_eq!(slots.take(a).unwrap_err(), SlotRefused::AddressFull);
+        assert_eq!(slots.take(a).err(), Some(SlotRefused::AddressFull));
         let _b1 = slots.take(b).expect("free");
-        assert_eq!(slots.take(c).unwrap_err(), SlotRefused::Full);
+        assert_eq!(slots.take(c).err(), Some(SlotRefused::Full));
         drop(a1);
         assert_eq!(slots.in_use(), 2);
         let _c1 = slots.take(c).expect("a slot came back");

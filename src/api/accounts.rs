@@ -34,6 +34,14 @@ pub struct NewAccount {
     guest_secret: Option<String>,
 }
 
+impl NewAccount {
+    /// The name, checked as every name is; the password's length is checked by hashing.
+    pub(super) fn checked_name(&self, config: &crate::Config) -> Result<Arc<str>, ApiError> {
+        check_name("name", &self.name, config.max_name_chars)
+            .map_err(|r| ApiError::bad_request(r.message))
+    }
+}
+
 fn account_json(account: &Account) -> Value {
     json!({
         "user": account.id,
@@ -56,8 +64,7 @@ pub async fn register(
             "registration is switched off on this server",
         ));
     }
-    let name = check_name("name", &body.name, edge.config.max_name_chars)
-        .map_err(|r| ApiError::bad_request(r.message))?;
+    let name = body.checked_name(&edge.config)?;
     let password = body.password;
     // The place is held by the hashing itself, so a client that goes away frees nothing
     // early: the gate bounds hashes running, not requests waiting for them.
@@ -69,11 +76,7 @@ pub async fn register(
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let secret_hash = body
-        .guest_secret
-        .as_deref()
-        .filter(|s| !s.is_empty() && s.len() <= auth::MAX_TOKEN_BYTES)
-        .map(auth::token_hash);
+    let secret_hash = auth::secret_hash(body.guest_secret.as_deref());
     let claim = GuestClaim {
         secret_hash: secret_hash.as_ref(),
         guest: caller.0.filter(|a| !a.registered).map(|a| a.id),

@@ -56,6 +56,45 @@ pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
     json_routes.merge(upload_routes)
 }
 
+/// A JSON body of the API, by the route that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// `POST /api/users`.
+    Register,
+    /// `POST /api/login`.
+    Login,
+    /// `POST /api/spaces`.
+    CreateSpace,
+    /// `POST /api/spaces/{id}/members`.
+    AddMember,
+    /// `POST /api/admin/users/{name}`.
+    UserChange,
+}
+
+/// Decodes `bytes` as the body `kind` and checks it as its handler does before asking any
+/// store: what the fuzz targets feed arbitrary bytes to. Errors are the API's answers.
+pub fn check_body(kind: Body, bytes: &[u8], config: &crate::Config) -> Result<(), String> {
+    fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+    let checked = match kind {
+        Body::Register => decode::<accounts::NewAccount>(bytes)?
+            .checked_name(config)
+            .map(drop),
+        Body::Login => decode::<accounts::Credentials>(bytes)
+            .map(drop)
+            .map_err(ApiError::bad_request),
+        Body::CreateSpace => decode::<spaces::CreateSpace>(bytes)?
+            .checked_name(config)
+            .map(drop),
+        Body::AddMember => decode::<spaces::NewMember>(bytes)?.role().map(drop),
+        Body::UserChange => decode::<admin::UserChange>(bytes)
+            .map(drop)
+            .map_err(ApiError::bad_request),
+    };
+    checked.map_err(|e| e.message)
+}
+
 /// A refused or failed API request.
 #[derive(Debug)]
 pub struct ApiError {

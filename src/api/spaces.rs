@@ -131,13 +131,7 @@ pub async fn create(
             "only registered users create spaces over HTTP; guests create public spaces by joining them",
         ));
     }
-    let name = check_name("space name", &body.name, edge.config.max_name_chars)
-        .map_err(|r| ApiError::bad_request(r.message))?;
-    if body.description.chars().count() > 4096 {
-        return Err(ApiError::bad_request("description is over 4096 characters"));
-    }
-    crate::text::check_text("description", &body.description)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let name = body.checked_name(&edge.config)?;
     let new = NewSpace {
         id: Uuid::now_v7(),
         name: &name,
@@ -163,12 +157,38 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(space_json(&info, None))))
 }
 
+impl CreateSpace {
+    /// The name, checked as every name is, after the description is checked.
+    pub(super) fn checked_name(&self, config: &crate::Config) -> Result<Arc<str>, ApiError> {
+        if self.description.chars().count() > 4096 {
+            return Err(ApiError::bad_request("description is over 4096 characters"));
+        }
+        crate::text::check_text("description", &self.description)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        check_name("space name", &self.name, config.max_name_chars)
+            .map_err(|r| ApiError::bad_request(r.message))
+    }
+}
+
 /// Whom to add, and as what.
 #[derive(Debug, Deserialize)]
 pub struct NewMember {
     user: String,
     #[serde(default)]
     role: Option<String>,
+}
+
+impl NewMember {
+    /// The role asked for (member by default).
+    pub(super) fn role(&self) -> Result<Role, ApiError> {
+        match self.role.as_deref() {
+            None | Some("member") => Ok(Role::Member),
+            Some("admin") => Ok(Role::Admin),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "role must be \"member\" or \"admin\", not {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Refuses callers who do not administer the space.
@@ -193,15 +213,7 @@ pub async fn add_member(
     let account = caller.clone().required()?;
     let (_, access) = visible_space(&edge, id, &caller).await?;
     require_space_admin(&account, &access)?;
-    let role = match body.role.as_deref() {
-        None | Some("member") => Role::Member,
-        Some("admin") => Role::Admin,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "role must be \"member\" or \"admin\", not {other:?}"
-            )));
-        }
-    };
+    let role = body.role()?;
     let user = member_id(&edge, &body.user).await?;
     edge.store
         .durable

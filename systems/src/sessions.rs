@@ -8,8 +8,9 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{
-    Access, Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, SavedVersion,
-    ScreenShares, Session, Space, SpaceContents, Strikes, Transform, Version, WantsSpace,
+    Access, Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props,
+    SavedVersion, ScreenShares, Session, Space, SpaceContents, Strikes, Transform, Version,
+    WantsSpace,
 };
 use crate::ingest::{conn_of, joined_space, log_event, refuse, send, send_error};
 use crate::{
@@ -131,12 +132,7 @@ pub(crate) fn pose(world: &mut World, session: Entity, transform: Transform) {
 /// the next ticks ([`load_slices`]), and the sessions waiting for it enter when they all are.
 pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<LoadedSpace, String>) {
     if let Some(space) = world.resource::<Index>().spaces.get(&name).copied() {
-        let waiting = world
-            .resource_mut::<Index>()
-            .loading
-            .remove(&name)
-            .unwrap_or_default();
-        for session in still_waiting(world, &waiting, &name) {
+        for session in take_waiting(world, &name) {
             enter(world, session, space);
         }
         return;
@@ -154,12 +150,7 @@ pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<Loa
             });
         }
         Err(error) => {
-            let waiting = world
-                .resource_mut::<Index>()
-                .loading
-                .remove(&name)
-                .unwrap_or_default();
-            for session in still_waiting(world, &waiting, &name) {
+            for session in take_waiting(world, &name) {
                 let message = format!("space {name:?} could not be loaded ({error}); retry");
                 send_error(world, session, ErrorKind::Unavailable, message);
             }
@@ -183,22 +174,26 @@ pub fn load_slices(world: &mut World) {
             world.resource_mut::<SpaceLoads>().0.push_front(load);
             return;
         }
-        let waiting = {
-            let mut index = world.resource_mut::<Index>();
-            index.spaces.insert(load.name.clone(), load.space);
-            index.loading.remove(&load.name).unwrap_or_default()
-        };
-        for session in still_waiting(world, &waiting, &load.name) {
+        world
+            .resource_mut::<Index>()
+            .spaces
+            .insert(load.name.clone(), load.space);
+        for session in take_waiting(world, &load.name) {
             enter(world, session, load.space);
         }
     }
 }
 
-/// The sessions of `waiting` that still want `name` (they may have left or gone elsewhere),
-/// with their wish cleared.
-fn still_waiting(world: &mut World, waiting: &[Entity], name: &str) -> Vec<Entity> {
+/// Ends the wait for `name`: the sessions that waited for it and still want it (they may
+/// have left or gone elsewhere), with their wish cleared.
+fn take_waiting(world: &mut World, name: &str) -> Vec<Entity> {
+    let waiting = world
+        .resource_mut::<Index>()
+        .loading
+        .remove(name)
+        .unwrap_or_default();
     let mut sessions = Vec::with_capacity(waiting.len());
-    for &session in waiting {
+    for session in waiting {
         let wants = world
             .get::<WantsSpace>(session)
             .is_some_and(|w| &*w.0 == name);

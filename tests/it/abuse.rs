@@ -76,16 +76,21 @@ async fn uploads_wait_for_a_place_and_are_refused_when_none_comes() {
         1,
         "the slow upload holds the place"
     );
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/models",
-        Some(&token),
-        Some("model/gltf-binary"),
-        &plaza::media::sample_glb(),
-    )
-    .await;
-    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let upload_sample = async || {
+        let glb = plaza::media::sample_glb();
+        let answer = http(
+            addr,
+            "POST",
+            "/api/models",
+            Some(&token),
+            Some("model/gltf-binary"),
+            &glb,
+        );
+        let (status, body) = answer.await;
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (status, body) = upload_sample().await;
+    assert_eq!(status, 503, "{body}");
     // The slow one finishes (it is no model), and the place is free again.
     slow.write_all(&[0; 100]).await.expect("sends");
     let mut answer = String::new();
@@ -93,16 +98,8 @@ async fn uploads_wait_for_a_place_and_are_refused_when_none_comes() {
         .await
         .expect("reads");
     assert!(answer.starts_with("HTTP/1.1 422"), "{answer}");
-    let (status, _) = http(
-        addr,
-        "POST",
-        "/api/models",
-        Some(&token),
-        Some("model/gltf-binary"),
-        &plaza::media::sample_glb(),
-    )
-    .await;
-    assert_eq!(status, 201);
+    let (status, body) = upload_sample().await;
+    assert_eq!(status, 201, "{body}");
     let edge = server.server.edge();
     assert_eq!((edge.uploads.peak(), edge.uploads.refused()), (1, 1));
     server.stop().await;

@@ -5,7 +5,7 @@ use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, Props, ServerMsg,
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::support::{Client, TestServer};
+use crate::support::{Client, TestServer, flood_until_slow};
 
 /// The bystander still gets chat from a third client and answers pings.
 async fn bystander_still_served(server: &TestServer, bystander: &mut Client) {
@@ -253,41 +253,9 @@ async fn a_client_that_does_not_read_is_disconnected_and_others_keep_playing() {
     builder.join("lobby").await;
 
     // Deltas of ~35 KB each: a few fill the stalled client's socket, then its 16-frame queue.
-    let blob =
-        Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(7000))).expect("an object");
-    let slow = || {
-        server
-            .server
-            .edge()
-            .tick_stats
-            .slow_disconnects
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
-    for round in 0..200u32 {
-        for n in 0..5 {
-            let spawn = ClientMsg::Spawn {
-                client_ref: round * 5 + n,
-                model: "cube".into(),
-                transform: WireTransform::IDENTITY,
-                props: blob.clone(),
-            };
-            builder.send(&spawn).await;
-        }
-        // The builder reads everything it is sent, so it is never the slow one.
-        let last = round * 5 + 4;
-        builder
-            .recv_until(|m| {
-                matches!(m, ServerMsg::Spawned { client_ref, .. } if *client_ref == last)
-                    .then_some(())
-            })
-            .await;
-        if slow() > 0 {
-            break;
-        }
-    }
+    let slow = flood_until_slow(&server, &mut builder, 200).await;
     assert_eq!(
-        slow(),
-        1,
+        slow, 1,
         "exactly the stalled client was disconnected as too slow"
     );
     let frame = stalled
@@ -351,7 +319,15 @@ async fn pong_echoes_ping_exactly() {
             sent.push(t);
         }
     }
-    sent.extend([0.1, 1e23, 5e-324, 2.2250738585072011e-308, f64::MAX, -0.0]);
+    // Known hard cases: the smallest subnormal, the largest subnormal, f64::MAX.
+    sent.extend([
+        0.1,
+        1e23,
+        5e-324,
+        f64::from_bits(0x000f_ffff_ffff_ffff),
+        f64::MAX,
+        -0.0,
+    ]);
     // In rounds well inside the outbound queue, so that no pong is dropped.
     for round in sent.chunks(200) {
         for &t in round {

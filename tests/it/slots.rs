@@ -6,11 +6,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use plaza_net::{ClientMsg, Codec, Props, Received, ServerMsg, WireTransform};
+use plaza_net::{Codec, Received};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{Client, TestServer, WAIT, eventually, register};
+use crate::support::{Client, TestServer, WAIT, eventually, flood_until_slow, register};
 
 /// A raw TCP connection from `from`.
 async fn tcp_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
@@ -50,35 +50,8 @@ async fn a_client_that_never_reads_is_closed_and_frees_its_slot() {
     stalled.join("lobby").await;
     assert_eq!(edge.connections(), before + 1);
     // Deltas of ~35 KB each fill the stalled client's socket; it never reads again.
-    let blob =
-        Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(7000))).expect("an object");
-    let slow = || {
-        edge.tick_stats
-            .slow_disconnects
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
-    for round in 0..400u32 {
-        for n in 0..5 {
-            let spawn = ClientMsg::Spawn {
-                client_ref: round * 5 + n,
-                model: "cube".into(),
-                transform: WireTransform::IDENTITY,
-                props: blob.clone(),
-            };
-            builder.send(&spawn).await;
-        }
-        let last = round * 5 + 4;
-        builder
-            .recv_until(|m| {
-                matches!(m, ServerMsg::Spawned { client_ref, .. } if *client_ref == last)
-                    .then_some(())
-            })
-            .await;
-        if slow() > 0 {
-            break;
-        }
-    }
-    assert_eq!(slow(), 1, "the stalled client was found too slow");
+    let slow = flood_until_slow(&server, &mut builder, 400).await;
+    assert_eq!(slow, 1, "the stalled client was found too slow");
     let edge_now = edge.clone();
     eventually(WAIT, "the stalled client's slot is free again", || {
         let edge = edge_now.clone();
@@ -219,16 +192,13 @@ async fn a_silent_websocket_is_closed_and_a_present_one_is_not() {
         .open
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(open, 1);
-    loop {
-        match silent.next().await {
-            Received::Closed(Some(closed)) => {
-                assert!(closed.reason.contains("idle"), "{}", closed.reason);
-                assert_eq!(closed.code, 1008);
-                break;
-            }
-            Received::Closed(None) => break,
-            Received::Msg(msg) => panic!("the silent client was sent {msg:?}"),
+    match silent.next().await {
+        Received::Closed(Some(closed)) => {
+            assert!(closed.reason.contains("idle"), "{}", closed.reason);
+            assert_eq!(closed.code, 1008);
         }
+        Received::Closed(None) => {}
+        Received::Msg(msg) => panic!("the silent client was sent {msg:?}"),
     }
     server.stop().await;
 }

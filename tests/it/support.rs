@@ -233,21 +233,7 @@ impl Client {
         socket
             .bind(SocketAddr::new(from, 0))
             .expect("binds the local address");
-        let stream = socket.connect(addr).await.expect("connects");
-        let (ws, _) = tokio_tungstenite::client_async(
-            format!("ws://{addr}/ws{query}"),
-            MaybeTlsStream::Plain(stream),
-        )
-        .await
-        .expect("the WebSocket handshake succeeds");
-        let mut client = Self {
-            link: Link::Ws(ws),
-            codec,
-            session: Uuid::nil(),
-            user: Uuid::nil(),
-            token: String::new(),
-            guest_secret: None,
-        };
+        let mut client = Self::over(socket, addr, codec, query).await;
         client.say_hello(name).await;
         client
     }
@@ -259,23 +245,33 @@ impl Client {
         socket
             .set_recv_buffer_size(4096)
             .expect("the receive buffer can be set");
+        let mut client = Self::over(socket, addr, codec, "").await;
+        client.say_hello("stalled").await;
+        client
+    }
+
+    /// A WebSocket client on `socket`, connected to `addr`'s `/ws{query}`.
+    async fn over(
+        socket: tokio::net::TcpSocket,
+        addr: SocketAddr,
+        codec: Codec,
+        query: &str,
+    ) -> Self {
         let stream = socket.connect(addr).await.expect("connects");
         let (ws, _) = tokio_tungstenite::client_async(
-            format!("ws://{addr}/ws"),
+            format!("ws://{addr}/ws{query}"),
             MaybeTlsStream::Plain(stream),
         )
         .await
         .expect("the WebSocket handshake succeeds");
-        let mut client = Self {
+        Self {
             link: Link::Ws(ws),
             codec,
             session: Uuid::nil(),
             user: Uuid::nil(),
             token: String::new(),
             guest_secret: None,
-        };
-        client.say_hello("stalled").await;
-        client
+        }
     }
 
     /// Connects and says hello; the welcome is checked.
@@ -469,6 +465,44 @@ impl Client {
 
 fn rand_u32() -> u32 {
     Uuid::new_v4().as_u128() as u32
+}
+
+/// Has `builder` (in a space with a client that does not read) spawn objects with ~7 KB
+/// props, five a round, reading everything it is sent itself, until the server has closed
+/// someone as too slow or `rounds` are done; returns how many it closed so.
+pub async fn flood_until_slow(server: &TestServer, builder: &mut Client, rounds: u32) -> u64 {
+    let blob = plaza_net::Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(7000)))
+        .expect("an object");
+    let slow = || {
+        server
+            .server
+            .edge()
+            .tick_stats
+            .slow_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    for round in 0..rounds {
+        for n in 0..5 {
+            let spawn = ClientMsg::Spawn {
+                client_ref: round * 5 + n,
+                model: "cube".into(),
+                transform: WireTransform::IDENTITY,
+                props: blob.clone(),
+            };
+            builder.send(&spawn).await;
+        }
+        let last = round * 5 + 4;
+        builder
+            .recv_until(|m| {
+                matches!(m, ServerMsg::Spawned { client_ref, .. } if *client_ref == last)
+                    .then_some(())
+            })
+            .await;
+        if slow() > 0 {
+            break;
+        }
+    }
+    slow()
 }
 
 /// `GET path` over plain HTTP/1.1: the status code and the JSON body.

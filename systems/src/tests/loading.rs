@@ -45,10 +45,20 @@ fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
     let mut ticks = 0;
     let snapshot = loop {
         ticks += 1;
-        input.push(cmd(2, Command::Chat { text: Arc::from("still ticking") }));
+        input.push(cmd(
+            2,
+            Command::Chat {
+                text: Arc::from("still ticking"),
+            },
+        ));
         let (out, _) = world.step(std::mem::take(&mut input));
-        assert!(objects_in_world(&mut world) <= 100 * ticks, "a slice per tick");
-        let chat = events_for(&out, 2).iter().any(|e| matches!(e, Event::Chat(_)));
+        assert!(
+            objects_in_world(&mut world) <= 100 * ticks,
+            "a slice per tick"
+        );
+        let chat = events_for(&out, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Chat(_)));
         assert!(chat, "the other space is served in every tick of the load");
         if let Some(snapshot) = events_for(&out, 1).iter().find_map(|e| match e {
             Event::Joined(s) => Some(s.clone()),
@@ -60,7 +70,11 @@ fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
     };
     assert_eq!(ticks, 11, "1,050 objects in slices of 100");
     assert_eq!(objects_in_world(&mut world), 1_050);
-    assert_eq!(snapshot.objects.len(), 100, "the snapshot holds the first slice");
+    assert_eq!(
+        snapshot.objects.len(),
+        100,
+        "the snapshot holds the first slice"
+    );
 
     // The rest reach the newcomer a slice per tick, each object once.
     let mut seen: HashSet<Uuid> = snapshot.objects.iter().map(|o| o.id).collect();
@@ -81,7 +95,10 @@ fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
     }
     assert_eq!(seen.len(), 1_050, "every object reached the newcomer");
     let (out, _) = world.step(Vec::new());
-    assert!(events_for(&out, 1).is_empty(), "nothing more once all is sent");
+    assert!(
+        events_for(&out, 1).is_empty(),
+        "nothing more once all is sent"
+    );
 }
 
 #[test]
@@ -115,10 +132,17 @@ fn objects_removed_before_their_slice_are_not_sent() {
         .collect();
     let (out, _) = world.step(despawns);
     for tick in 0..3 {
-        let out = if tick == 0 { out.clone() } else { world.step(Vec::new()).0 };
+        let out = if tick == 0 {
+            out.clone()
+        } else {
+            world.step(Vec::new()).0
+        };
         for event in events_for(&out, 2) {
             if let Event::Delta(d) = event {
-                assert!(d.objects.is_empty(), "a removed object was backfilled: {d:?}");
+                assert!(
+                    d.objects.is_empty(),
+                    "a removed object was backfilled: {d:?}"
+                );
             }
         }
     }
