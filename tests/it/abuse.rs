@@ -3,13 +3,11 @@
 //! (the rest wait briefly, then get 503), so neither a login flood nor parallel uploads
 //! can make the server hold memory in proportion to the attack.
 
-use std::time::Duration;
-
 use plaza::media::glb_from_parts;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{TestServer, http, http_json, register};
+use crate::support::{TestServer, WAIT, eventually, http, http_json, register};
 
 fn nodes_glb(nodes: usize) -> Vec<u8> {
     let mut json = String::with_capacity(nodes * 3 + 64);
@@ -70,12 +68,10 @@ async fn uploads_wait_for_a_place_and_are_refused_when_none_comes() {
     );
     slow.write_all(head.as_bytes()).await.expect("sends");
     slow.write_all(&[0; 100]).await.expect("sends");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        server.server.edge().uploads.in_use(),
-        1,
-        "the slow upload holds the place"
-    );
+    eventually(WAIT, "the slow upload holds the place", || async {
+        server.server.edge().uploads.in_use() == 1
+    })
+    .await;
     let upload_sample = async || {
         let glb = plaza::media::sample_glb();
         let answer = http(
