@@ -133,7 +133,8 @@ impl PostgresStore {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
                  SELECT u.id, u.user_id, u.transport, u.addr::inet, u.agent,
-                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
+                        to_timestamp(u.started::float8 / 1000),
+                        to_timestamp(CASE WHEN u.ended IS NOT NULL THEN greatest(u.ended, u.started) END::float8 / 1000)
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
                       AS u(id, user_id, transport, addr, agent, started, ended)
                  ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, sessions.ended_at)",
@@ -184,7 +185,8 @@ impl PostgresStore {
             sqlx::query(
                 "INSERT INTO screen_shares (id, space_id, session_id, user_id, kind, started_at, ended_at)
                  SELECT u.id, u.space_id, u.session_id, u.user_id, u.kind,
-                        to_timestamp(u.started::float8 / 1000), to_timestamp(u.ended::float8 / 1000)
+                        to_timestamp(u.started::float8 / 1000),
+                        to_timestamp(CASE WHEN u.ended IS NOT NULL THEN greatest(u.ended, u.started) END::float8 / 1000)
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int8[], $7::int8[])
                       AS u(id, space_id, session_id, user_id, kind, started, ended)
                  ON CONFLICT (id) DO UPDATE SET ended_at = COALESCE(EXCLUDED.ended_at, screen_shares.ended_at)",

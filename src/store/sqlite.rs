@@ -46,12 +46,12 @@ const DELETE_OBJECTS: &str =
 
 const UPSERT_SESSIONS: &str = "
 INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
-SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, max(r->>6, r->>5) FROM (SELECT value AS r FROM json_each(?1)) WHERE true
 ON CONFLICT (id) DO UPDATE SET ended_at = coalesce(excluded.ended_at, sessions.ended_at)";
 
 const UPSERT_SHARES: &str = "
 INSERT INTO screen_shares (id, space_id, session_id, user_id, kind, started_at, ended_at)
-SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6 FROM (SELECT value AS r FROM json_each(?1)) WHERE true
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, max(r->>6, r->>5) FROM (SELECT value AS r FROM json_each(?1)) WHERE true
 ON CONFLICT (id) DO UPDATE SET ended_at = coalesce(excluded.ended_at, screen_shares.ended_at)";
 
 const UPSERT_VISITS: &str = "

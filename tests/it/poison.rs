@@ -266,3 +266,83 @@ async fn postgres_space_name_race_keeps_persisting() {
     })
     .await;
 }
+
+/// A session (or share) that ends "before" it started, as a wall clock stepped back makes
+/// it, is stored as ending when it started rather than breaking the CHECK and being
+/// dead-lettered; an open session stays open.
+async fn an_end_before_the_start_is_clamped(config: Config) {
+    let store = Store::open(&config).await.expect("the store opens");
+    let user = store
+        .durable
+        .ensure_user(Uuid::new_v4(), "time-traveller", 0)
+        .await
+        .expect("a user");
+    let session = |ended_ms| plaza_systems::SessionRecord {
+        id: Uuid::new_v4(),
+        user,
+        meta: plaza_systems::SessionMeta {
+            transport: "ws",
+            ..Default::default()
+        },
+        started_ms: 2_000_000,
+        ended_ms,
+    };
+    let (stepped_back, open) = (session(Some(1_999_000)), session(None));
+    let batch = plaza::store::Batch {
+        sessions: vec![stepped_back.clone(), open.clone()],
+        ..Default::default()
+    };
+    store
+        .durable
+        .write(&batch, 100, now_ms())
+        .await
+        .expect("both sessions are kept");
+    let ended = |id: Uuid| {
+        let durable = store.durable.clone();
+        async move {
+            match &durable {
+                Durable::Sqlite(s) => sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT ended_at FROM sessions WHERE id = ?1",
+                )
+                .bind(id.to_string())
+                .fetch_one(s.pool())
+                .await
+                .expect("a row"),
+                Durable::Postgres(p) => sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT (extract(epoch FROM ended_at) * 1000)::int8 FROM sessions WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(p.pool())
+                .await
+                .expect("a row"),
+            }
+        }
+    };
+    assert_eq!(
+        ended(stepped_back.id).await,
+        Some(2_000_000),
+        "clamped to the start"
+    );
+    assert_eq!(ended(open.id).await, None, "still open");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_clamps_an_end_before_the_start() {
+    let dir = tempfile::tempdir().expect("a directory");
+    an_end_before_the_start_is_clamped(Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_clamps_an_end_before_the_start() {
+    let schema = PgSchema::new().await;
+    an_end_before_the_start_is_clamped(Config {
+        database_url: Some(SecretUrl::new(schema.url())),
+        ..Config::default()
+    })
+    .await;
+}
