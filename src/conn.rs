@@ -36,10 +36,13 @@ impl CloseReason {
         }
     }
 
+    /// WebSocket close code for a message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+
     /// The client sent a frame over the hard size limit, which is not read.
     pub fn too_big(text: impl Into<String>) -> Self {
         Self {
-            code: 1009,
+            code: Self::TOO_BIG,
             text: text.into(),
         }
     }

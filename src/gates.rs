@@ -21,7 +21,7 @@ pub struct Gate {
     places: Arc<Semaphore>,
     size: usize,
     wait: Duration,
-    peak: Arc<AtomicUsize>,
+    peak: AtomicUsize,
     refused: AtomicU64,
 }
 
@@ -39,7 +39,7 @@ impl Gate {
             places: Arc::new(Semaphore::new(size)),
             size,
             wait,
-            peak: Arc::default(),
+            peak: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
         }
     }

@@ -106,7 +106,7 @@ pub async fn serve(
     edge: Arc<Edge>,
     stop: oneshot::Receiver<()>,
 ) {
-    let (draining, drain_signal) = watch::channel(());
+    let (drain, drain_signal) = watch::channel(());
     let (open, open_watch) = watch::channel(());
     tokio::pin!(stop);
     loop {
@@ -160,13 +160,12 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades();
             tokio::pin!(connection);
-            let mut draining = false;
+            let mut asked_to_finish = false;
             loop {
                 tokio::select! {
                     _ = connection.as_mut() => break,
-                    changed = drain_signal.changed(), if !draining => {
-                        draining = true;
-                        let _ = changed;
+                    _ = drain_signal.changed(), if !asked_to_finish => {
+                        asked_to_finish = true;
                         connection.as_mut().graceful_shutdown();
                     }
                 }
@@ -175,7 +174,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = draining.send(());
+    let _ = drain.send(());
     drop(open_watch);
     if tokio::time::timeout(DRAIN, open.closed()).await.is_err() {
         tracing::warn!("HTTP connections still open {DRAIN:?} after shutdown began; leaving them");

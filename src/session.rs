@@ -349,7 +349,7 @@ async fn read_commands<S: FrameSource>(
             Incoming::Skip => Ok(()),
             Incoming::End => return,
             Incoming::Close(reason) => {
-                if reason.code == CloseReason::too_big("").code {
+                if reason.code == CloseReason::TOO_BIG {
                     reply(&ServerMsg::Error {
                         code: ErrorCode::TooLarge,
                         message: reason.text.clone(),

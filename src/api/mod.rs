@@ -77,22 +77,23 @@ pub fn check_body(kind: Body, bytes: &[u8], config: &crate::Config) -> Result<()
     fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
-    let checked = match kind {
+    let refused = |e: ApiError| e.message;
+    match kind {
         Body::Register => decode::<accounts::NewAccount>(bytes)?
             .checked_name(config)
-            .map(drop),
-        Body::Login => decode::<accounts::Credentials>(bytes)
             .map(drop)
-            .map_err(ApiError::bad_request),
+            .map_err(refused),
+        Body::Login => decode::<accounts::Credentials>(bytes).map(drop),
         Body::CreateSpace => decode::<spaces::CreateSpace>(bytes)?
             .checked_name(config)
-            .map(drop),
-        Body::AddMember => decode::<spaces::NewMember>(bytes)?.role().map(drop),
-        Body::UserChange => decode::<admin::UserChange>(bytes)
             .map(drop)
-            .map_err(ApiError::bad_request),
-    };
-    checked.map_err(|e| e.message)
+            .map_err(refused),
+        Body::AddMember => decode::<spaces::NewMember>(bytes)?
+            .role()
+            .map(drop)
+            .map_err(refused),
+        Body::UserChange => decode::<admin::UserChange>(bytes).map(drop),
+    }
 }
 
 /// A refused or failed API request.
