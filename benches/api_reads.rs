@@ -15,7 +15,8 @@ use glam::{Quat, Vec3};
 use plaza::Config;
 use plaza::config::SecretUrl;
 use plaza::store::accounts::ChatCursor;
-use plaza::store::{Batch, Durable, NewSpace, Store};
+use plaza::store::{Durable, NewSpace, Store};
+use plaza_systems::Rows;
 use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform};
 use sqlx::postgres::PgPool;
 use tokio::runtime::Runtime;
@@ -76,9 +77,9 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
                 },
             })
             .collect();
-        let batch = Batch {
-            upserts,
-            ..Batch::default()
+        let batch = Rows {
+            objects: upserts,
+            ..Rows::default()
         };
         store.write(&batch, 10_000, 0).await.expect("objects");
     }
@@ -98,9 +99,9 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
         .collect();
     let middle = lines[CHAT_LINES / 2].id;
     for chunk in lines.chunks(10_000) {
-        let batch = Batch {
+        let batch = Rows {
             chat: chunk.to_vec(),
-            ..Batch::default()
+            ..Rows::default()
         };
         store.write(&batch, 10_000, 0).await.expect("chat");
     }

@@ -15,8 +15,9 @@ use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use glam::Vec3;
 use plaza::Config;
 use plaza::config::SecretUrl;
-use plaza::store::writer::{self, WriterConfig, WriterStats};
+use plaza::store::writer::{self, WriterConfig};
 use plaza::store::{NewSpace, Store};
+use plaza::telemetry::WriterStats;
 use plaza_systems::components::{
     ChatLog, InSpace, Model, ObjectId, Owner, Props, SavedVersion, Space, SpaceContents, Version,
 };
@@ -124,7 +125,7 @@ fn main() {
         let start = Instant::now();
         schedule.run(world);
         let set = std::mem::take(&mut world.resource_mut::<WriteSetOut>().0);
-        let rows = set.objects.len();
+        let rows = set.rows.objects.len();
         sender.submit(set);
         let took = start.elapsed();
         world.clear_trackers();

@@ -98,7 +98,7 @@ impl Bench {
         let set = std::mem::take(&mut self.world.resource_mut::<WriteSetOut>().0);
         // As App::update does after each tick.
         self.world.clear_trackers();
-        set.objects.len()
+        set.rows.objects.len()
     }
 }
 

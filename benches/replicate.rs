@@ -20,11 +20,11 @@ use std::time::Duration;
 use bevy_app::App;
 use criterion::{Criterion, criterion_group, criterion_main};
 use glam::Vec3;
-use plaza::bridge::{encode, event_to_wire};
+use plaza::edge::bridge::{encode, event_to_wire};
 use plaza_net::Codec;
 use plaza_systems::{
     Command, ConnId, Input, Limits, LoadedSpace, ObjectState, Outbox, PersistencePlugin,
-    ReplicationPlugin, SessionMeta, SimTime, Transform, WorldPlugin, step,
+    ReplicationPlugin, SessionMeta, SimTime, Strikes, Transform, WorldPlugin, step,
 };
 use uuid::Uuid;
 
@@ -76,6 +76,7 @@ impl World {
                     name: Arc::from(format!("bot{i}")),
                     admin: false,
                     meta: SessionMeta::default(),
+                    strikes: Strikes::default(),
                 },
                 Input::Command {
                     conn,

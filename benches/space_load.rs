@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use glam::Vec3;
-use plaza::bridge::{encode, event_to_wire};
+use plaza::edge::bridge::{encode, event_to_wire};
 use plaza_net::Codec;
 use plaza_systems::{
     App, Command, ConnId, Input, Limits, LoadedSpace, ObjectState, Outbox, SessionMeta, SimTime,
-    SpaceLoads, Transform, build_app, step,
+    SpaceLoads, Strikes, Transform, build_app, step,
 };
 use uuid::Uuid;
 
@@ -70,6 +70,7 @@ impl Bench {
                     name: Arc::from(format!("u{i}")),
                     admin: false,
                     meta: SessionMeta::default(),
+                    strikes: Strikes::default(),
                 },
                 Input::Command {
                     conn,

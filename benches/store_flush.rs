@@ -17,7 +17,8 @@ use glam::{Quat, Vec3};
 use plaza::Config;
 use plaza::config::{PgUpsert, SecretUrl};
 use plaza::store::postgres::binary_copy;
-use plaza::store::{Batch, PostgresStore, RedisSnapshots, SnapshotChanges, Store};
+use plaza::store::{PostgresStore, RedisSnapshots, SnapshotChanges, Store};
+use plaza_systems::Rows;
 use plaza_systems::{ObjectRecord, ObjectState, Transform};
 use sqlx::postgres::PgPool;
 use tokio::runtime::Runtime;
@@ -155,7 +156,7 @@ impl Fixture {
     }
 
     /// The next version of the first `count` objects.
-    fn batch(&mut self, count: usize) -> Batch {
+    fn batch(&mut self, count: usize) -> Rows {
         self.version += 1;
         let upserts = self.ids[..count]
             .iter()
@@ -165,9 +166,9 @@ impl Fixture {
                 state: object(id, self.owner, n, self.version),
             })
             .collect();
-        Batch {
-            upserts,
-            ..Batch::default()
+        Rows {
+            objects: upserts,
+            ..Rows::default()
         }
     }
 }
@@ -222,7 +223,7 @@ fn postgres_flush(c: &mut Criterion) {
         for (name, upsert) in [("unnest", PgUpsert::Unnest), ("copy", PgUpsert::Copy)] {
             group.bench_function(BenchmarkId::new(name, rows), |b| {
                 b.iter_custom(|iters| {
-                    let batches: Vec<Batch> = (0..iters).map(|_| fx.batch(rows)).collect();
+                    let batches: Vec<Rows> = (0..iters).map(|_| fx.batch(rows)).collect();
                     let store = if upsert == PgUpsert::Unnest {
                         fx.unnest.clone()
                     } else {
@@ -243,7 +244,7 @@ fn postgres_flush(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("raw_copy_update", rows), |b| {
             b.iter_custom(|iters| {
                 let payloads: Vec<Vec<u8>> = (0..iters)
-                    .map(|_| binary_copy(&fx.batch(rows).upserts))
+                    .map(|_| binary_copy(&fx.batch(rows).objects))
                     .collect();
                 let mut payloads = payloads.into_iter();
                 let pool = fx.pool.clone();

@@ -1,17 +1,12 @@
-//! Accounts and tokens: argon2 password hashes, random bearer tokens kept only as their
-//! SHA-256, and the registry of live sessions (whose tokens are valid while they last, and
-//! which the admin API lists and kicks).
+//! Accounts and tokens: argon2 password hashes, and random bearer tokens kept only as their
+//! SHA-256. A leaf, used by the edge (hello) and the HTTP API alike.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use uuid::Uuid;
-
-use crate::conn::{CloseReason, CloseSignal};
 
 /// Shortest password accepted at registration.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -73,7 +68,7 @@ pub fn new_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .expect("the operating system's random source is available");
-    let text = crate::tls::hex(&bytes);
+    let text = crate::digest::hex(&bytes);
     let hash = token_hash(&text);
     (text, hash)
 }
@@ -81,7 +76,7 @@ pub fn new_token() -> (String, [u8; 32]) {
 /// The SHA-256 a token is stored and looked up by. Lookups go by this hash, so comparing
 /// candidates never touches the secret itself.
 pub fn token_hash(token: &str) -> [u8; 32] {
-    crate::tls::sha256(token.as_bytes())
+    crate::digest::sha256(token.as_bytes())
 }
 
 /// The hash a presented secret (a guest secret) is looked up by, if it is one at all:
@@ -103,101 +98,6 @@ pub fn bearer(header: &str) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_BYTES)
         .then_some(token)
-}
-
-/// A session that is connected right now.
-#[derive(Debug, Clone)]
-pub struct LiveSession {
-    /// Session id (as in `welcome`).
-    pub session: Uuid,
-    /// Who.
-    pub account: Account,
-    /// Transport name.
-    pub transport: &'static str,
-    /// Client address.
-    pub client_addr: Option<IpAddr>,
-    /// User agent, if sent.
-    pub user_agent: Option<Arc<str>>,
-    /// Start, ms since the Unix epoch.
-    pub started_ms: i64,
-    /// Closes the connection (kick).
-    pub close: CloseSignal,
-}
-
-/// Live sessions by the hash of their token, and by id.
-#[derive(Debug, Default)]
-pub struct LiveSessions {
-    inner: Mutex<Registry>,
-}
-
-#[derive(Debug, Default)]
-struct Registry {
-    by_token: HashMap<[u8; 32], Uuid>,
-    by_id: HashMap<Uuid, ([u8; 32], LiveSession)>,
-}
-
-impl LiveSessions {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Adds a session with its token's hash.
-    pub fn insert(&self, token_hash: [u8; 32], live: LiveSession) {
-        let mut registry = self.lock();
-        registry.by_token.insert(token_hash, live.session);
-        registry.by_id.insert(live.session, (token_hash, live));
-    }
-
-    /// Removes a session; its token stops working.
-    pub fn remove(&self, session: Uuid) {
-        let mut registry = self.lock();
-        if let Some((hash, _)) = registry.by_id.remove(&session) {
-            registry.by_token.remove(&hash);
-        }
-    }
-
-    /// The live session holding this token.
-    pub fn by_token(&self, token_hash: &[u8; 32]) -> Option<LiveSession> {
-        let registry = self.lock();
-        let id = registry.by_token.get(token_hash)?;
-        registry.by_id.get(id).map(|(_, live)| live.clone())
-    }
-
-    /// Every live session, oldest first.
-    pub fn list(&self) -> Vec<LiveSession> {
-        let mut all: Vec<_> = self
-            .lock()
-            .by_id
-            .values()
-            .map(|(_, live)| live.clone())
-            .collect();
-        all.sort_by_key(|l| (l.started_ms, l.session));
-        all
-    }
-
-    /// Distinct users connected.
-    pub fn users_online(&self) -> usize {
-        let registry = self.lock();
-        let users: std::collections::HashSet<Uuid> =
-            registry.by_id.values().map(|(_, l)| l.account.id).collect();
-        users.len()
-    }
-
-    /// Closes a session's connection with `reason`; false if there is no such session.
-    pub fn kick(&self, session: Uuid, reason: &str) -> bool {
-        let close = self
-            .lock()
-            .by_id
-            .get(&session)
-            .map(|(_, l)| l.close.clone());
-        match close {
-            Some(close) => {
-                close.close(CloseReason::policy(reason));
-                true
-            }
-            None => false,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use plaza_net::Codec;
 
 use crate::Config;
-use crate::api::{Body, check_body};
-use crate::bridge::{InputLimits, command_from_wire};
-use crate::media::{GlbLimits, check_glb};
-use crate::session::Incoming;
+use crate::edge::bridge::{InputLimits, command_from_wire};
+use crate::edge::session::Incoming;
+use crate::http::api::{Body, check_body};
+use crate::uploads::media::{GlbLimits, check_glb};
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -52,7 +52,7 @@ pub fn framing(data: &[u8]) {
     runtime.block_on(async {
         let mut stream = data;
         for _ in 0..data.len() + 1 {
-            match crate::framing::read_frame(&mut stream, 64, 256).await {
+            match crate::edge::transport::stream::read_incoming(&mut stream, 64, 256).await {
                 Incoming::End | Incoming::Close(_) => return,
                 Incoming::Data(payload) => codec_postcard(&payload),
                 Incoming::Refused(_) | Incoming::Skip => {}

@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
 async fn export(config: Option<PathBuf>, space: String) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref())?;
     let store = plaza::store::Store::open(&config).await?;
-    let doc = plaza::transfer::export(&store.durable, &space).await?;
+    let doc = plaza::ops::transfer::export(&store.durable, &space).await?;
     store.close().await;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &doc).context("cannot write to standard output")?;
@@ -109,11 +109,11 @@ async fn import(config: Option<PathBuf>, file: PathBuf, replace: bool) -> anyhow
     } else {
         std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
     };
-    let doc: plaza::transfer::SpaceExport = serde_json::from_str(&text)
+    let doc: plaza::ops::transfer::SpaceExport = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a plaza export document", file.display()))?;
     let store = plaza::store::Store::open(&config).await?;
     let result =
-        plaza::transfer::import(&store.durable, &doc, replace, config.max_batch_rows).await;
+        plaza::ops::transfer::import(&store.durable, &doc, replace, config.max_batch_rows).await;
     store.close().await;
     let done = result?;
     tracing::info!(

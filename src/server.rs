@@ -1,4 +1,6 @@
-//! Starting and stopping a whole server: store, writer, loader, tick thread and HTTP.
+//! Starting and stopping a whole server: store, writer, loader, tick thread, HTTP, QUIC,
+//! WebTransport and maintenance. The composition root: it wires the parts together and
+//! owns their tasks.
 //!
 //! Shutdown order: stop accepting connections, stop the tick thread after one last tick
 //! (which closes every connection and hands over the last writes), wait for connections
@@ -9,18 +11,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use plaza_systems::{Input, build_app};
+use plaza_systems::build_app;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::clock::now_ms;
 use crate::config::{Config, ConfigError};
-use crate::conn::Envelope;
-use crate::edge::Edge;
-use crate::edge::Stats;
-use crate::store::writer::{self, WriterConfig, WriterReport, WriterStats};
+use crate::edge::transport::{quic, webtransport};
+use crate::edge::{Edge, Published};
+use crate::host::loader::load_spaces;
+use crate::host::tick::TickLoop;
+use crate::ops::maintenance;
+use crate::store::writer::{self, WriteSender, WriterConfig, WriterReport};
 use crate::store::{Store, StoreError};
-use crate::telemetry::{StageClockPlugin, Telemetry};
-use crate::tick::{TickLoop, TickStats};
+use crate::telemetry::StageClockPlugin;
+use crate::tls::Identity;
+use crate::uploads::storage::{FileStore, StorageError};
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -47,14 +53,16 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
     /// The QUIC endpoint could not start.
     #[error(transparent)]
-    Quic(#[from] crate::quic::QuicError),
+    Quic(#[from] quic::QuicError),
     /// The WebTransport endpoint could not start.
     #[error(transparent)]
-    WebTransport(#[from] crate::webtransport::WebTransportError),
+    WebTransport(#[from] webtransport::WebTransportError),
     /// The upload storage could not be opened.
     #[error("cannot open the upload storage: {0}")]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[from] StorageError),
 }
+
+type WebTransportEndpoint = wtransport::Endpoint<wtransport::endpoint::endpoint_side::Server>;
 
 /// A running server.
 pub struct Server {
@@ -68,129 +76,71 @@ pub struct Server {
     writer: JoinHandle<WriterReport>,
     loader: JoinHandle<()>,
     quic: Option<quinn::Endpoint>,
-    webtransport: Option<Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Server>>>,
+    webtransport: Option<Arc<WebTransportEndpoint>>,
     webtransport_accept: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
 }
 
+/// The UDP endpoints, once bound.
+struct Udp {
+    quic: Option<quinn::Endpoint>,
+    webtransport: Option<(Arc<WebTransportEndpoint>, JoinHandle<()>)>,
+}
+
 impl Server {
-    /// Opens the store and starts serving on `config.listen`.
+    /// Opens the store and starts serving on `config.listen`, in phases: the store (closing
+    /// sessions a previous run left open), the writer, the edge state, the loader and the
+    /// tick thread, then the listeners and maintenance.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         config.validate()?;
-        let identity = crate::tls::Identity::load_or_generate(
+        let identity = Identity::load_or_generate(
             config.tls_cert_path.as_deref(),
             config.tls_key_path.as_deref(),
         )?;
-        let store = Store::open(&config).await?;
-        let closed = store
-            .durable
-            .close_open_sessions(crate::store::now_ms(), "server restarted")
-            .await?;
-        if closed > 0 {
-            tracing::info!(closed, "closed sessions left open by the previous run");
-        }
+        let store = open_store(&config).await?;
         let files = if config.uploads_enabled {
-            Some(crate::storage::FileStore::open(&config)?)
+            Some(FileStore::open(&config)?)
         } else {
             None
         };
-
-        let writer_stats = Arc::new(WriterStats::default());
-        let writer_config = WriterConfig {
-            flush_interval: Duration::from_millis(config.flush_interval_ms),
-            max_batch_rows: config.max_batch_rows,
-            shutdown_timeout: Duration::from_millis(config.shutdown_flush_timeout_ms),
-            write_timeout: Duration::from_millis(config.store_statement_timeout_ms * 2),
-        };
-        let (write_sender, writer) =
-            writer::spawn(store.clone(), writer_config, writer_stats.clone());
-
+        let published = Published::default();
+        let (write_sender, writer) = spawn_writer(&config, &store, &published);
         let (envelope_tx, envelope_rx) = crossbeam_channel::unbounded();
-        let tick_stats = Arc::new(TickStats::default());
-        let telemetry = Arc::new(Telemetry::default());
         let edge = Arc::new(Edge::new(
             config.clone(),
             store.clone(),
             envelope_tx,
-            Stats {
-                tick: tick_stats.clone(),
-                writer: writer_stats,
-                telemetry: telemetry.clone(),
-            },
+            &published,
             identity.sha256,
             files,
         ));
-
         let (load_tx, load_rx) = mpsc::unbounded_channel();
         let loader = tokio::spawn(load_spaces(load_rx, edge.clone()));
-
         let tick_stop = Arc::new(AtomicBool::new(false));
-        let (limits, id_seed) = (config.world_limits(), uuid::Uuid::new_v4().as_u128());
         let tick_loop = TickLoop {
             envelopes: envelope_rx,
             loads: load_tx,
             writer: write_sender,
             period: config.tick_period(),
             stop: tick_stop.clone(),
-            stats: tick_stats,
-            telemetry,
+            stats: published.tick.clone(),
+            telemetry: published.telemetry.clone(),
+            directory: published.directory.clone(),
             outbound_queue_frames: config.outbound_queue_frames,
         };
-        let tick_thread = std::thread::Builder::new()
-            .name("plaza-tick".into())
-            .spawn(move || {
-                let mut app = build_app(limits, id_seed);
-                app.add_plugins(StageClockPlugin);
-                tick_loop.run(app)
-            })
-            .map_err(|e| ServerError::TickThread(e.to_string()))?;
-
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let (stop_accepting, stopped) = oneshot::channel::<()>();
-        let app = crate::http::router(edge.clone());
-        let http = tokio::spawn(crate::listener::serve(listener, app, edge.clone(), stopped));
-        let quic = if config.quic_enabled {
-            let endpoint = crate::quic::endpoint(&config, &identity)?;
-            tokio::spawn(crate::quic::serve(endpoint.clone(), edge.clone()));
-            Some(endpoint)
-        } else {
-            None
-        };
-        let webtransport = if config.webtransport_enabled {
-            let endpoint = Arc::new(crate::webtransport::endpoint(&config, &identity)?);
-            let accept = tokio::spawn(crate::webtransport::serve(endpoint.clone(), edge.clone()));
-            Some((endpoint, accept))
-        } else {
-            None
-        };
-        let (webtransport, webtransport_accept) = webtransport.unzip();
-        let quic_addr = quic.as_ref().and_then(|e| e.local_addr().ok());
-        let webtransport_addr = webtransport.as_ref().and_then(|e| e.local_addr().ok());
-        edge.set_ports(quic_addr, webtransport_addr);
-        tracing::info!(
-            cert_sha256 = %identity.sha256_hex(),
-            self_signed = identity.generated_validity.is_some(),
-            "TLS certificate for QUIC (its SHA-256 is also at GET /cert-hash)"
-        );
-        tracing::info!(%addr, quic = ?quic_addr, webtransport = ?webtransport_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
-        let maintenance = tokio::spawn(crate::maintenance::run(
+        let tick_thread = spawn_tick_thread(&config, tick_loop)?;
+        let (addr, stop_accepting, http) = serve_http(&config, &edge).await?;
+        let udp = bind_udp(&config, &identity, &edge)?;
+        let maintenance = tokio::spawn(maintenance::run(
             store.durable.clone(),
-            crate::maintenance::Retention {
+            maintenance::Retention {
                 event_days: config.event_retention_days,
                 session_days: config.session_retention_days,
             },
             Duration::from_secs(config.maintenance_interval_secs),
         ));
-        Ok(Self {
+        let (webtransport, webtransport_accept) = udp.webtransport.unzip();
+        let server = Self {
             maintenance,
             addr,
             store,
@@ -201,10 +151,24 @@ impl Server {
             tick_thread,
             writer,
             loader,
-            quic,
+            quic: udp.quic,
             webtransport,
             webtransport_accept,
-        })
+        };
+        server.announce(&config, &identity);
+        Ok(server)
+    }
+
+    /// Says where the server listens, and which certificate QUIC and WebTransport present.
+    fn announce(&self, config: &Config, identity: &Identity) {
+        let (quic_addr, webtransport_addr) = (self.quic_addr(), self.webtransport_addr());
+        self.edge.set_ports(quic_addr, webtransport_addr);
+        tracing::info!(
+            cert_sha256 = %identity.sha256_hex(),
+            self_signed = identity.generated_validity.is_some(),
+            "TLS certificate for QUIC (its SHA-256 is also at GET /cert-hash)"
+        );
+        tracing::info!(addr = %self.addr, quic = ?quic_addr, webtransport = ?webtransport_addr, tick_rate_hz = config.tick_rate_hz, "plaza serving; WebSocket at /ws");
     }
 
     /// The address the server listens on (useful with port 0).
@@ -222,7 +186,7 @@ impl Server {
         self.webtransport.as_ref().and_then(|e| e.local_addr().ok())
     }
 
-    /// Counters shared with the transports.
+    /// The state shared with the transports: counters, gates, the store.
     pub fn edge(&self) -> &Arc<Edge> {
         &self.edge
     }
@@ -267,17 +231,90 @@ impl Server {
     }
 }
 
-/// Answers the tick thread's load requests, each in its own task.
-async fn load_spaces(mut requests: mpsc::UnboundedReceiver<Arc<str>>, edge: Arc<Edge>) {
-    while let Some(name) = requests.recv().await {
-        let edge = edge.clone();
-        tokio::spawn(async move {
-            let result = edge.store.load_space(&name, edge.config.chat_history).await;
-            let result = result.map_err(|error| {
-                tracing::warn!(%error, space = %name, "cannot load space");
-                error.to_string()
-            });
-            edge.submit(Envelope::Input(Input::SpaceLoaded { name, result }));
-        });
+/// Opens the stores and closes the sessions a previous run left open.
+async fn open_store(config: &Config) -> Result<Store, ServerError> {
+    let store = Store::open(config).await?;
+    let closed = store
+        .durable
+        .close_open_sessions(now_ms(), "server restarted")
+        .await?;
+    if closed > 0 {
+        tracing::info!(closed, "closed sessions left open by the previous run");
     }
+    Ok(store)
+}
+
+/// Starts the store writer, publishing its counters in `published`.
+fn spawn_writer(
+    config: &Config,
+    store: &Store,
+    published: &Published,
+) -> (WriteSender, JoinHandle<WriterReport>) {
+    let writer_config = WriterConfig {
+        flush_interval: Duration::from_millis(config.flush_interval_ms),
+        max_batch_rows: config.max_batch_rows,
+        shutdown_timeout: Duration::from_millis(config.shutdown_flush_timeout_ms),
+        write_timeout: Duration::from_millis(config.store_statement_timeout_ms * 2),
+    };
+    writer::spawn(store.clone(), writer_config, published.writer.clone())
+}
+
+/// Starts the tick thread; the world is built on it (it is not `Send`).
+fn spawn_tick_thread(
+    config: &Config,
+    tick_loop: TickLoop,
+) -> Result<std::thread::JoinHandle<()>, ServerError> {
+    let (limits, id_seed) = (config.world_limits(), uuid::Uuid::new_v4().as_u128());
+    std::thread::Builder::new()
+        .name("plaza-tick".into())
+        .spawn(move || {
+            let mut app = build_app(limits, id_seed);
+            app.add_plugins(StageClockPlugin);
+            tick_loop.run(app)
+        })
+        .map_err(|e| ServerError::TickThread(e.to_string()))
+}
+
+/// Binds the HTTP port and serves it: the bound address, the sender that stops accepting,
+/// and the accept loop's task.
+async fn serve_http(
+    config: &Config,
+    edge: &Arc<Edge>,
+) -> Result<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>), ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let (stop_accepting, stopped) = oneshot::channel::<()>();
+    let app = crate::http::router(edge.clone());
+    let http = tokio::spawn(crate::http::listener::serve(
+        listener,
+        app,
+        edge.clone(),
+        stopped,
+    ));
+    Ok((addr, stop_accepting, http))
+}
+
+/// Binds QUIC and WebTransport, where enabled, and starts accepting on them.
+fn bind_udp(config: &Config, identity: &Identity, edge: &Arc<Edge>) -> Result<Udp, ServerError> {
+    let quic = if config.quic_enabled {
+        let endpoint = quic::endpoint(config, identity)?;
+        tokio::spawn(quic::serve(endpoint.clone(), edge.clone()));
+        Some(endpoint)
+    } else {
+        None
+    };
+    let webtransport = if config.webtransport_enabled {
+        let endpoint = Arc::new(webtransport::endpoint(config, identity)?);
+        let accept = tokio::spawn(webtransport::serve(endpoint.clone(), edge.clone()));
+        Some((endpoint, accept))
+    } else {
+        None
+    };
+    Ok(Udp { quic, webtransport })
 }

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// ALPN of Plaza's native QUIC protocol.
-pub const PLAZA_ALPN: &[u8] = b"plaza/1";
+use crate::digest::{hex, sha256};
 
 /// Why the TLS identity cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -121,19 +120,6 @@ impl Identity {
     }
 }
 
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The SHA-256 of `bytes` (certificates, tokens, uploads).
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +135,7 @@ mod tests {
         );
         assert!(from <= time::OffsetDateTime::now_utc(), "valid now");
         identity
-            .server_config(&[PLAZA_ALPN])
+            .server_config(&[plaza_net::ALPN])
             .expect("rustls accepts it");
         assert_ne!(
             Identity::self_signed().expect("generates").sha256,
@@ -177,7 +163,7 @@ mod tests {
         );
         assert!(identity.generated_validity.is_none());
         identity
-            .server_config(&[PLAZA_ALPN])
+            .server_config(&[plaza_net::ALPN])
             .expect("rustls accepts it");
         std::fs::write(&cert_path, "not a certificate").expect("written");
         let error =

@@ -13,11 +13,14 @@ use quinn::{Connection, Endpoint};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::framing::{self, FrameRead, MAX_SERVER_FRAME_BYTES};
 use crate::{ClientMsg, Codec, CodecError, ServerMsg};
 
 /// ALPN of Plaza's native QUIC protocol.
@@ -35,6 +38,15 @@ pub enum ClientError {
     /// A frame from the server did not decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The server sent a frame over the client's cap ([`MAX_SERVER_FRAME_BYTES`]); the
+    /// stream cannot be read any further.
+    #[error("the server sent a frame of {len} bytes, over the limit of {max}")]
+    FrameTooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
 }
 
 /// How the server ended the connection.
@@ -45,6 +57,9 @@ pub struct Closed {
     /// Why, for people.
     pub reason: String,
 }
+
+/// A QUIC client endpoint that clients can share.
+pub type QuicEndpoint = Endpoint;
 
 /// A WebTransport client endpoint that clients can share.
 pub type WebTransportEndpoint =
@@ -78,6 +93,8 @@ enum Peer {
 enum Inbound {
     Frame(Vec<u8>),
     Datagram(Vec<u8>),
+    /// A frame over the client's cap: reading stopped there.
+    TooLarge(usize),
     End,
 }
 
@@ -96,24 +113,22 @@ impl Drop for Readers {
 }
 
 impl Readers {
-    /// Reads length-prefixed frames from `recv` and datagrams from `peer` into one channel.
-    fn spawn(mut recv: Reader, peer: &Peer) -> Self {
+    /// Reads length-prefixed frames of at most `max_frame` bytes from `recv`, and
+    /// datagrams from `peer`, into one channel.
+    fn spawn(mut recv: Reader, peer: &Peer, max_frame: usize) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let frames = tx.clone();
         let reader = tokio::spawn(async move {
             loop {
-                let mut prefix = [0_u8; 4];
-                let mut payload = Vec::new();
-                let ok = recv.read_exact(&mut prefix).await.is_ok() && {
-                    payload.resize(u32::from_be_bytes(prefix) as usize, 0);
-                    recv.read_exact(&mut payload).await.is_ok()
+                let item = match framing::read_frame(&mut recv, max_frame, max_frame).await {
+                    FrameRead::Frame(payload) => Inbound::Frame(payload.to_vec()),
+                    FrameRead::Oversized { len } | FrameRead::Skipped { len } => {
+                        Inbound::TooLarge(len)
+                    }
+                    FrameRead::End => Inbound::End,
                 };
-                let item = if ok {
-                    Inbound::Frame(payload)
-                } else {
-                    Inbound::End
-                };
-                if frames.send(item).await.is_err() || !ok {
+                let last = !matches!(item, Inbound::Frame(_));
+                if frames.send(item).await.is_err() || last {
                     return;
                 }
             }
@@ -281,7 +296,7 @@ impl Client {
 
     /// A client on a stream transport's bidirectional stream and datagrams.
     fn over_stream(send: Writer, recv: Reader, peer: Peer, codec: Codec) -> Self {
-        let readers = Readers::spawn(recv, &peer);
+        let readers = Readers::spawn(recv, &peer, MAX_SERVER_FRAME_BYTES);
         let link = Link::Stream {
             send,
             readers,
@@ -304,7 +319,11 @@ impl Client {
         };
         // TCP_NODELAY: commands are small and must not wait for the previous one's ACK.
         let url = format!("ws://{addr}/ws{query}");
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        // The same cap on what the server sends as on the stream transports.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
+            .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         Ok(Self {
@@ -347,7 +366,7 @@ impl Client {
         let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
         match &mut self.link {
             Link::Stream { send, .. } => {
-                let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+                let mut frame = framing::prefix(payload.len()).to_vec();
                 frame.extend_from_slice(payload);
                 send.write_all(&frame).await.map_err(|e| io(&e))
             }
@@ -425,6 +444,12 @@ impl Client {
                         }
                         return Ok(Received::Msg(msg));
                     }
+                    Inbound::TooLarge(len) => {
+                        return Err(ClientError::FrameTooLarge {
+                            len,
+                            max: MAX_SERVER_FRAME_BYTES,
+                        });
+                    }
                     Inbound::End => return Ok(Received::Closed(peer.closed().await)),
                 };
                 self.received_bytes += payload.len() as u64;
@@ -432,6 +457,15 @@ impl Client {
             },
             Link::Ws(ws) => loop {
                 let payload = match ws.next().await {
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
+                        size,
+                        max_size,
+                    }))) => {
+                        return Err(ClientError::FrameTooLarge {
+                            len: size,
+                            max: max_size,
+                        });
+                    }
                     None | Some(Err(_)) => return Ok(Received::Closed(None)),
                     Some(Ok(Message::Close(frame))) => {
                         let closed = frame.map(|f| Closed {

@@ -20,15 +20,16 @@ pub mod writer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use plaza_systems::{ChatLine, LoadedSpace, ObjectState};
+use plaza_systems::{ChatLine, LoadedSpace, ObjectState, Rows};
 use uuid::Uuid;
 
-pub use pending::{Batch, DeadRow, ObjectWrite, Pending};
+pub use pending::{DeadRow, ObjectWrite, Pending, dead_rows};
 pub use postgres::PostgresStore;
 pub use redis::{RedisSnapshots, SnapshotChanges};
 pub use spaces::NewSpace;
 pub use sqlite::SqliteStore;
 
+use crate::clock::now_ms;
 use crate::config::Config;
 
 /// Why a store could not do something.
@@ -161,7 +162,7 @@ impl Durable {
     /// and returns the new version of every space whose objects it changed.
     pub async fn write(
         &self,
-        batch: &Batch,
+        batch: &Rows,
         max_rows: usize,
         now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
@@ -337,14 +338,6 @@ impl Store {
     pub async fn close(&self) {
         self.durable.close().await;
     }
-}
-
-/// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A store's error message as text any store keeps: NUL escaped, at most 2000 characters.

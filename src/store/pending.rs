@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use plaza_systems::{
-    ChatLine, EventRecord, ObjectRecord, PresenceRecord, SessionRecord, ShareRecord, VisitRecord,
-    WriteSet,
+    ChatLine, EventRecord, ObjectRecord, PresenceRecord, Rows, SessionRecord, ShareRecord,
+    VisitRecord, WriteSet,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -25,29 +25,6 @@ pub enum ObjectWrite {
     },
 }
 
-/// One flush's worth of rows for the durable store. The fields are in write order: a row
-/// never comes before a row it refers to (a screen share before its session), and
-/// [`Batch::split`] keeps that order across its two parts. Users and spaces, the parents of
-/// everything here, are never in a batch: they are created when first needed (at `hello`,
-/// and by [`super::Durable::ensure_space`]) before the world can refer to them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
-    /// Sessions started or ended (latest state of each).
-    pub sessions: Vec<SessionRecord>,
-    /// Latest object states.
-    pub upserts: Vec<ObjectRecord>,
-    /// Removed objects: (space, object).
-    pub deletes: Vec<(Uuid, Uuid)>,
-    /// New chat lines, in order.
-    pub chat: Vec<ChatLine>,
-    /// Screen shares started or stopped (latest state of each).
-    pub shares: Vec<ShareRecord>,
-    /// Visits, one per visitor and space with the visits added up.
-    pub visits: Vec<VisitRecord>,
-    /// Events, in order.
-    pub events: Vec<EventRecord>,
-}
-
 /// A row the store refused, as it goes to the `dead_letters` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadRow {
@@ -59,133 +36,80 @@ pub struct DeadRow {
     pub payload: String,
 }
 
-impl Batch {
-    /// Rows in the batch.
-    pub fn rows(&self) -> usize {
-        self.sessions.len()
-            + self.upserts.len()
-            + self.deletes.len()
-            + self.chat.len()
-            + self.shares.len()
-            + self.visits.len()
-            + self.events.len()
-    }
-
-    /// Splits the rows in two halves in write order: `self` keeps the first, the second is
-    /// returned. Writing the first half before the second keeps parents ahead of children.
-    pub fn split(&mut self) -> Batch {
-        fn tail<T>(rows: &mut Vec<T>, keep: &mut usize) -> Vec<T> {
-            let at = (*keep).min(rows.len());
-            *keep -= at;
-            rows.split_off(at)
-        }
-        let mut keep = self.rows() / 2;
-        let keep = &mut keep;
-        Batch {
-            sessions: tail(&mut self.sessions, keep),
-            upserts: tail(&mut self.upserts, keep),
-            deletes: tail(&mut self.deletes, keep),
-            chat: tail(&mut self.chat, keep),
-            shares: tail(&mut self.shares, keep),
-            visits: tail(&mut self.visits, keep),
-            events: tail(&mut self.events, keep),
-        }
-    }
-
-    /// Appends `other`'s rows after this batch's, kind by kind.
-    pub fn append(&mut self, mut other: Batch) {
-        self.sessions.append(&mut other.sessions);
-        self.upserts.append(&mut other.upserts);
-        self.deletes.append(&mut other.deletes);
-        self.chat.append(&mut other.chat);
-        self.shares.append(&mut other.shares);
-        self.visits.append(&mut other.visits);
-        self.events.append(&mut other.events);
-    }
-
-    /// Every row as it would be dead-lettered.
-    pub fn dead_rows(&self) -> Vec<DeadRow> {
-        let row = |table, key: String, payload: serde_json::Value| DeadRow {
-            table,
-            key,
-            payload: payload.to_string(),
-        };
-        let mut rows = Vec::with_capacity(self.rows());
-        rows.extend(self.sessions.iter().map(|s| {
-            let payload = json!({
-                "id": s.id, "user": s.user, "transport": s.meta.transport,
-                "client_addr": s.meta.client_addr.map(|a| a.to_string()),
-                "user_agent": s.meta.user_agent.as_deref(),
-                "started_ms": s.started_ms, "ended_ms": s.ended_ms,
-            });
-            row("sessions", s.id.to_string(), payload)
-        }));
-        rows.extend(self.upserts.iter().map(|r| {
-            let (o, t) = (&r.state, &r.state.transform);
-            let payload = json!({
-                "id": o.id, "space": r.space, "model": &*o.model,
-                "pos": t.translation.to_array(), "rot": t.rotation.to_array(),
-                "scale": t.scale.to_array(), "props": &*o.props, "owner": o.owner,
-                "version": o.version,
-            });
-            row("world_objects", o.id.to_string(), payload)
-        }));
-        rows.extend(self.deletes.iter().map(|&(space, id)| {
-            let payload = json!({ "delete": id, "space": space });
-            row("world_objects", id.to_string(), payload)
-        }));
-        rows.extend(self.chat.iter().map(|c| {
-            let payload = json!({
-                "id": c.id, "space": c.space, "user": c.from, "name": &*c.name,
-                "text": &*c.text, "at_ms": c.at_ms,
-            });
-            row("chat_messages", c.id.to_string(), payload)
-        }));
-        rows.extend(self.shares.iter().map(|s| {
-            let payload = json!({
-                "id": s.id, "space": s.space, "session": s.session, "user": s.user,
-                "kind": s.kind, "started_ms": s.started_ms, "ended_ms": s.ended_ms,
-            });
-            row("screen_shares", s.id.to_string(), payload)
-        }));
-        rows.extend(self.visits.iter().map(|v| {
-            let payload = json!({
-                "visitor": &*v.visitor, "space": v.space, "user": v.user, "visits": v.visits,
-                "at_ms": v.at_ms, "user_agent": v.user_agent.as_deref(),
-            });
-            row(
-                "visitor_tracking",
-                format!("{}/{}", v.visitor, v.space),
-                payload,
-            )
-        }));
-        rows.extend(self.events.iter().map(|e| {
-            let payload = json!({
-                "kind": e.kind.as_str(), "space": e.space, "user": e.user,
-                "session": e.session, "object": e.object, "at_ms": e.at_ms,
-            });
-            row("events", e.user.to_string(), payload)
-        }));
-        rows
-    }
-
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.rows() == 0
-    }
-
-    /// Spaces whose objects this batch changes.
-    pub fn touched_spaces(&self) -> Vec<Uuid> {
-        let mut spaces: Vec<Uuid> = self
-            .upserts
-            .iter()
-            .map(|r| r.space)
-            .chain(self.deletes.iter().map(|&(space, _)| space))
-            .collect();
-        spaces.sort_unstable();
-        spaces.dedup();
-        spaces
-    }
+/// Every row of `rows` as it would be dead-lettered.
+pub fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
+    let row = |table, key: String, payload: serde_json::Value| DeadRow {
+        table,
+        key,
+        payload: payload.to_string(),
+    };
+    let mut dead = Vec::with_capacity(rows.len());
+    // Every kind by name: a new kind of row does not compile until it has a form here.
+    let Rows {
+        sessions,
+        objects,
+        deleted,
+        chat,
+        shares,
+        visits,
+        events,
+    } = rows;
+    dead.extend(sessions.iter().map(|s| {
+        let payload = json!({
+            "id": s.id, "user": s.user, "transport": s.meta.transport.as_str(),
+            "client_addr": s.meta.client_addr.map(|a| a.to_string()),
+            "user_agent": s.meta.user_agent.as_deref(),
+            "started_ms": s.started_ms, "ended_ms": s.ended_ms,
+        });
+        row("sessions", s.id.to_string(), payload)
+    }));
+    dead.extend(objects.iter().map(|r| {
+        let (o, t) = (&r.state, &r.state.transform);
+        let payload = json!({
+            "id": o.id, "space": r.space, "model": &*o.model,
+            "pos": t.translation.to_array(), "rot": t.rotation.to_array(),
+            "scale": t.scale.to_array(), "props": &*o.props, "owner": o.owner,
+            "version": o.version,
+        });
+        row("world_objects", o.id.to_string(), payload)
+    }));
+    dead.extend(deleted.iter().map(|&(space, id)| {
+        let payload = json!({ "delete": id, "space": space });
+        row("world_objects", id.to_string(), payload)
+    }));
+    dead.extend(chat.iter().map(|c| {
+        let payload = json!({
+            "id": c.id, "space": c.space, "user": c.from, "name": &*c.name,
+            "text": &*c.text, "at_ms": c.at_ms,
+        });
+        row("chat_messages", c.id.to_string(), payload)
+    }));
+    dead.extend(shares.iter().map(|s| {
+        let payload = json!({
+            "id": s.id, "space": s.space, "session": s.session, "user": s.user,
+            "kind": s.kind.as_str(), "started_ms": s.started_ms, "ended_ms": s.ended_ms,
+        });
+        row("screen_shares", s.id.to_string(), payload)
+    }));
+    dead.extend(visits.iter().map(|v| {
+        let payload = json!({
+            "visitor": &*v.visitor, "space": v.space, "user": v.user, "visits": v.visits,
+            "at_ms": v.at_ms, "user_agent": v.user_agent.as_deref(),
+        });
+        row(
+            "visitor_tracking",
+            format!("{}/{}", v.visitor, v.space),
+            payload,
+        )
+    }));
+    dead.extend(events.iter().map(|e| {
+        let payload = json!({
+            "kind": e.kind.as_str(), "space": e.space, "user": e.user,
+            "session": e.session, "object": e.object, "at_ms": e.at_ms,
+        });
+        row("events", e.user.to_string(), payload)
+    }));
+    dead
 }
 
 /// An append-only list capped at `max` entries; the oldest go first and are counted.
@@ -288,27 +212,37 @@ impl Pending {
 
     /// Adds a tick's write set; later states replace earlier ones.
     pub fn merge(&mut self, set: WriteSet) {
-        for record in set.objects {
+        let WriteSet { rows, presence } = set;
+        let Rows {
+            sessions,
+            objects,
+            deleted,
+            chat,
+            shares,
+            visits,
+            events,
+        } = rows;
+        for record in objects {
             self.objects
                 .insert(record.state.id, ObjectWrite::Upsert(record));
         }
-        for (space, id) in set.deleted {
+        for (space, id) in deleted {
             self.objects.insert(id, ObjectWrite::Delete { space });
         }
-        for session in set.sessions {
+        for session in sessions {
             merge_ending(&mut self.sessions, session, true);
         }
-        for share in set.shares {
+        for share in shares {
             merge_ending(&mut self.shares, share, true);
         }
-        for visit in set.visits {
+        for visit in visits {
             self.merge_visit(visit);
         }
-        for presence in set.presence {
+        for presence in presence {
             self.presence.insert(presence.space, presence.members);
         }
-        self.chat.extend(set.chat, self.max_appended);
-        self.events.extend(set.events, self.max_appended);
+        self.chat.extend(chat, self.max_appended);
+        self.events.extend(events, self.max_appended);
     }
 
     /// Adds up visits of one visitor to one space; the latest time and user win.
@@ -330,22 +264,23 @@ impl Pending {
     }
 
     /// Takes everything pending for the durable store as one batch.
-    pub fn take(&mut self) -> Batch {
-        let mut batch = Batch {
-            sessions: self.sessions.drain().map(|(_, s)| s).collect(),
-            chat: std::mem::take(&mut self.chat.items),
-            events: std::mem::take(&mut self.events.items),
-            shares: self.shares.drain().map(|(_, s)| s).collect(),
-            visits: self.visits.drain().map(|(_, v)| v).collect(),
-            ..Batch::default()
-        };
+    pub fn take(&mut self) -> Rows {
+        let (mut objects, mut deleted) = (Vec::new(), Vec::new());
         for (id, write) in self.objects.drain() {
             match write {
-                ObjectWrite::Upsert(record) => batch.upserts.push(record),
-                ObjectWrite::Delete { space } => batch.deletes.push((space, id)),
+                ObjectWrite::Upsert(record) => objects.push(record),
+                ObjectWrite::Delete { space } => deleted.push((space, id)),
             }
         }
-        batch
+        Rows {
+            sessions: self.sessions.drain().map(|(_, s)| s).collect(),
+            objects,
+            deleted,
+            chat: std::mem::take(&mut self.chat.items),
+            shares: self.shares.drain().map(|(_, s)| s).collect(),
+            visits: self.visits.drain().map(|(_, v)| v).collect(),
+            events: std::mem::take(&mut self.events.items),
+        }
     }
 
     /// Takes the presence changes waiting for Redis.
@@ -357,28 +292,37 @@ impl Pending {
     }
 
     /// Puts back a batch that failed to write, under anything newer that arrived since.
-    pub fn restore(&mut self, failed: Batch) {
-        for record in failed.upserts {
+    pub fn restore(&mut self, failed: Rows) {
+        let Rows {
+            sessions,
+            objects,
+            deleted,
+            chat,
+            shares,
+            visits,
+            events,
+        } = failed;
+        for record in objects {
             self.objects
                 .entry(record.state.id)
                 .or_insert(ObjectWrite::Upsert(record));
         }
-        for (space, id) in failed.deletes {
+        for (space, id) in deleted {
             self.objects
                 .entry(id)
                 .or_insert(ObjectWrite::Delete { space });
         }
-        for session in failed.sessions {
+        for session in sessions {
             merge_ending(&mut self.sessions, session, false);
         }
-        for share in failed.shares {
+        for share in shares {
             merge_ending(&mut self.shares, share, false);
         }
-        for visit in failed.visits {
+        for visit in visits {
             self.merge_visit(visit);
         }
-        self.chat.restore(failed.chat, self.max_appended);
-        self.events.restore(failed.events, self.max_appended);
+        self.chat.restore(chat, self.max_appended);
+        self.events.restore(events, self.max_appended);
     }
 
     /// Rows waiting for the durable store.
@@ -435,43 +379,58 @@ mod tests {
     #[test]
     fn latest_state_wins_and_deletes_replace_upserts() {
         let mut pending = Pending::new(10);
-        pending.merge(WriteSet {
-            objects: vec![record(10, 1), record(11, 1)],
-            ..Default::default()
-        });
-        pending.merge(WriteSet {
-            objects: vec![record(10, 5)],
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                objects: vec![record(10, 1), record(11, 1)],
+                ..Default::default()
+            }
+            .into(),
+        );
+        pending.merge(
+            Rows {
+                objects: vec![record(10, 5)],
+                ..Default::default()
+            }
+            .into(),
+        );
         let space = Uuid::from_u128(1);
-        pending.merge(WriteSet {
-            deleted: vec![(space, Uuid::from_u128(11))],
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                deleted: vec![(space, Uuid::from_u128(11))],
+                ..Default::default()
+            }
+            .into(),
+        );
         assert_eq!(pending.len(), 2);
         let batch = pending.take();
-        assert_eq!(batch.upserts, vec![record(10, 5)]);
-        assert_eq!(batch.deletes, vec![(space, Uuid::from_u128(11))]);
+        assert_eq!(batch.objects, vec![record(10, 5)]);
+        assert_eq!(batch.deleted, vec![(space, Uuid::from_u128(11))]);
         assert!(pending.is_empty());
     }
 
     #[test]
     fn a_failed_batch_goes_back_under_newer_writes() {
         let mut pending = Pending::new(10);
-        pending.merge(WriteSet {
-            objects: vec![record(10, 1), record(11, 1)],
-            sessions: vec![session(None)],
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                objects: vec![record(10, 1), record(11, 1)],
+                sessions: vec![session(None)],
+                ..Default::default()
+            }
+            .into(),
+        );
         let failed = pending.take();
-        pending.merge(WriteSet {
-            objects: vec![record(10, 2)],
-            sessions: vec![session(Some(99))],
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                objects: vec![record(10, 2)],
+                sessions: vec![session(Some(99))],
+                ..Default::default()
+            }
+            .into(),
+        );
         pending.restore(failed);
         let batch = pending.take();
-        let mut upserts = batch.upserts;
+        let mut upserts = batch.objects;
         upserts.sort_by_key(|r| r.state.id);
         assert_eq!(upserts, vec![record(10, 2), record(11, 1)]);
         assert_eq!(
@@ -492,15 +451,21 @@ mod tests {
             text: Arc::from("t"),
             at_ms: 0,
         };
-        pending.merge(WriteSet {
-            chat: (1..=2).map(line).collect(),
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                chat: (1..=2).map(line).collect(),
+                ..Default::default()
+            }
+            .into(),
+        );
         let failed = pending.take();
-        pending.merge(WriteSet {
-            chat: (3..=4).map(line).collect(),
-            ..Default::default()
-        });
+        pending.merge(
+            Rows {
+                chat: (3..=4).map(line).collect(),
+                ..Default::default()
+            }
+            .into(),
+        );
         pending.restore(failed);
         let ids: Vec<_> = pending.take().chat.iter().map(|c| c.id.as_u128()).collect();
         assert_eq!(ids, vec![2, 3, 4]);

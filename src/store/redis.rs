@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use glam::{Quat, Vec3};
-use plaza_systems::{ObjectRecord, ObjectState, PresenceRecord, Transform};
+use plaza_systems::{ObjectRecord, ObjectState, PresenceRecord, Rows, Transform};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Batch, StoreError, shared};
+use super::{StoreError, shared};
 use crate::config::{Config, SecretUrl};
 
 const VERSION_FIELD: &[u8] = b"~version";
@@ -89,11 +89,11 @@ pub struct SnapshotChanges {
 
 impl SnapshotChanges {
     /// Adds what a successful durable flush wrote, with the space versions it produced.
-    pub fn merge_flush(&mut self, batch: &Batch, versions: &[(Uuid, u64)]) {
-        for ObjectRecord { space, state } in &batch.upserts {
+    pub fn merge_flush(&mut self, batch: &Rows, versions: &[(Uuid, u64)]) {
+        for ObjectRecord { space, state } in &batch.objects {
             self.objects.insert(state.id, (*space, Some(state.clone())));
         }
-        for &(space, id) in &batch.deletes {
+        for &(space, id) in &batch.deleted {
             self.objects.insert(id, (space, None));
         }
         for &(space, version) in versions {

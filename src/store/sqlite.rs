@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glam::{Quat, Vec3};
-use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform};
+use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Rows, Transform};
 use serde_json::json;
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::{Batch, DeadRow, SpaceHeader, StoreError, parse_uuid, shared, storable_error};
+use super::{DeadRow, SpaceHeader, StoreError, parse_uuid, shared, storable_error};
 
 /// The embedded SQLite store.
 #[derive(Debug, Clone)]
@@ -178,12 +178,22 @@ impl SqliteStore {
     /// objects it changed.
     pub async fn write(
         &self,
-        batch: &Batch,
+        batch: &Rows,
         max_rows: usize,
         now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        // Every kind by name: a new kind of row does not compile until it is written here.
+        let Rows {
+            sessions,
+            objects,
+            deleted,
+            chat,
+            shares,
+            visits,
+            events,
+        } = batch;
         let mut tx = self.pool.begin().await?;
-        for chunk in batch.sessions.chunks(max_rows) {
+        for chunk in sessions.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|s| {
@@ -192,7 +202,7 @@ impl SqliteStore {
                     json!([
                         s.id,
                         s.user,
-                        s.meta.transport,
+                        s.meta.transport.as_str(),
                         addr,
                         agent,
                         s.started_ms,
@@ -202,22 +212,22 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_SESSIONS, &rows, None).await?;
         }
-        for chunk in batch.upserts.chunks(max_rows) {
+        for chunk in objects.chunks(max_rows) {
             let rows: Vec<_> = chunk.iter().map(object_json).collect();
             execute(&mut tx, UPSERT_OBJECTS, &rows, Some(now_ms)).await?;
         }
-        for chunk in batch.deletes.chunks(max_rows) {
+        for chunk in deleted.chunks(max_rows) {
             let ids: Vec<_> = chunk.iter().map(|&(_, id)| id).collect();
             execute(&mut tx, DELETE_OBJECTS, &ids, None).await?;
         }
-        for chunk in batch.chat.chunks(max_rows) {
+        for chunk in chat.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|c| json!([c.id, c.space, c.from, &*c.name, &*c.text, c.at_ms]))
                 .collect();
             execute(&mut tx, INSERT_CHAT, &rows, None).await?;
         }
-        for chunk in batch.shares.chunks(max_rows) {
+        for chunk in shares.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|s| {
@@ -226,7 +236,7 @@ impl SqliteStore {
                         s.space,
                         s.session,
                         s.user,
-                        s.kind,
+                        s.kind.as_str(),
                         s.started_ms,
                         s.ended_ms
                     ])
@@ -234,7 +244,7 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_SHARES, &rows, None).await?;
         }
-        for chunk in batch.visits.chunks(max_rows) {
+        for chunk in visits.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|v| {
@@ -250,7 +260,7 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_VISITS, &rows, None).await?;
         }
-        for chunk in batch.events.chunks(max_rows) {
+        for chunk in events.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|e| {

@@ -16,15 +16,17 @@
 //! `dead_letters` table with the store's error, counted in health and metrics.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use plaza_systems::WriteSet;
+use plaza_systems::{Rows, WriteSet};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Batch, Pending, SnapshotChanges, Store, StoreError, now_ms};
+use super::{Pending, SnapshotChanges, Store, StoreError, dead_rows};
+use crate::clock::now_ms;
+use crate::telemetry::WriterStats;
 
 /// Write sets buffered between the tick thread and the writer task before the tick thread
 /// merges into [`Pending`] itself.
@@ -34,64 +36,6 @@ const CHANNEL_SETS: usize = 64;
 const MAX_PENDING_APPENDED: usize = 100_000;
 /// Longest wait between retries of a failing store.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// How the writer is doing, for health and tests.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Flushes that reached the durable store.
-    pub flushes: AtomicU64,
-    /// Rows written to the durable store.
-    pub rows: AtomicU64,
-    /// Durable flushes that failed and were retried.
-    pub failures: AtomicU64,
-    /// Rows waiting for the durable store right now.
-    pub pending_rows: AtomicU64,
-    /// Rows in the last durable flush.
-    pub last_batch_rows: AtomicU64,
-    /// Duration of the last durable flush, in microseconds.
-    pub last_flush_us: AtomicU64,
-    /// Redis updates that failed and were retried.
-    pub redis_failures: AtomicU64,
-    /// Snapshot and presence entries waiting for Redis right now.
-    pub redis_pending: AtomicU64,
-    /// Chat lines and events dropped because a store was away too long.
-    pub dropped: AtomicU64,
-    /// Age of the oldest change in the last durable flush when it committed, in
-    /// microseconds: how far the store is behind the world.
-    pub last_lag_us: AtomicU64,
-    /// The largest such age so far, in microseconds.
-    pub max_lag_us: AtomicU64,
-    /// Write sets the tick thread merged itself because the writer's channel was full.
-    pub overflow_merges: AtomicU64,
-    /// Rows per durable flush.
-    pub batch_rows: crate::telemetry::Histogram,
-    /// Rows the durable store refused as data (moved to `dead_letters`).
-    pub dead_lettered: AtomicU64,
-    /// When the oldest change not yet in the durable store was handed over (pending or
-    /// being written), in microseconds since [`since_start`]'s origin, plus one; 0: none.
-    oldest_unwritten: AtomicU64,
-}
-
-impl WriterStats {
-    /// How old the oldest change not yet in the durable store is now (`None`: everything
-    /// handed over has been written).
-    pub fn unwritten_age(&self) -> Option<Duration> {
-        match self.oldest_unwritten.load(Ordering::Relaxed) {
-            0 => None,
-            at => Some(Duration::from_micros(
-                since_start(Instant::now()).saturating_sub(at - 1),
-            )),
-        }
-    }
-}
-
-/// Microseconds from a fixed instant (the first call) to `at`, so that instants fit in an
-/// atomic.
-fn since_start(at: Instant) -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    let origin = *ORIGIN.get_or_init(|| Instant::now() - Duration::from_secs(3600));
-    u64::try_from(at.saturating_duration_since(origin).as_micros()).unwrap_or(u64::MAX)
-}
 
 /// The tick thread's end: hands write sets to the writer without ever blocking.
 #[derive(Debug)]
@@ -199,7 +143,7 @@ impl Shared {
     }
 
     /// Takes everything pending; it is in flight until [`Shared::written`].
-    fn take(&mut self, stats: &WriterStats) -> (Batch, Option<Instant>) {
+    fn take(&mut self, stats: &WriterStats) -> (Rows, Option<Instant>) {
         let oldest = self.oldest.take();
         self.in_flight = oldest;
         self.publish(stats);
@@ -207,7 +151,7 @@ impl Shared {
     }
 
     /// The write in flight ended; what it could not write (if anything) is pending again.
-    fn written(&mut self, failed: Option<(Batch, Option<Instant>)>, stats: &WriterStats) {
+    fn written(&mut self, failed: Option<(Rows, Option<Instant>)>, stats: &WriterStats) {
         self.in_flight = None;
         if let Some((batch, oldest)) = failed {
             self.pending.restore(batch);
@@ -217,9 +161,7 @@ impl Shared {
     }
 
     fn publish(&self, stats: &WriterStats) {
-        let oldest = min_instant(self.oldest, self.in_flight);
-        let value = oldest.map_or(0, |at| since_start(at).saturating_add(1));
-        stats.oldest_unwritten.store(value, Ordering::Relaxed);
+        stats.set_oldest_unwritten(min_instant(self.oldest, self.in_flight));
     }
 }
 
@@ -234,12 +176,12 @@ fn min_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[derive(Debug, Default)]
 struct Outcome {
     /// Parts committed, each with the space versions it raised.
-    written: Vec<(Batch, Vec<(uuid::Uuid, u64)>)>,
+    written: Vec<(Rows, Vec<(uuid::Uuid, u64)>)>,
     /// Single rows the store refused as data, each with its error.
-    refused: Vec<(Batch, String)>,
+    refused: Vec<(Rows, String)>,
     /// What was left when the store failed otherwise (unreachable, busy, timed out): it is
     /// retried after a backoff.
-    failed: Option<(Batch, StoreError)>,
+    failed: Option<(Rows, StoreError)>,
 }
 
 impl std::ops::Deref for Shared {
@@ -398,7 +340,7 @@ impl Writer {
         let outcome =
             receive_while(self.write_isolating(batch), rx, &self.pending, &self.stats).await;
         let refused = self.dead_letter(outcome.refused).await;
-        let written: usize = outcome.written.iter().map(|(part, _)| part.rows()).sum();
+        let written: usize = outcome.written.iter().map(|(part, _)| part.len()).sum();
         if written > 0 {
             self.stats.flushes.fetch_add(1, Ordering::Relaxed);
             self.stats.rows.fetch_add(written as u64, Ordering::Relaxed);
@@ -419,10 +361,10 @@ impl Writer {
             }
         }
         let mut failed = outcome.failed;
-        if let Some((rows, error)) = refused {
+        if let Some((mut rows, error)) = refused {
             // The dead-letter table could not be written either: keep the rows pending.
             match &mut failed {
-                Some((batch, _)) => batch.append(rows),
+                Some((batch, _)) => batch.append(&mut rows),
                 None => failed = Some((rows, error)),
             }
         }
@@ -441,7 +383,7 @@ impl Writer {
             Some((batch, error)) => {
                 self.store.stats.durable_ok.store(false, Ordering::Relaxed);
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let rows = batch.rows();
+                let rows = batch.len();
                 lock(&self.pending).written(Some((batch, oldest)), &self.stats);
                 let wait = self.durable.failed(self.config.flush_interval);
                 tracing::warn!(%error, rows, store = self.store.durable.kind(), retry_in_ms = wait.as_millis() as u64, "flush failed; writes kept in memory");
@@ -453,7 +395,7 @@ impl Writer {
     /// is split in halves (in write order, so parents still come first) until the refused
     /// rows stand alone. Stops at the first error of any other kind, handing back what is
     /// left unwritten.
-    async fn write_isolating(&self, batch: Batch) -> Outcome {
+    async fn write_isolating(&self, batch: Rows) -> Outcome {
         let mut outcome = Outcome::default();
         let mut queue = VecDeque::from([batch]);
         while let Some(mut part) = queue.pop_front() {
@@ -467,7 +409,7 @@ impl Writer {
             };
             match result {
                 Ok(versions) => outcome.written.push((part, versions)),
-                Err(error) if error.is_data_error() && part.rows() > 1 => {
+                Err(error) if error.is_data_error() && part.len() > 1 => {
                     let second = part.split();
                     queue.push_front(second);
                     queue.push_front(part);
@@ -476,8 +418,8 @@ impl Writer {
                     outcome.refused.push((part, error.to_string()));
                 }
                 Err(error) => {
-                    for rest in queue.drain(..) {
-                        part.append(rest);
+                    for mut rest in queue.drain(..) {
+                        part.append(&mut rest);
                     }
                     outcome.failed = Some((part, error));
                 }
@@ -488,17 +430,13 @@ impl Writer {
 
     /// Moves refused rows to the dead-letter table and says so once per flush. Returns the
     /// rows if the table could not be written (the store failed meanwhile).
-    async fn dead_letter(&mut self, refused: Vec<(Batch, String)>) -> Option<(Batch, StoreError)> {
+    async fn dead_letter(&mut self, refused: Vec<(Rows, String)>) -> Option<(Rows, StoreError)> {
         if refused.is_empty() {
             return None;
         }
         let rows: Vec<_> = refused
             .iter()
-            .flat_map(|(row, error)| {
-                row.dead_rows()
-                    .into_iter()
-                    .map(move |r| (r, error.as_str()))
-            })
+            .flat_map(|(row, error)| dead_rows(row).into_iter().map(move |r| (r, error.as_str())))
             .collect();
         match self.store.durable.dead_letter(&rows, now_ms()).await {
             Ok(()) => {
@@ -516,9 +454,9 @@ impl Writer {
                 None
             }
             Err(error) => {
-                let mut back = Batch::default();
-                for (row, _) in refused {
-                    back.append(row);
+                let mut back = Rows::default();
+                for (mut row, _) in refused {
+                    back.append(&mut row);
                 }
                 Some((back, error))
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 
 use crate::components::{ChatLog, JustJoined, Session, Space, SpaceContents};
-use crate::ingest::{joined_space, log_event};
+use crate::reply::{joined_space, log_event};
 use crate::{
     ChatLine, Event, EventKind, IdGen, Limits, Outbox, Outgoing, Recipients, SimTime, TickLog,
 };
@@ -43,7 +43,7 @@ pub(crate) fn say(world: &mut World, session: Entity, text: Arc<str>) {
             log.0.pop_front();
         }
     }
-    world.resource_mut::<TickLog>().chat.push(line.clone());
+    world.resource_mut::<TickLog>().rows.chat.push(line.clone());
     log_event(world, session, EventKind::Chat, Some(space), None);
 
     // Sessions that joined this tick get the line in their `joined` history instead.

@@ -124,15 +124,6 @@ pub struct Backfill(pub Vec<Entity>);
 #[derive(Component, Debug, Clone)]
 pub struct WantsSpace(pub Arc<str>);
 
-/// Recent refused commands of a session, to close abusive connections.
-#[derive(Component, Debug, Default)]
-pub struct Strikes {
-    /// Refusals since `since_tick`.
-    pub count: u32,
-    /// Start of the current counting window.
-    pub since_tick: u64,
-}
-
 /// Stable id of a world object.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObjectId(pub Uuid);

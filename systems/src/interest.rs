@@ -125,8 +125,22 @@ pub fn in_view(limits: Res<Limits>) -> bool {
     limits.view_radius.is_some()
 }
 
+type Objects<'w, 's> = Query<'w, 's, (ObjectData, &'static InSpace)>;
+type People<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Session,
+        &'static Avatar,
+        &'static InSpace,
+        Has<JustJoined>,
+    ),
+>;
+
 /// Builds and sends each session's own delta, and each newcomer's snapshot of what is in
-/// range.
+/// range. Per viewer, in phases: what is in range now refreshes its view, one sweep of the
+/// view announces what left and lines up what is owed, and the budget is spent on the owed
+/// entries in that order.
 #[allow(clippy::too_many_arguments)]
 pub fn replicate_in_view(
     time: Res<SimTime>,
@@ -140,8 +154,8 @@ pub fn replicate_in_view(
     moved_avatars: Query<Entity, (Changed<Avatar>, With<Session>, Without<JustJoined>)>,
     mut viewers: Query<(Entity, &Session, &Avatar, &InSpace, &mut View), Without<JustJoined>>,
     arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
-    people: Query<(&Session, &Avatar, &InSpace, Has<JustJoined>)>,
-    objects: Query<(ObjectData, &InSpace)>,
+    people: People,
+    objects: Objects,
     spaces: Query<(&Space, &ChatLog, &ScreenShares)>,
     mut scratch: Local<Vec<(Entity, f32)>>,
     mut order: Local<Vec<(f32, Entity)>>,
@@ -151,143 +165,32 @@ pub fn replicate_in_view(
         return;
     };
     let tick = time.tick;
-    // What changed this tick, and how: shared by every viewer.
-    let mut changed: EntityHashMap<Need> = EntityHashMap::default();
-    for (entity, transform, props, model, version) in &changed_objects {
-        let need = if is_move_only(&transform, &props, &model, &version) {
-            Need::Motion
-        } else {
-            Need::Full
-        };
-        changed.insert(entity, need);
-    }
-    for entity in &moved_avatars {
-        changed.insert(entity, Need::Motion);
-    }
-
+    let changed = changes_this_tick(&changed_objects, &moved_avatars);
     for (viewer, session, avatar, in_space, mut view) in &mut viewers {
         let space = in_space.0;
         scratch.clear();
         grid.within(space, avatar.0.translation, radius, &mut scratch);
         let shown = &mut view.shown;
+        refresh_in_range(shown, viewer, &scratch, &changed, tick, (&objects, &people));
         let mut delta = Delta::default();
-        for &(entity, distance_sq) in scratch.iter() {
-            if entity == viewer {
-                continue;
-            }
-            if let Some(in_view) = shown.get_mut(&entity) {
-                in_view.tick = short(tick);
-                in_view.distance_sq = distance_sq;
-                if let Some(&need) = changed.get(&entity) {
-                    in_view.owe(need, tick);
-                }
-                continue;
-            }
-            let what = match (objects.get(entity), people.get(entity)) {
-                (Ok(((id, ..), _)), _) => Shown::Object(id.0),
-                (_, Ok((person, ..))) => Shown::User(person.user),
-                _ => continue,
-            };
-            let mut in_view = InView::new(what, tick, distance_sq);
-            in_view.owe(Need::Appear, tick);
-            shown.insert(entity, in_view);
-        }
-        // One sweep: what left the view is announced (out of range, or gone from the
-        // space); what was sent as motion and then stayed still is owed its final state;
-        // what is owed is lined up, nearest and freshest first, waiting raising priority.
         order.clear();
-        shown.retain(|&entity, in_view| {
-            if in_view.tick != short(tick) {
-                match in_view.what {
-                    Shown::Object(id) => match objects.get(entity) {
-                        Ok((_, s)) if s.0 == space => delta.hidden.push(id),
-                        _ => delta.removed.push(id),
-                    },
-                    Shown::User(user) => match people.get(entity) {
-                        Ok((_, _, s, _)) if s.0 == space => delta.vanished.push(user),
-                        _ => delta.left.push(user),
-                    },
-                }
-                return false;
-            }
-            if let Some(last) = in_view.unsettled
-                && u64::from(InView::ticks_since(last, tick)) >= limits.settle_ticks
-            {
-                in_view.unsettled = None;
-                in_view.owe(Need::Settle, tick);
-            }
-            if in_view.need.is_some() {
-                let distance = in_view.distance_sq.sqrt() / radius;
-                let waited =
-                    InView::ticks_since(in_view.owed_since, tick) as f32 * WAIT_BONUS_PER_TICK;
-                let fresh = if changed.contains_key(&entity) {
-                    FRESH_BONUS
-                } else {
-                    0.0
-                };
-                order.push((distance - waited - fresh, entity));
-            }
-            true
-        });
+        let sweep = Sweep {
+            tick,
+            space,
+            radius,
+            settle_ticks: limits.settle_ticks,
+        };
+        sweep.run(shown, &changed, (&objects, &people), &mut delta, &mut order);
         shrink(shown);
         order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-
-        let mut spent =
-            (delta.hidden.len() + delta.vanished.len() + delta.removed.len() + delta.left.len())
-                * ID_BYTES;
-        for &(_, entity) in order.iter() {
-            let Some(in_view) = shown.get_mut(&entity) else {
-                continue;
-            };
-            let Some(need) = in_view.need else {
-                continue;
-            };
-            if let Ok((data, _)) = objects.get(entity) {
-                let (_, model, _, props, ..) = data;
-                // Settling sends the object in full, like an appearance or a change.
-                let cost = match need {
-                    Need::Motion => POSE_BYTES + 8,
-                    _ => OBJECT_BYTES + model.0.len() + props.0.len(),
-                };
-                if spent > 0 && spent + cost > limits.view_budget_bytes {
-                    break;
-                }
-                spent += cost;
-                let state = object_state(data);
-                match need {
-                    Need::Appear | Need::Full => {
-                        delta.objects.push(state);
-                        in_view.unsettled = None;
-                    }
-                    Need::Motion => {
-                        delta.moved.push(state);
-                        in_view.unsettled = Some(short(tick));
-                    }
-                    Need::Settle => delta.settled_objects.push(state),
-                }
-            } else if let Ok((person, pose, _, just_joined)) = people.get(entity) {
-                let cost = match need {
-                    Need::Appear | Need::Full => POSE_BYTES + person.name.len() + 1,
-                    _ => POSE_BYTES,
-                };
-                if spent > 0 && spent + cost > limits.view_budget_bytes {
-                    break;
-                }
-                spent += cost;
-                match need {
-                    Need::Appear | Need::Full if just_joined => {
-                        delta.joined.push(user_state(person, pose))
-                    }
-                    Need::Appear | Need::Full => delta.appeared.push(user_state(person, pose)),
-                    Need::Motion => {
-                        delta.avatars.push((person.user, pose.0));
-                        in_view.unsettled = Some(short(tick));
-                    }
-                    Need::Settle => delta.settled.push((person.user, pose.0)),
-                }
-            }
-            in_view.need = None;
-        }
+        spend_budget(
+            shown,
+            &order,
+            tick,
+            limits.view_budget_bytes,
+            (&objects, &people),
+            &mut delta,
+        );
         if !delta.is_empty() {
             delta.tick = tick;
             outbox.0.push(Outgoing {
@@ -335,5 +238,186 @@ pub fn replicate_in_view(
             event: Event::Joined(Box::new(snapshot)),
         });
         commands.entity(entity).insert(view).remove::<JustJoined>();
+    }
+}
+
+/// What changed this tick, and how: shared by every viewer.
+fn changes_this_tick(
+    changed_objects: &Query<
+        (Entity, Ref<Transform>, Ref<Props>, Ref<Model>, Ref<Version>),
+        Changed<Version>,
+    >,
+    moved_avatars: &Query<Entity, (Changed<Avatar>, With<Session>, Without<JustJoined>)>,
+) -> EntityHashMap<Need> {
+    let mut changed: EntityHashMap<Need> = EntityHashMap::default();
+    for (entity, transform, props, model, version) in changed_objects {
+        let need = if is_move_only(&transform, &props, &model, &version) {
+            Need::Motion
+        } else {
+            Need::Full
+        };
+        changed.insert(entity, need);
+    }
+    for entity in moved_avatars {
+        changed.insert(entity, Need::Motion);
+    }
+    changed
+}
+
+/// Marks what is in range now (`in_range`, from the grid) as seen this tick: what was shown
+/// already is owed what changed about it, what is new to the view is owed in full.
+fn refresh_in_range(
+    shown: &mut EntityHashMap<InView>,
+    viewer: Entity,
+    in_range: &[(Entity, f32)],
+    changed: &EntityHashMap<Need>,
+    tick: u64,
+    (objects, people): (&Objects, &People),
+) {
+    for &(entity, distance_sq) in in_range {
+        if entity == viewer {
+            continue;
+        }
+        if let Some(in_view) = shown.get_mut(&entity) {
+            in_view.tick = short(tick);
+            in_view.distance_sq = distance_sq;
+            if let Some(&need) = changed.get(&entity) {
+                in_view.owe(need, tick);
+            }
+            continue;
+        }
+        let what = match (objects.get(entity), people.get(entity)) {
+            (Ok(((id, ..), _)), _) => Shown::Object(id.0),
+            (_, Ok((person, ..))) => Shown::User(person.user),
+            _ => continue,
+        };
+        let mut in_view = InView::new(what, tick, distance_sq);
+        in_view.owe(Need::Appear, tick);
+        shown.insert(entity, in_view);
+    }
+}
+
+/// One sweep of a view, after [`refresh_in_range`].
+struct Sweep {
+    tick: u64,
+    space: Entity,
+    radius: f32,
+    settle_ticks: u64,
+}
+
+impl Sweep {
+    /// What left the view is announced in `delta` (out of range, or gone from the space);
+    /// what was sent as motion and then stayed still is owed its final state; what is owed
+    /// is lined up in `order`, nearest and freshest first, waiting raising priority.
+    fn run(
+        &self,
+        shown: &mut EntityHashMap<InView>,
+        changed: &EntityHashMap<Need>,
+        (objects, people): (&Objects, &People),
+        delta: &mut Delta,
+        order: &mut Vec<(f32, Entity)>,
+    ) {
+        let tick = self.tick;
+        shown.retain(|&entity, in_view| {
+            if in_view.tick != short(tick) {
+                match in_view.what {
+                    Shown::Object(id) => match objects.get(entity) {
+                        Ok((_, s)) if s.0 == self.space => delta.hidden.push(id),
+                        _ => delta.removed.push(id),
+                    },
+                    Shown::User(user) => match people.get(entity) {
+                        Ok((_, _, s, _)) if s.0 == self.space => delta.vanished.push(user),
+                        _ => delta.left.push(user),
+                    },
+                }
+                return false;
+            }
+            if let Some(last) = in_view.unsettled
+                && u64::from(InView::ticks_since(last, tick)) >= self.settle_ticks
+            {
+                in_view.unsettled = None;
+                in_view.owe(Need::Settle, tick);
+            }
+            if in_view.need.is_some() {
+                let distance = in_view.distance_sq.sqrt() / self.radius;
+                let waited =
+                    InView::ticks_since(in_view.owed_since, tick) as f32 * WAIT_BONUS_PER_TICK;
+                let fresh = if changed.contains_key(&entity) {
+                    FRESH_BONUS
+                } else {
+                    0.0
+                };
+                order.push((distance - waited - fresh, entity));
+            }
+            true
+        });
+    }
+}
+
+/// Sends the owed entries in `order` until `budget` (estimated bytes) is spent; the
+/// announcements already in `delta` count against it. What does not fit stays owed.
+fn spend_budget(
+    shown: &mut EntityHashMap<InView>,
+    order: &[(f32, Entity)],
+    tick: u64,
+    budget: usize,
+    (objects, people): (&Objects, &People),
+    delta: &mut Delta,
+) {
+    let mut spent =
+        (delta.hidden.len() + delta.vanished.len() + delta.removed.len() + delta.left.len())
+            * ID_BYTES;
+    for &(_, entity) in order {
+        let Some(in_view) = shown.get_mut(&entity) else {
+            continue;
+        };
+        let Some(need) = in_view.need else {
+            continue;
+        };
+        if let Ok((data, _)) = objects.get(entity) {
+            let (_, model, _, props, ..) = data;
+            // Settling sends the object in full, like an appearance or a change.
+            let cost = match need {
+                Need::Motion => POSE_BYTES + 8,
+                _ => OBJECT_BYTES + model.0.len() + props.0.len(),
+            };
+            if spent > 0 && spent + cost > budget {
+                break;
+            }
+            spent += cost;
+            let state = object_state(data);
+            match need {
+                Need::Appear | Need::Full => {
+                    delta.objects.push(state);
+                    in_view.unsettled = None;
+                }
+                Need::Motion => {
+                    delta.moved.push(state);
+                    in_view.unsettled = Some(short(tick));
+                }
+                Need::Settle => delta.settled_objects.push(state),
+            }
+        } else if let Ok((person, pose, _, just_joined)) = people.get(entity) {
+            let cost = match need {
+                Need::Appear | Need::Full => POSE_BYTES + person.name.len() + 1,
+                _ => POSE_BYTES,
+            };
+            if spent > 0 && spent + cost > budget {
+                break;
+            }
+            spent += cost;
+            match need {
+                Need::Appear | Need::Full if just_joined => {
+                    delta.joined.push(user_state(person, pose))
+                }
+                Need::Appear | Need::Full => delta.appeared.push(user_state(person, pose)),
+                Need::Motion => {
+                    delta.avatars.push((person.user, pose.0));
+                    in_view.unsettled = Some(short(tick));
+                }
+                Need::Settle => delta.settled.push((person.user, pose.0)),
+            }
+        }
+        in_view.need = None;
     }
 }

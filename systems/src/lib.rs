@@ -11,10 +11,13 @@ mod interest;
 mod objects;
 mod persist;
 mod replicate;
+mod reply;
 mod resources;
+mod rows;
 mod schedule;
 mod sessions;
 mod sharing;
+mod strikes;
 mod vocabulary;
 
 pub use components::{ConnId, Transform};
@@ -26,13 +29,16 @@ pub use resources::{
     IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, SpaceLoad, SpaceLoads, TickLog,
     WriteSetOut,
 };
+pub use rows::Rows;
 pub use schedule::{
     PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
 };
+pub use strikes::{StrikePolicy, Strikes};
 pub use vocabulary::{
     ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input, LoadedSpace,
     ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta, SessionRecord,
-    ShareRecord, ShareState, Snapshot, SpaceAccess, UserState, VisitRecord, WriteSet,
+    ShareKind, ShareRecord, ShareState, Snapshot, SpaceAccess, Transport, UserState, VisitRecord,
+    WriteSet,
 };
 
 pub use bevy_app::App;

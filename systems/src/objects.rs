@@ -10,7 +10,7 @@ use crate::components::{
     Access, InSpace, Model, ObjectId, Owner, Props, SavedVersion, Session, SpaceContents,
     Transform, Version,
 };
-use crate::ingest::{conn_of, joined_space, log_event, refuse, send};
+use crate::reply::{conn_of, joined_space, log_event, refuse, send};
 use crate::{ErrorKind, Event, EventKind, IdGen, Index, Limits, TickLog};
 
 /// `spawn`: creates an object in the session's space, owned by the session's user.

@@ -21,13 +21,9 @@ pub fn persist(
     mut changed: Query<(ObjectData, &InSpace, &mut SavedVersion), Changed<Version>>,
 ) {
     let out = &mut out.0;
-    out.chat.append(&mut log.chat);
-    out.sessions.append(&mut log.sessions);
-    out.events.append(&mut log.events);
-    out.shares.append(&mut log.shares);
-    out.visits.append(&mut log.visits);
+    out.rows.append(&mut log.rows);
     let space_id = |entity| spaces.get(entity).ok().map(|(_, space, _)| space.id);
-    out.deleted.extend(
+    out.rows.deleted.extend(
         log.removed
             .iter()
             .filter_map(|&(space, id)| Some((space_id(space)?, id))),
@@ -79,7 +75,7 @@ pub fn persist(
                 id
             }
         };
-        out.objects.push(ObjectRecord {
+        out.rows.objects.push(ObjectRecord {
             space,
             state: object_state(data),
         });
@@ -90,10 +86,7 @@ pub fn persist(
 pub fn clear_tick_log(mut log: ResMut<TickLog>) {
     log.removed.clear();
     log.left.clear();
-    log.chat.clear();
-    log.sessions.clear();
-    log.events.clear();
-    log.shares.clear();
-    log.visits.clear();
+    // Without the persist stage (a world run without persistence) the rows go here.
+    log.rows.clear();
     log.membership_changed.clear();
 }

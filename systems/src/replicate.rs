@@ -79,7 +79,26 @@ pub struct ReplicateState {
     moving_objects: EntityHashMap<u64>,
 }
 
-/// Sends each space's delta for this tick and each newcomer's snapshot.
+/// The queries replication reads, besides what changed this tick.
+type Sessions<'w, 's> = Query<'w, 's, (&'static Session, &'static Avatar, Has<JustJoined>)>;
+type Spaces<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Space,
+        &'static SpaceContents,
+        &'static ChatLog,
+        &'static ScreenShares,
+    ),
+>;
+type Objects<'w, 's> = Query<'w, 's, (ObjectData, &'static InSpace)>;
+type Arrivals<'w, 's> =
+    Query<'w, 's, (Entity, &'static Session, &'static Avatar, &'static InSpace), With<JustJoined>>;
+
+/// Sends each space's delta for this tick and each newcomer's snapshot, in phases: the
+/// objects owed to sessions that entered a big space, then what changed in each occupied
+/// space gathered into its delta (objects, settled objects, removals, avatars, settled
+/// avatars, arrivals, departures), then the deltas, then the newcomers' snapshots.
 #[allow(clippy::too_many_arguments)]
 pub fn replicate(
     time: Res<SimTime>,
@@ -93,17 +112,113 @@ pub fn replicate(
         (Changed<Avatar>, Without<JustJoined>),
     >,
     present: Query<(&Session, &Avatar, &InSpace)>,
-    arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
-    sessions: Query<(&Session, &Avatar, Has<JustJoined>)>,
-    spaces: Query<(&Space, &SpaceContents, &ChatLog, &ScreenShares)>,
-    objects: Query<(ObjectData, &InSpace)>,
+    arrivals: Arrivals,
+    sessions: Sessions,
+    spaces: Spaces,
+    objects: Objects,
     mut backfills: Query<(Entity, &Session, &mut Backfill)>,
     mut state: Local<ReplicateState>,
     mut commands: Commands,
 ) {
-    // Sessions still owed the objects their snapshot left out: a slice this tick, in all.
-    let mut budget = limits.load_slice_objects.max(1);
-    for (entity, session, mut backfill) in &mut backfills {
+    let tick = time.tick;
+    send_backfills(
+        tick,
+        limits.load_slice_objects,
+        &mut backfills,
+        &objects,
+        &mut outbox,
+        &mut commands,
+    );
+    let state = &mut *state;
+    let deltas = &mut state.deltas;
+    // A space nobody is in has no one to tell: its changes cost only this check.
+    let occupied = |space: Entity| {
+        spaces
+            .get(space)
+            .is_ok_and(|(_, c, ..)| !c.members.is_empty())
+    };
+    for (entity, data, in_space) in &changed_objects {
+        if !occupied(in_space.0) {
+            continue;
+        }
+        let moved_only = change_kind
+            .get(entity)
+            .is_ok_and(|(t, p, m, v)| is_move_only(&t, &p, &m, &v));
+        let delta = delta_for(deltas, in_space.0);
+        if moved_only {
+            delta.moved.push(object_state(data));
+            state.moving_objects.insert(entity, tick);
+        } else {
+            // Its full state goes reliably: nothing to settle.
+            delta.objects.push(object_state(data));
+            state.moving_objects.remove(&entity);
+        }
+    }
+    // Objects that stopped moving: their final state goes reliably to datagram clients.
+    settle(
+        &mut state.moving_objects,
+        tick,
+        limits.settle_ticks,
+        |entity| {
+            if let Ok((data, in_space)) = objects.get(entity)
+                && occupied(in_space.0)
+            {
+                delta_for(deltas, in_space.0)
+                    .settled_objects
+                    .push(object_state(data));
+            }
+        },
+    );
+    for &(space, id) in &log.removed {
+        delta_for(deltas, space).removed.push(id);
+    }
+    for (entity, session, avatar, in_space) in &moved_avatars {
+        delta_for(deltas, in_space.0)
+            .avatars
+            .push((session.user, avatar.0));
+        state.moving_avatars.insert(entity, tick);
+    }
+    // Avatars that stopped: their final pose goes reliably to datagram clients.
+    settle(
+        &mut state.moving_avatars,
+        tick,
+        limits.settle_ticks,
+        |entity| {
+            if let Ok((session, avatar, in_space)) = present.get(entity) {
+                delta_for(deltas, in_space.0)
+                    .settled
+                    .push((session.user, avatar.0));
+            }
+        },
+    );
+    let arriving_spaces = gather_arrivals(deltas, &arrivals, &mut commands);
+    for &(space, user) in &log.left {
+        delta_for(deltas, space).left.push(user);
+    }
+    send_deltas(tick, deltas, &spaces, &sessions, &mut outbox);
+    for space in arriving_spaces {
+        send_snapshot(
+            tick,
+            space,
+            limits.load_slice_objects,
+            (&spaces, &sessions, &objects, &arrivals),
+            &mut outbox,
+            &mut commands,
+        );
+    }
+}
+
+/// Sessions still owed the objects their snapshot left out: a slice this tick, in all.
+fn send_backfills(
+    tick: u64,
+    slice: usize,
+    backfills: &mut Query<(Entity, &Session, &mut Backfill)>,
+    objects: &Objects,
+    outbox: &mut Outbox,
+    commands: &mut Commands,
+) {
+    let mut budget = slice.max(1);
+    for (entity, session, mut backfill) in backfills {
         if budget == 0 {
             break;
         }
@@ -123,76 +238,40 @@ pub fn replicate(
             outbox.0.push(Outgoing {
                 to: Recipients::One(session.conn),
                 event: Event::Delta(Box::new(Delta {
-                    tick: time.tick,
+                    tick,
                     objects,
                     ..Delta::default()
                 })),
             });
         }
     }
-    let state = &mut *state;
-    let deltas = &mut state.deltas;
-    // A space nobody is in has no one to tell: its changes cost only this check.
-    let occupied = |space: Entity| {
-        spaces
-            .get(space)
-            .is_ok_and(|(_, c, ..)| !c.members.is_empty())
-    };
-    let now = time.tick;
-    for (entity, data, in_space) in &changed_objects {
-        if !occupied(in_space.0) {
-            continue;
-        }
-        let moved_only = change_kind
-            .get(entity)
-            .is_ok_and(|(t, p, m, v)| is_move_only(&t, &p, &m, &v));
-        let delta = delta_for(deltas, in_space.0);
-        if moved_only {
-            delta.moved.push(object_state(data));
-            state.moving_objects.insert(entity, now);
-        } else {
-            // Its full state goes reliably: nothing to settle.
-            delta.objects.push(object_state(data));
-            state.moving_objects.remove(&entity);
-        }
-    }
-    // Objects that stopped moving: their final state goes reliably to datagram clients.
-    state.moving_objects.retain(|&entity, &mut last| {
-        if now - last.min(now) < limits.settle_ticks {
+}
+
+/// Takes out of `moving` what has not moved for `settle_ticks`, handing each to `settled`.
+fn settle(
+    moving: &mut EntityHashMap<u64>,
+    now: u64,
+    settle_ticks: u64,
+    mut settled: impl FnMut(Entity),
+) {
+    moving.retain(|&entity, &mut last| {
+        if now - last.min(now) < settle_ticks {
             return true;
         }
-        if let Ok((data, in_space)) = objects.get(entity)
-            && occupied(in_space.0)
-        {
-            delta_for(deltas, in_space.0)
-                .settled_objects
-                .push(object_state(data));
-        }
+        settled(entity);
         false
     });
-    for &(space, id) in &log.removed {
-        delta_for(deltas, space).removed.push(id);
-    }
-    for (entity, session, avatar, in_space) in &moved_avatars {
-        delta_for(deltas, in_space.0)
-            .avatars
-            .push((session.user, avatar.0));
-        state.moving_avatars.insert(entity, now);
-    }
-    // Avatars that stopped: their final pose goes reliably to datagram clients.
-    state.moving_avatars.retain(|&entity, &mut last| {
-        if now - last.min(now) < limits.settle_ticks {
-            return true;
-        }
-        if let Ok((session, avatar, in_space)) = present.get(entity) {
-            delta_for(deltas, in_space.0)
-                .settled
-                .push((session.user, avatar.0));
-        }
-        false
-    });
+}
+
+/// Announces this tick's arrivals in their spaces' deltas; returns those spaces, whose
+/// snapshot the arrivals get.
+fn gather_arrivals(
+    deltas: &mut HashMap<Entity, Delta>,
+    arrivals: &Arrivals,
+    commands: &mut Commands,
+) -> Vec<Entity> {
     let mut arriving_spaces = Vec::new();
-    for (entity, session, avatar, in_space) in &arrivals {
+    for (entity, session, avatar, in_space) in arrivals {
         delta_for(deltas, in_space.0)
             .joined
             .push(user_state(session, avatar));
@@ -201,63 +280,77 @@ pub fn replicate(
         }
         commands.entity(entity).remove::<JustJoined>();
     }
-    for &(space, user) in &log.left {
-        delta_for(deltas, space).left.push(user);
-    }
+    arriving_spaces
+}
 
+/// Sends each space's delta to its members who were there before this tick.
+fn send_deltas(
+    tick: u64,
+    deltas: &mut HashMap<Entity, Delta>,
+    spaces: &Spaces,
+    sessions: &Sessions,
+    outbox: &mut Outbox,
+) {
     for (space, mut delta) in deltas.drain() {
         let Ok((_, contents, ..)) = spaces.get(space) else {
             continue;
         };
-        let to = present_members(&contents.members, &sessions, false);
+        let to = present_members(&contents.members, sessions, false);
         if to.is_empty() || delta.is_empty() {
             continue;
         }
-        delta.tick = time.tick;
+        delta.tick = tick;
         outbox.0.push(Outgoing {
             to: Recipients::Many(to),
             event: Event::Delta(Box::new(delta)),
         });
     }
+}
 
-    // Everyone who entered a space this tick gets the same snapshot of it, built once. A
-    // big space's snapshot holds its first objects; the rest follow, a slice per tick.
-    for space in arriving_spaces {
-        let Ok((info, contents, chat, shares)) = spaces.get(space) else {
-            continue;
-        };
-        let mut all = contents.objects.iter().copied();
-        let snapshot = Snapshot {
-            space: info.id,
-            name: info.name.clone(),
-            tick: time.tick,
-            objects: all
-                .by_ref()
-                .take(limits.load_slice_objects.max(1))
-                .filter_map(|e| objects.get(e).ok())
-                .map(|(data, _)| object_state(data))
-                .collect(),
-            users: contents
-                .members
-                .iter()
-                .filter_map(|&m| sessions.get(m).ok())
-                .map(|(session, avatar, _)| user_state(session, avatar))
-                .collect(),
-            chat: chat.0.iter().cloned().collect(),
-            shares: shares.0.clone(),
-        };
-        let to = present_members(&contents.members, &sessions, true);
-        let rest: Vec<Entity> = all.collect();
-        if !rest.is_empty() {
-            for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
-                commands.entity(entity).insert(Backfill(rest.clone()));
-            }
+/// Everyone who entered `space` this tick gets the same snapshot of it, built once. A big
+/// space's snapshot holds its first objects; the rest follow, a slice per tick.
+fn send_snapshot(
+    tick: u64,
+    space: Entity,
+    slice: usize,
+    (spaces, sessions, objects, arrivals): (&Spaces, &Sessions, &Objects, &Arrivals),
+    outbox: &mut Outbox,
+    commands: &mut Commands,
+) {
+    let Ok((info, contents, chat, shares)) = spaces.get(space) else {
+        return;
+    };
+    let mut all = contents.objects.iter().copied();
+    let snapshot = Snapshot {
+        space: info.id,
+        name: info.name.clone(),
+        tick,
+        objects: all
+            .by_ref()
+            .take(slice.max(1))
+            .filter_map(|e| objects.get(e).ok())
+            .map(|(data, _)| object_state(data))
+            .collect(),
+        users: contents
+            .members
+            .iter()
+            .filter_map(|&m| sessions.get(m).ok())
+            .map(|(session, avatar, _)| user_state(session, avatar))
+            .collect(),
+        chat: chat.0.iter().cloned().collect(),
+        shares: shares.0.clone(),
+    };
+    let to = present_members(&contents.members, sessions, true);
+    let rest: Vec<Entity> = all.collect();
+    if !rest.is_empty() {
+        for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
+            commands.entity(entity).insert(Backfill(rest.clone()));
         }
-        outbox.0.push(Outgoing {
-            to: Recipients::Many(to),
-            event: Event::Joined(Box::new(snapshot)),
-        });
     }
+    outbox.0.push(Outgoing {
+        to: Recipients::Many(to),
+        event: Event::Joined(Box::new(snapshot)),
+    });
 }
 
 fn delta_for(deltas: &mut HashMap<Entity, Delta>, space: Entity) -> &mut Delta {
@@ -265,11 +358,7 @@ fn delta_for(deltas: &mut HashMap<Entity, Delta>, space: Entity) -> &mut Delta {
 }
 
 /// Connections of the members that did (`arrived = true`) or did not join this tick.
-fn present_members(
-    members: &[Entity],
-    sessions: &Query<(&Session, &Avatar, Has<JustJoined>)>,
-    arrived: bool,
-) -> Vec<ConnId> {
+fn present_members(members: &[Entity], sessions: &Sessions, arrived: bool) -> Vec<ConnId> {
     members
         .iter()
         .filter_map(|&m| sessions.get(m).ok())

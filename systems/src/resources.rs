@@ -26,10 +26,6 @@ pub struct Limits {
     pub chat_history: usize,
     /// Objects one space may hold.
     pub max_objects_per_space: usize,
-    /// Refused commands within `strike_window_ticks` before the connection is closed.
-    pub max_strikes: u32,
-    /// Length of the window in which refusals are counted.
-    pub strike_window_ticks: u64,
     /// Every this many ticks the presence of every occupied space is written again, so
     /// that it does not expire in Redis while people stay.
     pub presence_refresh_ticks: u64,
@@ -56,8 +52,6 @@ impl Default for Limits {
         Self {
             chat_history: 50,
             max_objects_per_space: 100_000,
-            max_strikes: 20,
-            strike_window_ticks: 200,
             presence_refresh_ticks: 200,
             view_radius: None,
             view_budget_bytes: 16 * 1024,
@@ -178,23 +172,18 @@ pub struct Index {
 }
 
 /// Things that happened this tick that later stages need and that leave no entity to
-/// query: removals, departures, new chat lines. Cleared at the end of the tick.
+/// query: removals, departures, and the rows handlers produced. Cleared at the end of the
+/// tick.
 #[derive(Resource, Debug, Default)]
 pub struct TickLog {
     /// Objects removed: (space entity, object id).
     pub removed: Vec<(Entity, Uuid)>,
     /// People who left: (space entity, user id).
     pub left: Vec<(Entity, Uuid)>,
-    /// Chat lines said.
-    pub chat: Vec<crate::ChatLine>,
-    /// Sessions started or ended.
-    pub sessions: Vec<crate::SessionRecord>,
-    /// Events for the event log.
-    pub events: Vec<crate::EventRecord>,
-    /// Screen shares started or stopped.
-    pub shares: Vec<crate::ShareRecord>,
-    /// Visits to spaces.
-    pub visits: Vec<crate::VisitRecord>,
+    /// Rows the handlers produced directly: sessions, chat lines, screen shares, visits
+    /// and events. Objects are not here: the persist stage finds changed and removed ones
+    /// itself.
+    pub rows: crate::Rows,
     /// Spaces whose members changed.
     pub membership_changed: Vec<Entity>,
 }

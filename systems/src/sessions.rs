@@ -9,25 +9,36 @@ use uuid::Uuid;
 
 use crate::components::{
     Access, Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props,
-    SavedVersion, ScreenShares, Session, Space, SpaceContents, Strikes, Transform, Version,
-    WantsSpace,
+    SavedVersion, ScreenShares, Session, Space, SpaceContents, Transform, Version, WantsSpace,
 };
-use crate::ingest::{conn_of, joined_space, log_event, refuse, send, send_error};
+use crate::reply::{conn_of, joined_space, log_event, refuse, send, send_error};
 use crate::{
     ConnId, ErrorKind, Event, EventKind, Index, Limits, LoadRequests, LoadedSpace, ObjectState,
-    SessionMeta, SessionRecord, SimTime, SpaceAccess, SpaceLoad, SpaceLoads, TickLog, VisitRecord,
+    SessionMeta, SessionRecord, SimTime, SpaceAccess, SpaceLoad, SpaceLoads, Strikes, TickLog,
+    VisitRecord,
 };
 
-/// A client said hello: its session becomes an entity.
-pub(crate) fn connect(
-    world: &mut World,
-    conn: ConnId,
-    id: Uuid,
-    user: Uuid,
-    name: Arc<str>,
-    admin: bool,
-    meta: SessionMeta,
-) {
+/// Who a connecting client is, as its `Connect` input says.
+pub(crate) struct Arrival {
+    pub(crate) conn: ConnId,
+    pub(crate) id: Uuid,
+    pub(crate) user: Uuid,
+    pub(crate) name: Arc<str>,
+    pub(crate) admin: bool,
+    pub(crate) meta: SessionMeta,
+}
+
+/// A client said hello: its session becomes an entity, holding the strike counter its edge
+/// task shares.
+pub(crate) fn connect(world: &mut World, arrival: Arrival, strikes: Strikes) {
+    let Arrival {
+        conn,
+        id,
+        user,
+        name,
+        admin,
+        meta,
+    } = arrival;
     if world.resource::<Index>().sessions.contains_key(&conn) {
         return;
     }
@@ -43,11 +54,10 @@ pub(crate) fn connect(
     };
     world
         .resource_mut::<TickLog>()
+        .rows
         .sessions
         .push(session_record(&info, None));
-    let session = world
-        .spawn((info, Avatar::default(), Strikes::default()))
-        .id();
+    let session = world.spawn((info, Avatar::default(), strikes)).id();
     world.resource_mut::<Index>().sessions.insert(conn, session);
     log_event(world, session, EventKind::Connect, None, None);
 }
@@ -64,7 +74,7 @@ pub(crate) fn disconnect(world: &mut World, conn: ConnId) {
         .get::<Session>(session)
         .map(|s| session_record(s, Some(ended_ms)))
     {
-        world.resource_mut::<TickLog>().sessions.push(record);
+        world.resource_mut::<TickLog>().rows.sessions.push(record);
     }
     world.despawn(session);
 }
@@ -310,6 +320,7 @@ fn record_visit(world: &mut World, session: Entity, space: Entity) {
     let at_ms = world.resource::<SimTime>().unix_ms;
     world
         .resource_mut::<TickLog>()
+        .rows
         .visits
         .push(VisitRecord { at_ms, ..visit });
 }

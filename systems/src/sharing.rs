@@ -8,15 +8,15 @@ use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
 use crate::components::{InSpace, ScreenShares, Session, Sharing, Space, SpaceContents};
-use crate::ingest::{joined_space, log_event, refuse, send};
+use crate::reply::{joined_space, log_event, refuse, send};
 use crate::{
-    ErrorKind, Event, EventKind, IdGen, Outbox, Outgoing, Recipients, ShareRecord, ShareState,
-    SimTime, TickLog,
+    ErrorKind, Event, EventKind, IdGen, Outbox, Outgoing, Recipients, ShareKind, ShareRecord,
+    ShareState, SimTime, TickLog,
 };
 
 /// `screen_share_start`: the session shares `kind` in its space (a new kind replaces the
 /// old share).
-pub(crate) fn start(world: &mut World, session: Entity, kind: &'static str) {
+pub(crate) fn start(world: &mut World, session: Entity, kind: ShareKind) {
     let Some(space) = joined_space(world, session) else {
         return;
     };
@@ -45,7 +45,11 @@ pub(crate) fn start(world: &mut World, session: Entity, kind: &'static str) {
         started_ms: world.resource::<SimTime>().unix_ms,
         ended_ms: None,
     };
-    world.resource_mut::<TickLog>().shares.push(record.clone());
+    world
+        .resource_mut::<TickLog>()
+        .rows
+        .shares
+        .push(record.clone());
     world.entity_mut(session).insert(Sharing(record));
     let share = ShareState { user, name, kind };
     if let Some(mut shares) = world.get_mut::<ScreenShares>(space) {
@@ -70,10 +74,14 @@ pub(crate) fn stop(world: &mut World, session: Entity) {
     let ended_ms = world.resource::<SimTime>().unix_ms;
     let kind = record.kind;
     let user = record.user;
-    world.resource_mut::<TickLog>().shares.push(ShareRecord {
-        ended_ms: Some(ended_ms),
-        ..record
-    });
+    world
+        .resource_mut::<TickLog>()
+        .rows
+        .shares
+        .push(ShareRecord {
+            ended_ms: Some(ended_ms),
+            ..record
+        });
     let Some(InSpace(space)) = world.get::<InSpace>(session).copied() else {
         return;
     };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::{ConnId, Transform};
+use crate::{ConnId, Rows, Strikes, Transform};
 
 /// Something the world must act on at the start of the next tick.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub enum Input {
         admin: bool,
         /// Where it connected from, for the sessions table.
         meta: SessionMeta,
+        /// Its strike counter, shared with its edge task: refusals of both count together.
+        strikes: Strikes,
     },
     /// A client's connection ended.
     Disconnect {
@@ -83,11 +85,42 @@ impl SpaceAccess {
     }
 }
 
+/// What carries a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// WebSocket (browsers and tools).
+    #[default]
+    WebSocket,
+    /// Native QUIC.
+    Quic,
+    /// WebTransport (browsers).
+    WebTransport,
+}
+
+impl Transport {
+    /// Every transport, in the order of [`Transport::index`].
+    pub const ALL: [Transport; 3] = [Self::WebSocket, Self::Quic, Self::WebTransport];
+
+    /// The name stored in the sessions table and used in telemetry: `ws`, `quic`, `wt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WebSocket => "ws",
+            Self::Quic => "quic",
+            Self::WebTransport => "wt",
+        }
+    }
+
+    /// Its position in [`Transport::ALL`], for per-transport tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// How a session connected, recorded with it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionMeta {
-    /// Transport name: `ws`, `quic` or `wt`.
-    pub transport: &'static str,
+    /// What carries it.
+    pub transport: Transport,
     /// Client's address.
     pub client_addr: Option<std::net::IpAddr>,
     /// Client's user agent, if it sent one.
@@ -148,8 +181,8 @@ pub enum Command {
     },
     /// Start sharing one's screen.
     ShareStart {
-        /// What is shared: `screen`, `window`, `tab` or `camera`.
-        kind: &'static str,
+        /// What is shared.
+        kind: ShareKind,
     },
     /// Stop sharing.
     ShareStop,
@@ -244,6 +277,32 @@ pub enum ErrorKind {
     Unavailable,
 }
 
+/// What a screen share shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ShareKind {
+    /// A whole screen.
+    #[default]
+    Screen,
+    /// One window.
+    Window,
+    /// One browser tab.
+    Tab,
+    /// A camera.
+    Camera,
+}
+
+impl ShareKind {
+    /// The name stored in the `screen_shares` table: `screen`, `window`, `tab`, `camera`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Screen => "screen",
+            Self::Window => "window",
+            Self::Tab => "tab",
+            Self::Camera => "camera",
+        }
+    }
+}
+
 /// An active screen share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareState {
@@ -251,8 +310,8 @@ pub struct ShareState {
     pub user: Uuid,
     /// Their name.
     pub name: Arc<str>,
-    /// What: `screen`, `window`, `tab` or `camera`.
-    pub kind: &'static str,
+    /// What.
+    pub kind: ShareKind,
 }
 
 /// A world object's replicated state.
@@ -479,7 +538,7 @@ pub struct ShareRecord {
     /// User sharing.
     pub user: Uuid,
     /// What is shared.
-    pub kind: &'static str,
+    pub kind: ShareKind,
     /// Start, ms since the Unix epoch.
     pub started_ms: i64,
     /// End, once it ended.
@@ -512,37 +571,28 @@ pub struct PresenceRecord {
     pub members: Vec<(Uuid, Arc<str>)>,
 }
 
-/// Everything one tick asks the store to write.
+/// Everything one tick asks the stores to write.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteSet {
-    /// Objects created or changed (latest state).
-    pub objects: Vec<ObjectRecord>,
-    /// Objects removed: (space, object).
-    pub deleted: Vec<(Uuid, Uuid)>,
-    /// New chat lines.
-    pub chat: Vec<ChatLine>,
-    /// Sessions started or ended.
-    pub sessions: Vec<SessionRecord>,
-    /// Events.
-    pub events: Vec<EventRecord>,
-    /// Screen shares started or stopped.
-    pub shares: Vec<ShareRecord>,
-    /// Visits by anonymous visitors.
-    pub visits: Vec<VisitRecord>,
-    /// Spaces whose presence changed or is due for a refresh.
+    /// Rows for the durable store.
+    pub rows: Rows,
+    /// Spaces whose presence changed or is due for a refresh (for Redis only).
     pub presence: Vec<PresenceRecord>,
 }
 
 impl WriteSet {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
-            && self.deleted.is_empty()
-            && self.chat.is_empty()
-            && self.sessions.is_empty()
-            && self.events.is_empty()
-            && self.shares.is_empty()
-            && self.visits.is_empty()
-            && self.presence.is_empty()
+        self.rows.is_empty() && self.presence.is_empty()
+    }
+}
+
+impl From<Rows> for WriteSet {
+    /// Rows for the durable store, with no presence.
+    fn from(rows: Rows) -> Self {
+        Self {
+            rows,
+            presence: Vec::new(),
+        }
     }
 }

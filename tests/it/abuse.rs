@@ -3,7 +3,7 @@
 //! (the rest wait briefly, then get 503), so neither a login flood nor parallel uploads
 //! can make the server hold memory in proportion to the attack.
 
-use plaza::media::glb_from_parts;
+use plaza::uploads::media::glb_from_parts;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -44,7 +44,7 @@ async fn hostile_glbs_are_refused_before_they_are_parsed() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("JSON values"), "{body}");
     // An ordinary model still goes in.
-    let (status, body) = upload(plaza::media::sample_glb()).await;
+    let (status, body) = upload(plaza::uploads::media::sample_glb()).await;
     assert_eq!(status, 201, "{body}");
     server.stop().await;
 }
@@ -73,7 +73,7 @@ async fn uploads_wait_for_a_place_and_are_refused_when_none_comes() {
     })
     .await;
     let upload_sample = async || {
-        let glb = plaza::media::sample_glb();
+        let glb = plaza::uploads::media::sample_glb();
         let answer = http(
             addr,
             "POST",

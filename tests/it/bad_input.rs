@@ -222,6 +222,54 @@ async fn repeated_abuse_closes_only_that_connection() {
     server.stop().await;
 }
 
+/// One strike policy: refusals at the edge (garbage frames) and in the world (moves of
+/// unknown objects) count against the same `max_strikes`, so an abuser mixing the two is
+/// closed after `max_strikes` refusals in all, not after that many of each.
+#[tokio::test]
+async fn edge_and_world_refusals_count_together() {
+    let server = TestServer::start_with(|c| c.max_strikes = 5).await;
+    /// `edge` garbage frames, then `world` moves of objects that do not exist.
+    async fn refuse(client: &mut Client, edge: usize, world: usize) {
+        for _ in 0..edge {
+            client.send_raw(Message::Binary(vec![0xee; 8].into())).await;
+            client.expect_error(ErrorCode::BadMessage).await;
+        }
+        for _ in 0..world {
+            let unknown = ClientMsg::Move {
+                id: Uuid::new_v4(),
+                transform: WireTransform::IDENTITY,
+            };
+            client.send(&unknown).await;
+        }
+    }
+
+    let mut within = server.client(Codec::Postcard, "within").await;
+    within.join("lobby").await;
+    refuse(&mut within, 2, 3).await;
+    for _ in 0..3 {
+        within.expect_error(ErrorCode::NotFound).await;
+    }
+    within.send(&ClientMsg::Ping { t: 1.0 }).await;
+    within
+        .recv_until(|msg| matches!(msg, ServerMsg::Pong { .. }).then_some(()))
+        .await;
+
+    let mut mixer = server.client(Codec::Postcard, "mixer").await;
+    mixer.join("lobby").await;
+    refuse(&mut mixer, 3, 3).await;
+    let frame = mixer
+        .expect_close()
+        .await
+        .expect("a close frame with a reason");
+    assert_eq!(frame.code, 1008);
+    assert!(
+        frame.reason.contains("more than 5 refused"),
+        "{}",
+        frame.reason
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_flooding_client_is_rate_limited() {
     let server = TestServer::start_with(|c| {
@@ -244,7 +292,7 @@ async fn a_client_that_does_not_read_is_disconnected_and_others_keep_playing() {
         c.outbound_queue_frames = 16;
         c.client_messages_per_sec = 100_000;
         c.client_message_burst = 100_000;
-        c.message_rates.spawn = plaza::rate::Rate::new(100_000.0, 100_000);
+        c.message_rates.spawn = plaza::config::Rate::new(100_000.0, 100_000);
     })
     .await;
     let mut stalled = Client::connect_small_buffer(server.addr(), Codec::Postcard).await;

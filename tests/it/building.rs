@@ -194,7 +194,7 @@ async fn a_late_joiner_gets_the_full_state() {
     for (codec_a, codec_b) in PAIRS {
         // 55 lines at once: over the default chat allowance, which is not under test here.
         let server = TestServer::start_with(|c| {
-            c.message_rates.chat = plaza::rate::Rate::new(1000.0, 1000);
+            c.message_rates.chat = plaza::config::Rate::new(1000.0, 1000);
         })
         .await;
         let mut alice = server.client(codec_a, "alice").await;

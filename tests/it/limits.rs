@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use plaza::rate::Rate;
+use plaza::config::Rate;
 use plaza_net::{ClientMsg, Codec, ErrorCode, Received, ServerMsg};
 
 use crate::support::{Client, TestServer, http, http_json};

@@ -10,7 +10,6 @@ mod fuzz_corpus;
 mod guests;
 mod interest;
 mod limits;
-mod load;
 mod maintenance;
 mod outage;
 mod poison;

@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use plaza::Config;
+use plaza::clock::now_ms;
 use plaza::config::SecretUrl;
-use plaza::store::writer::{self, WriterConfig, WriterStats};
-use plaza::store::{Durable, NewSpace, Store, now_ms};
+use plaza::store::writer::{self, WriterConfig};
+use plaza::store::{Durable, NewSpace, Store};
+use plaza::telemetry::WriterStats;
 use plaza_net::Codec;
-use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Transform, WriteSet};
+use plaza_systems::{ChatLine, ObjectRecord, ObjectState, Rows, Transform};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -126,11 +128,14 @@ async fn refused_rows_do_not_block_the_rest(config: Config) {
     chat.extend((100..200).map(|n| line(space, user, &format!("good {n}"))));
     let mut objects: Vec<ObjectRecord> = (0..150).map(|n| object(space, user, n as f32)).collect();
     objects.insert(80, orphan.clone());
-    sender.submit(WriteSet {
-        chat,
-        objects,
-        ..WriteSet::default()
-    });
+    sender.submit(
+        Rows {
+            chat,
+            objects,
+            ..Rows::default()
+        }
+        .into(),
+    );
     let postgres = matches!(store.durable, Durable::Postgres(_));
     let refused = if postgres { 2 } else { 1 };
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -144,10 +149,13 @@ async fn refused_rows_do_not_block_the_rest(config: Config) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Later writes are not held up by what was refused.
-    sender.submit(WriteSet {
-        chat: vec![line(space, user, "after")],
-        ..WriteSet::default()
-    });
+    sender.submit(
+        Rows {
+            chat: vec![line(space, user, "after")],
+            ..Rows::default()
+        }
+        .into(),
+    );
     drop(sender);
     let report = task.await.expect("the writer ends");
     assert_eq!(report.unwritten_rows, 0, "nothing is left unwritten");
@@ -281,14 +289,14 @@ async fn an_end_before_the_start_is_clamped(config: Config) {
         id: Uuid::new_v4(),
         user,
         meta: plaza_systems::SessionMeta {
-            transport: "ws",
+            transport: plaza_systems::Transport::WebSocket,
             ..Default::default()
         },
         started_ms: 2_000_000,
         ended_ms,
     };
     let (stepped_back, open) = (session(Some(1_999_000)), session(None));
-    let batch = plaza::store::Batch {
+    let batch = plaza_systems::Rows {
         sessions: vec![stepped_back.clone(), open.clone()],
         ..Default::default()
     };

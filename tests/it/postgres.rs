@@ -166,7 +166,8 @@ async fn copy_and_unnest_write_the_same_objects() {
     use std::sync::Arc;
 
     use plaza::config::PgUpsert;
-    use plaza::store::{Batch, PostgresStore};
+    use plaza::store::PostgresStore;
+    use plaza_systems::Rows;
     use plaza_systems::{ObjectRecord, ObjectState, Transform};
 
     let schema = PgSchema::new().await;
@@ -213,9 +214,9 @@ async fn copy_and_unnest_write_the_same_objects() {
     };
     // COPY inserts, UNNEST updates; then COPY updates, and an older version changes nothing.
     for (store, version) in [(&copy, 1), (&unnest, 2), (&copy, 3), (&unnest, 2)] {
-        let batch = Batch {
-            upserts: objects(version),
-            ..Batch::default()
+        let batch = Rows {
+            objects: objects(version),
+            ..Rows::default()
         };
         store.write(&batch, 10_000, 0).await.expect("writes");
     }

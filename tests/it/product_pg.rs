@@ -117,7 +117,7 @@ async fn the_product_works_on_postgres() {
         .recv_until(|m| matches!(m, ServerMsg::Signal { .. }).then_some(()))
         .await;
     erin.send(&ClientMsg::ScreenShareStop).await;
-    let glb = plaza::media::sample_glb();
+    let glb = plaza::uploads::media::sample_glb();
     let (status, body) = http(
         addr,
         "POST",

@@ -39,7 +39,7 @@ async fn a_client_that_never_reads_is_closed_and_frees_its_slot() {
         c.write_timeout_ms = 500;
         c.client_messages_per_sec = 100_000;
         c.client_message_burst = 100_000;
-        c.message_rates.spawn = plaza::rate::Rate::new(100_000.0, 100_000);
+        c.message_rates.spawn = plaza::config::Rate::new(100_000.0, 100_000);
     })
     .await;
     let edge = server.server.edge().clone();
@@ -60,7 +60,7 @@ async fn a_client_that_never_reads_is_closed_and_frees_its_slot() {
     .await;
     let open = edge
         .telemetry
-        .transport("ws")
+        .transport(plaza_systems::Transport::WebSocket)
         .open
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(open, 1, "only the builder's session is open");
@@ -184,7 +184,9 @@ async fn a_silent_websocket_is_closed_and_a_present_one_is_not() {
     eventually(WAIT, "only the present client holds a slot", || {
         let edge = edge.clone();
         async move {
-            let ws = edge.telemetry.transport("ws");
+            let ws = edge
+                .telemetry
+                .transport(plaza_systems::Transport::WebSocket);
             edge.connections() == 1 && ws.open.load(std::sync::atomic::Ordering::Relaxed) == 1
         }
     })

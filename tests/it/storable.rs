@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use plaza::Config;
-use plaza::bridge::{InputLimits, check_name, command_from_wire};
+use plaza::clock::now_ms;
 use plaza::config::SecretUrl;
-use plaza::store::{Batch, Durable, NewSpace, Store, now_ms};
+use plaza::edge::bridge::{InputLimits, check_name, command_from_wire};
+use plaza::store::{Durable, NewSpace, Store};
 use plaza_net::{ClientMsg, Codec, ErrorCode};
+use plaza_systems::Rows;
 use plaza_systems::{ChatLine, Command, ObjectRecord, ObjectState};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as Cases, TestRunner};
@@ -155,10 +157,10 @@ async fn round_trip(store: &Durable, accepted: &Accepted) {
             version: 1,
         },
     });
-    let batch = Batch {
+    let batch = Rows {
         chat: chat.clone().into_iter().collect(),
-        upserts: object.clone().into_iter().collect(),
-        ..Batch::default()
+        objects: object.clone().into_iter().collect(),
+        ..Rows::default()
     };
     store.write(&batch, 100, now).await.unwrap_or_else(|e| {
         panic!(

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use plaza::config::SecretUrl;
-use plaza::transfer::SpaceExport;
+use plaza::ops::transfer::SpaceExport;
 use plaza_net::{ClientMsg, Codec, ServerMsg, WireTransform};
 use serde_json::json;
 
@@ -68,7 +68,7 @@ async fn a_space_moves_from_sqlite_to_postgres_and_back_unchanged() {
         "/api/models?name=tri",
         Some(&token),
         Some("model/gltf-binary"),
-        &plaza::media::sample_glb(),
+        &plaza::uploads::media::sample_glb(),
     )
     .await;
     assert_eq!(status, 201);

@@ -26,7 +26,7 @@ async fn models_are_validated_deduplicated_stored_and_served() {
     let server = TestServer::start_with(|c| c.max_model_bytes = 64 * 1024).await;
     let addr = server.addr();
     let mut builder = Client::hello(addr, Codec::Json, "builder").await;
-    let glb = plaza::media::sample_glb();
+    let glb = plaza::uploads::media::sample_glb();
 
     let (status, _) = http(
         addr,
@@ -127,7 +127,7 @@ async fn models_are_validated_deduplicated_stored_and_served() {
         (b"just some text, not a model at all".to_vec(), "not a GLB"),
         (glb[..40].to_vec(), "invalid glTF"),
         (
-            plaza::media::glb_from_parts(
+            plaza::uploads::media::glb_from_parts(
                 br#"{"asset":{"version":"2.0"},"buffers":[{"byteLength":99999}]}"#,
                 &[0; 4],
             ),
@@ -243,7 +243,7 @@ async fn models_are_validated_deduplicated_stored_and_served() {
 async fn uploads_can_be_switched_off() {
     let server = TestServer::start_with(|c| c.uploads_enabled = false).await;
     let client = Client::hello(server.addr(), Codec::Json, "someone").await;
-    let glb = plaza::media::sample_glb();
+    let glb = plaza::uploads::media::sample_glb();
     let (status, body) = http(
         server.addr(),
         "POST",
@@ -298,7 +298,7 @@ async fn uploads_go_to_an_s3_compatible_bucket_when_configured() {
     })
     .await;
     let client = Client::hello(server.addr(), Codec::Json, "cloudy").await;
-    let glb = plaza::media::sample_glb();
+    let glb = plaza::uploads::media::sample_glb();
     let (status, body) = http(
         server.addr(),
         "POST",

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     ChatLine, Command, ConnId, ErrorKind, Event, EventKind, Input, Limits, LoadRequests,
-    LoadedSpace, ObjectState, Outbox, Outgoing, Recipients, SessionMeta, SimTime, Transform,
-    WriteSet, WriteSetOut, build_app, step,
+    LoadedSpace, ObjectState, Outbox, Outgoing, Recipients, SessionMeta, ShareKind, SimTime,
+    StrikePolicy, Strikes, Transform, Transport, WriteSet, WriteSetOut, build_app, step,
 };
 
 struct Harness {
@@ -88,14 +88,20 @@ fn contains(to: &Recipients, conn: u64) -> bool {
 
 /// `conn` connects as user `user` (named `user<user>`).
 fn connect(conn: u64, user: u128) -> Input {
+    connect_with(conn, user, Strikes::default())
+}
+
+/// `conn` connects as user `user`, its refusals counted on `strikes`.
+fn connect_with(conn: u64, user: u128, strikes: Strikes) -> Input {
     Input::Connect {
         conn: ConnId(conn),
         session: Uuid::from_u128(1000 + user),
         user: Uuid::from_u128(user),
         name: Arc::from(format!("user{user}")),
         admin: false,
+        strikes,
         meta: SessionMeta {
-            transport: "ws",
+            transport: Transport::WebSocket,
             client_addr: None,
             user_agent: None,
             visitor: None,
@@ -165,7 +171,7 @@ fn a_spawn_and_move_in_one_tick_reach_the_other_member_once_at_the_latest_versio
     world.join_new(2, 2, "lobby");
     let (out, writes) = world.step(vec![spawn_cmd(1, 5, 1.0)]);
     let id = spawned_id(&out, 1);
-    assert_eq!(writes.objects.len(), 1, "the new object is written");
+    assert_eq!(writes.rows.objects.len(), 1, "the new object is written");
     let moved = Transform::from_translation(Vec3::new(9.0, 9.0, 9.0));
     let (out, writes) = world.step(vec![
         cmd(
@@ -197,8 +203,12 @@ fn a_spawn_and_move_in_one_tick_reach_the_other_member_once_at_the_latest_versio
         (deltas[0].moved[0].version, deltas[0].moved[0].transform),
         (3, moved)
     );
-    assert_eq!(writes.objects.len(), 1, "written once, at the latest state");
-    assert_eq!(writes.objects[0].state.version, 3);
+    assert_eq!(
+        writes.rows.objects.len(),
+        1,
+        "written once, at the latest state"
+    );
+    assert_eq!(writes.rows.objects[0].state.version, 3);
 }
 
 #[test]
@@ -282,7 +292,7 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
         (snapshot.1.space, &snapshot.1.objects, &snapshot.1.chat),
         (space, &vec![object], &vec![chat])
     );
-    let rewritten = (&writes.objects, &writes.chat);
+    let rewritten = (&writes.rows.objects, &writes.rows.chat);
     assert_eq!(
         rewritten,
         (&vec![], &vec![]),
@@ -303,13 +313,13 @@ fn a_failed_load_tells_the_waiting_sessions() {
 
 #[test]
 fn refusals_have_codes_and_repeated_ones_close_the_session() {
-    let limits = Limits {
-        max_strikes: 3,
-        ..Limits::default()
-    };
-    let mut world = Harness::with_limits(limits);
+    let mut world = Harness::new();
+    let strikes = Strikes::new(StrikePolicy {
+        max: 3,
+        window_ms: 10_000,
+    });
     let (out, _) = world.step(vec![
-        connect(1, 1),
+        connect_with(1, 1, strikes),
         spawn_cmd(1, 1, 0.0),
         cmd(
             1,
@@ -394,7 +404,7 @@ fn chat_goes_to_members_history_and_store() {
     world.join_new(2, 2, "lobby");
     let lines = ["one", "two", "three"].map(|t| cmd(1, Command::Chat { text: Arc::from(t) }));
     let (out, writes) = world.step(lines.to_vec());
-    assert_eq!(writes.chat.len(), 3, "every line is stored");
+    assert_eq!(writes.rows.chat.len(), 3, "every line is stored");
     let heard = events_for(&out, 2)
         .iter()
         .filter(|e| matches!(e, Event::Chat(_)))
@@ -469,26 +479,27 @@ fn sessions_events_and_presence_reach_the_write_set() {
         ),
     ]);
     let id = spawned_id(&out, 1);
-    let kinds: Vec<_> = writes.events.iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = writes.rows.events.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, vec![EventKind::Spawn, EventKind::Chat]);
-    assert_eq!(writes.events[0].object, Some(id));
+    assert_eq!(writes.rows.events[0].object, Some(id));
     assert!(writes.presence.is_empty(), "no presence change");
     let (_, writes) = world.step(vec![
         cmd(1, Command::Despawn { id }),
         Input::Disconnect { conn: ConnId(1) },
     ]);
     assert_eq!(
-        writes.deleted,
+        writes.rows.deleted,
         vec![(writes.presence[0].space, id)],
         "deletions carry their space"
     );
     assert_eq!(writes.presence[0].members, vec![], "the last one left");
-    let kinds: Vec<_> = writes.events.iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = writes.rows.events.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
         vec![EventKind::Despawn, EventKind::Leave, EventKind::Disconnect]
     );
     let ended: Vec<_> = writes
+        .rows
         .sessions
         .iter()
         .map(|s| (s.id, s.ended_ms.is_some()))
@@ -630,7 +641,7 @@ fn only_owners_and_space_admins_change_objects() {
         error_kinds(&out, 2),
         [ErrorKind::Forbidden, ErrorKind::Forbidden]
     );
-    assert!(writes.objects.is_empty() && writes.deleted.is_empty());
+    assert!(writes.rows.objects.is_empty() && writes.rows.deleted.is_empty());
 
     // Made an admin of the space, user 2 may.
     let access = crate::SpaceAccess {
@@ -653,7 +664,7 @@ fn only_owners_and_space_admins_change_objects() {
         },
     )]);
     assert!(error_kinds(&out, 2).is_empty());
-    assert_eq!(writes.objects.len(), 1);
+    assert_eq!(writes.rows.objects.len(), 1);
 }
 
 #[test]
@@ -728,17 +739,22 @@ fn signals_reach_only_the_named_peer_in_the_same_space() {
     };
     assert_eq!((signals(2), signals(3), signals(4)), (1, 0, 0));
     assert_eq!(error_kinds(&out, 1), [ErrorKind::NotFound]);
-    let (out, writes) = world.step(vec![cmd(1, Command::ShareStart { kind: "screen" })]);
+    let (out, writes) = world.step(vec![cmd(
+        1,
+        Command::ShareStart {
+            kind: ShareKind::Screen,
+        },
+    )]);
     let told = |conn| {
         events_for(&out, conn)
             .iter()
             .any(|e| matches!(e, Event::ScreenShare { active: true, .. }))
     };
     assert!(told(1) && told(2) && told(3) && !told(4));
-    assert_eq!(writes.shares.len(), 1);
+    assert_eq!(writes.rows.shares.len(), 1);
     let (_, writes) = world.step(vec![Input::Disconnect { conn: ConnId(1) }]);
     assert!(
-        writes.shares[0].ended_ms.is_some(),
+        writes.rows.shares[0].ended_ms.is_some(),
         "a share ends with its session"
     );
 }

@@ -1,0 +1,499 @@
+//! The bots: each one connects with the real client, says hello, joins its space and then
+//! walks, builds and chats on timers while reading everything the server sends, recording
+//! what it sees.
+//!
+//! Update latency: a bot puts its send time into what it changes (the `y` scale of its
+//! pose and of the objects it moves, and the text of its chat lines), in 0.1 ms units of
+//! the wall clock modulo 2^24 (28 minutes) so it stays exact in an `f32`; a bot that
+//! receives the change subtracts it from its own clock. Bots run on the same machine,
+//! so their clocks agree.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use plaza_net::{Client, ClientMsg, Codec, Props, Received, ServerMsg, WireTransform};
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+use uuid::Uuid;
+
+use crate::args::{Behaviour, BotArgs, Transport};
+use crate::stats::{Phase, Recorder};
+
+/// Where the server listens, as found from its `/cert-hash`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// HTTP and WebSocket.
+    pub http: SocketAddr,
+    /// QUIC, if enabled.
+    pub quic: Option<SocketAddr>,
+    /// WebTransport, if enabled.
+    pub wt: Option<SocketAddr>,
+    /// SHA-256 of the certificate QUIC and WebTransport present.
+    pub cert_sha256: [u8; 32],
+}
+
+/// What every bot shares.
+pub struct Plan {
+    /// The command line.
+    pub args: BotArgs,
+    /// The server.
+    pub target: Target,
+    /// Distinguishes this run's bot names from other runs'.
+    pub run_id: String,
+    /// When the run started; ping times count from here.
+    pub epoch: Instant,
+    /// Whether samples count now.
+    pub phase: Phase,
+    /// QUIC endpoints, each shared by `--bots-per-endpoint` bots.
+    pub quic_endpoints: Vec<plaza_net::QuicEndpoint>,
+    /// WebTransport endpoints, each shared likewise.
+    pub wt_endpoints: Vec<plaza_net::WebTransportEndpoint>,
+}
+
+impl Plan {
+    /// Endpoints for `args`'s bots on `target`.
+    pub fn endpoints(
+        args: &BotArgs,
+        target: &Target,
+    ) -> anyhow::Result<(
+        Vec<plaza_net::QuicEndpoint>,
+        Vec<plaza_net::WebTransportEndpoint>,
+    )> {
+        let bots_on = |t: Transport| {
+            let n = args.transport.len();
+            (0..args.bots)
+                .filter(|i| args.transport[i % n] == t)
+                .count()
+        };
+        let pools = |t: Transport| bots_on(t).div_ceil(args.bots_per_endpoint.max(1));
+        let quic = (0..pools(Transport::Quic))
+            .map(|_| Client::quic_endpoint(target.http.is_ipv6()))
+            .collect::<Result<_, _>>()?;
+        let wt = (0..pools(Transport::Wt))
+            .map(|_| Client::webtransport_endpoint(target.cert_sha256))
+            .collect::<Result<_, _>>()?;
+        Ok((quic, wt))
+    }
+}
+
+const STAMP_WRAP: u64 = 1 << 24;
+
+fn now_stamp_units() -> u64 {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    (micros / 100) % STAMP_WRAP
+}
+
+/// The current time as a stamp that fits exactly in an `f32`.
+pub fn stamp() -> f32 {
+    now_stamp_units() as f32
+}
+
+/// Milliseconds since `stamp` by this machine's clock; `None` for something not stamped.
+pub fn age_ms(stamp: f32) -> Option<f64> {
+    if !(stamp.is_finite() && stamp >= 0.0 && stamp < STAMP_WRAP as f32 && stamp.fract() == 0.0) {
+        return None;
+    }
+    let age = (now_stamp_units() + STAMP_WRAP - stamp as u64) % STAMP_WRAP;
+    Some(age as f64 / 10.0)
+}
+
+/// A small, fast, seedable random stream (xorshift), so that bots spread out the same way
+/// on every run.
+struct Rng(u64);
+
+impl Rng {
+    /// A stream for `seed`, mixed (SplitMix64) so that small, close seeds give unrelated
+    /// streams: raw xorshift from seed 17 starts with outputs near zero.
+    fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self((z ^ (z >> 31)) | 1)
+    }
+
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// A bot's walk inside the area: straight ahead, turning a little now and then, bouncing
+/// off the edges.
+struct Walk {
+    pos: [f32; 2],
+    heading: f32,
+    rng: Rng,
+}
+
+impl Walk {
+    fn new(seed: u64, area: f32) -> Self {
+        let mut rng = Rng::new(seed);
+        let half = area / 2.0;
+        let pos = [rng.next_f32() * area - half, rng.next_f32() * area - half];
+        let heading = rng.next_f32() * std::f32::consts::TAU;
+        Self { pos, heading, rng }
+    }
+
+    fn step(&mut self, distance: f32, area: f32) {
+        if self.rng.next_f32() < 0.05 {
+            self.heading += (self.rng.next_f32() - 0.5) * 2.0;
+        }
+        let half = area / 2.0;
+        for (axis, delta) in [(0, self.heading.cos()), (1, self.heading.sin())] {
+            let next = self.pos[axis] + delta * distance;
+            if next.abs() > half {
+                // Turn back into the area.
+                self.heading += std::f32::consts::PI;
+            } else {
+                self.pos[axis] = next;
+            }
+        }
+    }
+
+    fn transform(&self, stamp: f32) -> WireTransform {
+        let half = self.heading / 2.0;
+        WireTransform {
+            pos: [self.pos[0], 0.0, self.pos[1]],
+            rot: [0.0, half.sin(), 0.0, half.cos()],
+            scale: [1.0, stamp, 1.0],
+        }
+    }
+}
+
+fn ticker(hz: f64, offset_fraction: f32) -> Option<tokio::time::Interval> {
+    if hz <= 0.0 {
+        return None;
+    }
+    let period = Duration::from_secs_f64(1.0 / hz);
+    let start = tokio::time::Instant::now() + period.mul_f32(offset_fraction);
+    let mut interval = tokio::time::interval_at(start, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    Some(interval)
+}
+
+async fn tick_of(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Connects bot `i` and runs it until `stop` turns true or the server ends it.
+pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
+    rec.attempted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let joined = tokio::time::timeout(
+        plan.args.connect_timeout,
+        connect_and_join(i, &plan, rec.transport),
+    )
+    .await;
+    let (mut client, me) = match joined {
+        Ok(Ok(joined)) => joined,
+        Ok(Err(e)) => {
+            let why = format!("{e:#}");
+            rec.failed(&why.chars().take(120).collect::<String>());
+            return;
+        }
+        Err(_) => {
+            rec.failed("timed out connecting and joining");
+            return;
+        }
+    };
+    rec.connected(started.elapsed().as_secs_f64() * 1000.0);
+
+    let args = &plan.args;
+    // Each timer starts at a random point of its period. Without that, every bot starts
+    // right after `joined`, which comes at the end of a tick: with periods that are
+    // multiples of the tick, all of them would stay locked just after the tick and every
+    // update would wait a whole tick (measured: p50 49 ms instead of 25 at 20 Hz).
+    let mut rng = Rng::new(i as u64 ^ 0x5EED);
+    let does = |b: Behaviour| args.behaviour.contains(&b);
+    let mut walk = Walk::new(i as u64 + 1, args.area);
+    let mut walking = does(Behaviour::Walk)
+        .then(|| ticker(args.walk_hz, rng.next_f32()))
+        .flatten();
+    let mut building = does(Behaviour::Build)
+        .then(|| ticker(args.build_hz, rng.next_f32()))
+        .flatten();
+    let mut chatting = does(Behaviour::Chat)
+        .then(|| ticker(args.chat_hz, rng.next_f32()))
+        .flatten();
+    let mut pinging = ticker(args.ping_hz, rng.next_f32());
+    let step = if args.walk_hz > 0.0 {
+        args.speed / args.walk_hz as f32
+    } else {
+        0.0
+    };
+
+    let mut seen = Seen {
+        me,
+        known_objects: HashSet::new(),
+        mine: HashSet::new(),
+        deltas: 0,
+    };
+    let mut my_object: Option<(Uuid, u32)> = None;
+    let mut spawning = false;
+    let mut next_ref = 0_u32;
+    let mut window: Option<(Instant, u64, u64)> = None;
+    let mut latencies = Vec::new();
+
+    loop {
+        if window.is_none() && plan.phase.measuring() {
+            window = Some((Instant::now(), client.received_bytes(), seen.deltas));
+        }
+        let sent = tokio::select! {
+            _ = stop.changed() => break,
+            received = client.next() => {
+                let before = client.received_bytes();
+                match received {
+                    Ok(Received::Msg(msg)) => {
+                        if let ServerMsg::Spawned { id, .. } = &msg {
+                            my_object = Some((*id, 0));
+                            spawning = false;
+                            seen.mine.insert(*id);
+                        }
+                        latencies.clear();
+                        seen.read(&msg, &rec, &plan, &mut latencies);
+                        if plan.phase.measuring() {
+                            rec.latencies(&latencies);
+                            rec.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            rec.bytes.fetch_add(client.received_bytes().saturating_sub(before), std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Ok(())
+                    }
+                    Ok(Received::Closed(closed)) => {
+                        if !*stop.borrow() {
+                            let why = closed.map_or("connection ended without a reason".to_string(), |c| format!("{}: {}", c.code, c.reason));
+                            rec.disconnected(&why);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        if !*stop.borrow() {
+                            rec.disconnected(&format!("{e}"));
+                        }
+                        break;
+                    }
+                }
+            }
+            () = tick_of(&mut walking) => {
+                walk.step(step, args.area);
+                client.send(&ClientMsg::Pose { transform: walk.transform(stamp()) }).await
+            }
+            () = tick_of(&mut building) => {
+                match my_object {
+                    None if spawning => Ok(()),
+                    None => {
+                        spawning = true;
+                        next_ref += 1;
+                        client.send(&ClientMsg::Spawn {
+                            client_ref: next_ref,
+                            model: "bot-crate".into(),
+                            transform: walk.transform(stamp()),
+                            props: Props::default(),
+                        }).await
+                    }
+                    Some((id, moves)) if moves < 10 => {
+                        my_object = Some((id, moves + 1));
+                        let mut t = walk.transform(stamp());
+                        t.pos[1] = 1.0;
+                        client.send(&ClientMsg::Move { id, transform: t }).await
+                    }
+                    Some((id, _)) => {
+                        my_object = None;
+                        client.send(&ClientMsg::Despawn { id }).await
+                    }
+                }
+            }
+            () = tick_of(&mut chatting) => {
+                client.send(&ClientMsg::Chat { text: format!("bot {}", stamp()) }).await
+            }
+            () = tick_of(&mut pinging) => {
+                let t = plan.epoch.elapsed().as_secs_f64() * 1000.0;
+                client.send(&ClientMsg::Ping { t }).await
+            }
+        };
+        if let Err(e) = sent {
+            if !*stop.borrow() {
+                rec.disconnected(&format!("send failed: {e}"));
+            }
+            break;
+        }
+    }
+    if let Some((from, bytes, deltas)) = window {
+        let secs = from.elapsed().as_secs_f64().max(0.001);
+        rec.bot_traffic(
+            client.received_bytes().saturating_sub(bytes) as f64 / secs,
+            seen.deltas.saturating_sub(deltas) as f64 / secs,
+        );
+    }
+    let _ = client.finish().await;
+}
+
+/// What a bot keeps to tell changes from appearances and its own changes from others'.
+struct Seen {
+    me: Uuid,
+    known_objects: HashSet<Uuid>,
+    mine: HashSet<Uuid>,
+    deltas: u64,
+}
+
+impl Seen {
+    /// Records what `msg` says; pushes the update latencies it carries to `latencies`.
+    fn read(&mut self, msg: &ServerMsg, rec: &Recorder, plan: &Plan, latencies: &mut Vec<f64>) {
+        match msg {
+            ServerMsg::Delta {
+                objects,
+                removed,
+                avatars,
+                hidden,
+                ..
+            } => {
+                self.deltas += 1;
+                for a in avatars.iter().filter(|a| a.user != self.me) {
+                    latencies.extend(age_ms(a.transform.scale[1]));
+                }
+                for o in objects {
+                    // Only a change to an object already shown is an update; one coming
+                    // into view carries the time of its last change.
+                    if !self.known_objects.insert(o.id) && !self.mine.contains(&o.id) {
+                        latencies.extend(age_ms(o.transform.scale[1]));
+                    }
+                }
+                for id in removed.iter().chain(hidden) {
+                    self.known_objects.remove(id);
+                    self.mine.remove(id);
+                }
+            }
+            ServerMsg::Motion {
+                avatars, objects, ..
+            } => {
+                self.deltas += 1;
+                for a in avatars.iter().filter(|a| a.user != self.me) {
+                    latencies.extend(age_ms(a.transform.scale[1]));
+                }
+                for o in objects.iter().filter(|o| !self.mine.contains(&o.id)) {
+                    latencies.extend(age_ms(o.transform.scale[1]));
+                }
+            }
+            ServerMsg::Joined { objects, .. } => {
+                self.known_objects = objects.iter().map(|o| o.id).collect();
+            }
+            ServerMsg::Pong { t, .. } if plan.phase.measuring() => {
+                rec.rtt(plan.epoch.elapsed().as_secs_f64() * 1000.0 - t);
+            }
+            ServerMsg::Chat(line) if line.from != self.me => {
+                let stamp = line
+                    .text
+                    .strip_prefix("bot ")
+                    .and_then(|s| s.parse::<f32>().ok());
+                if let (Some(ms), true) = (stamp.and_then(age_ms), plan.phase.measuring()) {
+                    rec.chat_latency(ms);
+                }
+            }
+            ServerMsg::Error { code, .. } => {
+                let code = serde_json::to_value(code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("{code:?}"));
+                rec.error(&code);
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn connect_and_join(
+    i: usize,
+    plan: &Plan,
+    transport: Transport,
+) -> anyhow::Result<(Client, Uuid)> {
+    let target = &plan.target;
+    let codec = if plan.args.json {
+        Codec::Json
+    } else {
+        Codec::Postcard
+    };
+    let pick = |pool_len: usize| (i / plan.args.bots_per_endpoint.max(1)) % pool_len.max(1);
+    let mut client = match transport {
+        Transport::Ws => Client::websocket(target.http, codec).await,
+        Transport::Quic => {
+            let addr = target.quic.context("the server has QUIC disabled")?;
+            let endpoint = plan
+                .quic_endpoints
+                .get(pick(plan.quic_endpoints.len()))
+                .context("no QUIC endpoint")?;
+            Client::quic_via(endpoint, addr, target.cert_sha256).await
+        }
+        Transport::Wt => {
+            let addr = target.wt.context("the server has WebTransport disabled")?;
+            let endpoint = plan
+                .wt_endpoints
+                .get(pick(plan.wt_endpoints.len()))
+                .context("no WebTransport endpoint")?;
+            Client::webtransport_via(endpoint, addr, codec).await
+        }
+    }?;
+    let name = format!("bot-{}-{i}", plan.run_id);
+    let space = format!("{}-{}", plan.args.space_prefix, i % plan.args.spaces.max(1));
+    client.send(&ClientMsg::hello(name)).await?;
+    client.send(&ClientMsg::Join { space }).await?;
+    let mut me = None;
+    loop {
+        match client.next().await? {
+            Received::Msg(ServerMsg::Welcome { user, .. }) => me = Some(user),
+            Received::Msg(ServerMsg::Joined { .. }) => {
+                let me = me.context("joined before welcome")?;
+                return Ok((client, me));
+            }
+            Received::Msg(ServerMsg::Error { code, message }) => {
+                bail!("refused: {code:?}: {message}")
+            }
+            Received::Closed(closed) => bail!(
+                "closed before joining: {}",
+                closed.map_or("no reason".into(), |c| format!("{} {}", c.code, c.reason))
+            ),
+            Received::Msg(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_survive_an_f32_and_age_from_this_clock() {
+        let s = stamp();
+        assert_eq!(s.fract(), 0.0);
+        let age = age_ms(s).expect("a fresh stamp");
+        assert!(age < 1000.0, "age {age}");
+        assert_eq!(age_ms(1.5), None, "an ordinary scale is no stamp");
+    }
+
+    #[test]
+    fn timer_offsets_spread_over_the_period() {
+        let offsets: Vec<f32> = (0..1000).map(|i| Rng::new(i).next_f32()).collect();
+        let low = offsets.iter().filter(|&&o| o < 0.5).count();
+        assert!((400..600).contains(&low), "{low} of 1000 below one half");
+    }
+
+    #[test]
+    fn walkers_stay_inside_their_area() {
+        let mut walk = Walk::new(3, 20.0);
+        for _ in 0..10_000 {
+            walk.step(0.5, 20.0);
+            assert!(walk.pos.iter().all(|p| p.abs() <= 10.0), "{:?}", walk.pos);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! World to wire: events become server messages; a delta becomes, for connections with
+//! datagrams, its motion and the rest of it.
+
+use plaza_net::{
+    ErrorCode, ServerMsg, ShareKind, WireAvatar, WireChat, WireMotion, WireObject, WireShare,
+    WireTransform, WireUser,
+};
+use plaza_systems::{
+    ChatLine, Delta, ErrorKind, Event, ObjectState, ShareState, Transform, UserState,
+};
+
+use crate::clock::rfc3339;
+
+/// A domain transform on the wire.
+pub fn transform_to_wire(t: &Transform) -> WireTransform {
+    WireTransform {
+        pos: t.translation.to_array(),
+        rot: t.rotation.to_array(),
+        scale: t.scale.to_array(),
+    }
+}
+
+fn object_to_wire(o: &ObjectState) -> WireObject {
+    WireObject {
+        id: o.id,
+        model: o.model.to_string(),
+        transform: transform_to_wire(&o.transform),
+        props: plaza_net::Props::from_trusted(o.props.clone()),
+        owner: o.owner,
+        version: o.version,
+    }
+}
+
+fn user_to_wire(u: &UserState) -> WireUser {
+    WireUser {
+        user: u.user,
+        name: u.name.to_string(),
+        transform: transform_to_wire(&u.transform),
+    }
+}
+
+fn chat_to_wire(c: &ChatLine) -> WireChat {
+    WireChat {
+        from: c.from,
+        name: c.name.to_string(),
+        text: c.text.to_string(),
+        at: rfc3339(c.at_ms),
+    }
+}
+
+fn share_to_wire(s: &ShareState) -> WireShare {
+    let kind = match s.kind {
+        plaza_systems::ShareKind::Screen => ShareKind::Screen,
+        plaza_systems::ShareKind::Window => ShareKind::Window,
+        plaza_systems::ShareKind::Tab => ShareKind::Tab,
+        plaza_systems::ShareKind::Camera => ShareKind::Camera,
+    };
+    WireShare {
+        user: s.user,
+        name: s.name.to_string(),
+        kind,
+    }
+}
+
+fn error_code(kind: ErrorKind) -> ErrorCode {
+    match kind {
+        ErrorKind::NotJoined => ErrorCode::NotJoined,
+        ErrorKind::NotFound => ErrorCode::NotFound,
+        ErrorKind::Forbidden => ErrorCode::Forbidden,
+        ErrorKind::TooLarge => ErrorCode::TooLarge,
+        ErrorKind::Unavailable => ErrorCode::Unavailable,
+    }
+}
+
+/// The server message for a world event; `None` for [`Event::Close`], which is not a message.
+pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
+    Some(match event {
+        Event::Joined(s) => ServerMsg::Joined {
+            space: s.space,
+            name: s.name.to_string(),
+            tick: s.tick,
+            objects: s.objects.iter().map(object_to_wire).collect(),
+            users: s.users.iter().map(user_to_wire).collect(),
+            chat: s.chat.iter().map(chat_to_wire).collect(),
+            shares: s.shares.iter().map(share_to_wire).collect(),
+        },
+        Event::ScreenShare { share, active } => ServerMsg::ScreenShare {
+            share: share_to_wire(share),
+            active: *active,
+        },
+        Event::Signal { from, data } => ServerMsg::Signal {
+            from: *from,
+            data: data.to_string(),
+        },
+        Event::Left { space } => ServerMsg::Left { space: *space },
+        Event::Spawned { client_ref, id } => ServerMsg::Spawned {
+            client_ref: *client_ref,
+            id: *id,
+        },
+        Event::Chat(line) => ServerMsg::Chat(chat_to_wire(line)),
+        Event::Delta(d) => delta_msg(
+            d,
+            objects_to_wire([&d.objects, &d.moved]),
+            avatars_to_wire([&d.avatars]),
+        ),
+        Event::Error { kind, message } => ServerMsg::Error {
+            code: error_code(*kind),
+            message: message.clone(),
+        },
+        Event::Close { .. } => return None,
+    })
+}
+
+fn avatars_to_wire<'a>(
+    lists: impl IntoIterator<Item = &'a Vec<(uuid::Uuid, Transform)>>,
+) -> Vec<WireAvatar> {
+    lists
+        .into_iter()
+        .flatten()
+        .map(|(user, t)| WireAvatar {
+            user: *user,
+            transform: transform_to_wire(t),
+        })
+        .collect()
+}
+
+fn objects_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<ObjectState>>) -> Vec<WireObject> {
+    lists.into_iter().flatten().map(object_to_wire).collect()
+}
+
+/// A `delta` message of `d` with the given objects and avatars.
+fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Vec<WireAvatar>) -> ServerMsg {
+    ServerMsg::Delta {
+        tick: d.tick,
+        objects,
+        removed: d.removed.clone(),
+        avatars,
+        joined: d.joined.iter().map(user_to_wire).collect(),
+        left: d.left.clone(),
+        appeared: d.appeared.iter().map(user_to_wire).collect(),
+        vanished: d.vanished.clone(),
+        hidden: d.hidden.clone(),
+    }
+}
+
+// A connection that takes datagrams gets a delta in up to three forms, each built only
+// when such a connection needs it: the movements as a `motion` datagram, the rest of the
+// delta (with the final state of what stopped) on its stream, and everything on its
+// stream when the datagram cannot go.
+
+/// The avatars and objects that moved, as a `motion` datagram; `None` if nothing moved.
+pub fn motion_msg(d: &Delta) -> Option<ServerMsg> {
+    (!d.avatars.is_empty() || !d.moved.is_empty()).then(|| ServerMsg::Motion {
+        tick: d.tick,
+        avatars: avatars_to_wire([&d.avatars]),
+        objects: d
+            .moved
+            .iter()
+            .map(|o| WireMotion {
+                id: o.id,
+                transform: transform_to_wire(&o.transform),
+                version: o.version,
+            })
+            .collect(),
+    })
+}
+
+/// The rest of the delta, for the stream of a connection that got the motion; `None` if
+/// nothing else changed.
+pub fn rest_msg(d: &Delta) -> Option<ServerMsg> {
+    let empty = d.objects.is_empty()
+        && d.settled_objects.is_empty()
+        && d.removed.is_empty()
+        && d.settled.is_empty()
+        && d.joined.is_empty()
+        && d.left.is_empty()
+        && d.appeared.is_empty()
+        && d.vanished.is_empty()
+        && d.hidden.is_empty();
+    (!empty).then(|| {
+        let objects = objects_to_wire([&d.objects, &d.settled_objects]);
+        delta_msg(d, objects, avatars_to_wire([&d.settled]))
+    })
+}
+
+/// Everything, for the stream of a connection whose motion datagram could not go.
+pub fn fallback_msg(d: &Delta) -> ServerMsg {
+    let objects = objects_to_wire([&d.objects, &d.moved, &d.settled_objects]);
+    delta_msg(d, objects, avatars_to_wire([&d.avatars, &d.settled]))
+}
+
+/// Whether a delta message carries nothing (a delta with only settled poses is empty for
+/// connections that got every pose reliably).
+pub fn is_empty_delta(msg: &ServerMsg) -> bool {
+    matches!(msg, ServerMsg::Delta { objects, removed, avatars, joined, left, appeared, vanished, hidden, .. }
+        if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty()
+            && appeared.is_empty() && vanished.is_empty() && hidden.is_empty())
+}

@@ -1,0 +1,320 @@
+//! Spaces over HTTP: the public list, one space, creating a space with an owner, inviting
+//! people to private spaces, and pages of chat history. People online come from the
+//! world's published directory; everything else from the durable store.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Json;
+use plaza_systems::{Input, SpaceAccess};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, Caller};
+use crate::auth::Account;
+use crate::clock::now_ms;
+use crate::clock::rfc3339;
+use crate::edge::Edge;
+use crate::edge::bridge::check_name;
+use crate::edge::conn::Envelope;
+use crate::host::directory::LiveSpace;
+use crate::store::NewSpace;
+use crate::store::accounts::{ChatCursor, Role, SpaceInfo};
+
+/// Most spaces in one listing.
+const MAX_LIST: usize = 500;
+/// Most chat lines in one page.
+const MAX_CHAT_PAGE: usize = 200;
+
+/// How many (`?limit=`).
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+}
+
+fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
+    let people: Vec<&str> =
+        live.map_or_else(Vec::new, |l| l.people.iter().map(|p| &*p.name).collect());
+    json!({
+        "id": info.id,
+        "name": &*info.name,
+        "description": info.description,
+        "private": info.private,
+        "owner": info.owner,
+        "people_online": people.len(),
+        "people": people,
+        "objects": live.map_or(info.objects, |l| l.objects as u64),
+        "loaded": live.is_some(),
+    })
+}
+
+/// `GET /api/spaces`: public spaces by name, with people online and objects.
+pub async fn list(
+    State(edge): State<Arc<Edge>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    Ok(Json(listing(&edge, true, limit).await?))
+}
+
+/// `{"spaces": [...]}`: spaces from the store with who is in them now.
+pub(super) async fn listing(
+    edge: &Edge,
+    public_only: bool,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let spaces = edge.store.durable.spaces(public_only, limit).await?;
+    let directory = &edge.directory;
+    let spaces: Vec<Value> = spaces
+        .iter()
+        .map(|info| space_json(info, directory.get(info.id).as_ref()))
+        .collect();
+    Ok(json!({ "spaces": spaces }))
+}
+
+/// A space the caller may see (public, or private and the caller may enter it), or 404.
+pub(super) async fn visible_space(
+    edge: &Edge,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<(SpaceInfo, SpaceAccess), ApiError> {
+    let info = edge
+        .store
+        .durable
+        .space_info(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("space"))?;
+    let access = edge.store.durable.space_access(id).await?;
+    let visible = match &caller.0 {
+        _ if !info.private => true,
+        Some(account) => account.admin || access.may_enter(account.id),
+        None => false,
+    };
+    if visible {
+        Ok((info, access))
+    } else {
+        Err(ApiError::not_found("space"))
+    }
+}
+
+/// `GET /api/spaces/{id}`.
+pub async fn one(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let (info, _) = visible_space(&edge, id, &caller).await?;
+    let live = edge.directory.get(id);
+    Ok(Json(space_json(&info, live.as_ref())))
+}
+
+/// A new space.
+#[derive(Debug, Deserialize)]
+pub struct CreateSpace {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    private: bool,
+}
+
+/// `POST /api/spaces` `{"name","description","private"}`: creates a space owned by the
+/// caller (a registered user). 409 if the name is taken.
+pub async fn create(
+    State(edge): State<Arc<Edge>>,
+    caller: Caller,
+    Json(body): Json<CreateSpace>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account = caller.required()?;
+    if !account.registered {
+        return Err(ApiError::forbidden(
+            "only registered users create spaces over HTTP; guests create public spaces by joining them",
+        ));
+    }
+    let name = body.checked_name(&edge.config)?;
+    let new = NewSpace {
+        id: Uuid::now_v7(),
+        name: &name,
+        description: &body.description,
+        private: body.private,
+        owner: Some(account.id),
+        now_ms: now_ms(),
+    };
+    let (header, created) = edge.store.durable.ensure_space(&new).await?;
+    if !created {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a space named {name:?} exists already"),
+        ));
+    }
+    let id = header.id;
+    let info = edge
+        .store
+        .durable
+        .space_info(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("space"))?;
+    Ok((StatusCode::CREATED, Json(space_json(&info, None))))
+}
+
+impl CreateSpace {
+    /// The name, checked as every name is, after the description is checked.
+    pub(super) fn checked_name(&self, config: &crate::Config) -> Result<Arc<str>, ApiError> {
+        if self.description.chars().count() > 4096 {
+            return Err(ApiError::bad_request("description is over 4096 characters"));
+        }
+        crate::text::check_text("description", &self.description)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        check_name("space name", &self.name, config.max_name_chars)
+            .map_err(|r| ApiError::bad_request(r.message))
+    }
+}
+
+/// Whom to add, and as what.
+#[derive(Debug, Deserialize)]
+pub struct NewMember {
+    user: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+impl NewMember {
+    /// The role asked for (member by default).
+    pub(super) fn role(&self) -> Result<Role, ApiError> {
+        match self.role.as_deref() {
+            None | Some("member") => Ok(Role::Member),
+            Some("admin") => Ok(Role::Admin),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "role must be \"member\" or \"admin\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Refuses callers who do not administer the space.
+fn require_space_admin(account: &Account, access: &SpaceAccess) -> Result<(), ApiError> {
+    if account.admin || access.is_admin(account.id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the space's owner or admins manage its members",
+        ))
+    }
+}
+
+/// `POST /api/spaces/{id}/members` `{"user": NAME, "role": "member"|"admin"}`: invites
+/// someone to a space (or makes them an admin of it).
+pub async fn add_member(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    caller: Caller,
+    Json(body): Json<NewMember>,
+) -> Result<Json<Value>, ApiError> {
+    let account = caller.clone().required()?;
+    let (_, access) = visible_space(&edge, id, &caller).await?;
+    require_space_admin(&account, &access)?;
+    let role = body.role()?;
+    let user = member_id(&edge, &body.user).await?;
+    edge.store
+        .durable
+        .set_member(id, user, Some(role), now_ms())
+        .await?;
+    publish_access(&edge, id).await?;
+    Ok(Json(
+        json!({ "space": id, "user": user, "role": role.as_str() }),
+    ))
+}
+
+/// `DELETE /api/spaces/{id}/members/{name}`: withdraws an invitation; the person leaves
+/// the space if they may no longer be there.
+pub async fn remove_member(
+    State(edge): State<Arc<Edge>>,
+    Path((id, name)): Path<(Uuid, String)>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.clone().required()?;
+    let (_, access) = visible_space(&edge, id, &caller).await?;
+    require_space_admin(&account, &access)?;
+    let user = member_id(&edge, &name).await?;
+    edge.store
+        .durable
+        .set_member(id, user, None, now_ms())
+        .await?;
+    publish_access(&edge, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn member_id(edge: &Edge, name: &str) -> Result<Uuid, ApiError> {
+    // No stored name is longer or holds NUL (which PostgreSQL cannot even compare).
+    if name.len() > 4 * edge.config.max_name_chars || name.contains('\0') {
+        return Err(ApiError::not_found("user"));
+    }
+    edge.store
+        .durable
+        .user_id(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// Tells the world a space's access changed (it applies it if the space is loaded).
+async fn publish_access(edge: &Edge, space: Uuid) -> Result<(), ApiError> {
+    let access = edge.store.durable.space_access(space).await?;
+    edge.submit(Envelope::Input(Input::AccessChanged { space, access }));
+    Ok(())
+}
+
+/// A page of chat history.
+#[derive(Debug, Deserialize)]
+pub struct ChatQuery {
+    /// A line id (older lines follow it) or an RFC 3339 time or Unix milliseconds.
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/spaces/{id}/chat?before=..&limit=..`: newest first. `next_before` is the
+/// cursor of the following page (absent on the last).
+pub async fn chat(
+    State(edge): State<Arc<Edge>>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ChatQuery>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    visible_space(&edge, id, &caller).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_CHAT_PAGE);
+    let before = query.before.as_deref().map(parse_cursor).transpose()?;
+    let lines = edge.store.durable.chat_page(id, before, limit).await?;
+    let next = (lines.len() == limit)
+        .then(|| lines.last().map(|l| l.id))
+        .flatten();
+    let messages: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "from": l.from,
+                "name": &*l.name,
+                "text": &*l.text,
+                "at": rfc3339(l.at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "messages": messages, "next_before": next })))
+}
+
+fn parse_cursor(text: &str) -> Result<ChatCursor, ApiError> {
+    if let Ok(id) = text.parse::<Uuid>() {
+        return Ok(ChatCursor::Line(id));
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ChatCursor::Time(ms));
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| ChatCursor::Time((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "before must be a message id, an RFC 3339 time or Unix milliseconds",
+            )
+        })
+}

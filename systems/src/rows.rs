@@ -1,0 +1,96 @@
+//! The rows the world asks the durable store to write, by kind: one type for what a tick
+//! produces ([`crate::WriteSet`]), what the tick log gathers, and what the store writer
+//! flushes as one batch. The kinds are listed once, in write order: a row never comes after
+//! a row that refers to it (a screen share after its session), and [`Rows::split`] keeps
+//! that order across its two halves.
+
+use uuid::Uuid;
+
+use crate::{ChatLine, EventRecord, ObjectRecord, SessionRecord, ShareRecord, VisitRecord};
+
+/// Declares [`Rows`] with one `Vec` per kind and the operations that treat every kind
+/// alike, so that a new kind of row is one line here (plus its store statements).
+macro_rules! rows {
+    ($($(#[$doc:meta])* $kind:ident: $row:ty,)*) => {
+        /// Rows to write, by kind, in write order. Users and spaces, the parents of
+        /// everything here, are never among them: they are created when first needed (at
+        /// `hello`, and when a space is loaded) before the world can refer to them.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Rows {
+            $($(#[$doc])* pub $kind: Vec<$row>,)*
+        }
+
+        impl Rows {
+            /// Rows of every kind.
+            pub fn len(&self) -> usize {
+                0 $(+ self.$kind.len())*
+            }
+
+            /// Splits the rows in two halves in write order: `self` keeps the first, the
+            /// second is returned. Writing the first half before the second keeps parents
+            /// ahead of children.
+            pub fn split(&mut self) -> Rows {
+                let mut keep = self.len() / 2;
+                Rows {
+                    $($kind: tail(&mut self.$kind, &mut keep),)*
+                }
+            }
+
+            /// Empties every kind, keeping the allocations.
+            pub fn clear(&mut self) {
+                $(self.$kind.clear();)*
+            }
+
+            /// Moves `other`'s rows after this one's, kind by kind, leaving `other` empty
+            /// (with its allocations, to be filled again).
+            pub fn append(&mut self, other: &mut Rows) {
+                $(self.$kind.append(&mut other.$kind);)*
+            }
+        }
+    };
+}
+
+rows! {
+    /// Sessions started or ended.
+    sessions: SessionRecord,
+    /// Objects created or changed (latest state).
+    objects: ObjectRecord,
+    /// Objects removed: (space, object).
+    deleted: (Uuid, Uuid),
+    /// New chat lines, in order.
+    chat: ChatLine,
+    /// Screen shares started or stopped.
+    shares: ShareRecord,
+    /// Visits by anonymous visitors.
+    visits: VisitRecord,
+    /// Events, in order.
+    events: EventRecord,
+}
+
+/// The part of `rows` past the first `keep` rows (counting kinds in order); `keep` goes
+/// down by the rows this kind kept.
+fn tail<T>(rows: &mut Vec<T>, keep: &mut usize) -> Vec<T> {
+    let at = (*keep).min(rows.len());
+    *keep -= at;
+    rows.split_off(at)
+}
+
+impl Rows {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Spaces whose objects these rows change.
+    pub fn touched_spaces(&self) -> Vec<Uuid> {
+        let mut spaces: Vec<Uuid> = self
+            .objects
+            .iter()
+            .map(|r| r.space)
+            .chain(self.deleted.iter().map(|&(space, _)| space))
+            .collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        spaces
+    }
+}
