@@ -20,7 +20,7 @@ mkdir -p "$out"
 # Each QUIC bot has its own UDP socket, and the server a socket per WebSocket.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --locked --bins
+cargo build --release --locked -p plaza -p plaza-bot --bins
 
 server_pid=""
 stop_server() {

@@ -9,15 +9,15 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use uuid::Uuid;
 
 /// Shortest password accepted at registration.
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted (argon2 hashes any length; this bounds the work per request).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest bearer token read from a request or `hello`.
-pub const MAX_TOKEN_BYTES: usize = 128;
+pub(crate) const MAX_TOKEN_BYTES: usize = 128;
 
 /// A user as the server acts for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     /// User id.
     pub id: Uuid,
     /// Unique name.
@@ -64,7 +64,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 }
 
 /// A new random token (64 hex characters) and the hash it is stored and looked up by.
-pub fn new_token() -> (String, [u8; 32]) {
+pub(crate) fn new_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .expect("the operating system's random source is available");
@@ -81,14 +81,14 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// The hash a presented secret (a guest secret) is looked up by, if it is one at all:
 /// empty or overlong text is no secret.
-pub fn secret_hash(presented: Option<&str>) -> Option<[u8; 32]> {
+pub(crate) fn secret_hash(presented: Option<&str>) -> Option<[u8; 32]> {
     presented
         .filter(|s| !s.is_empty() && s.len() <= MAX_TOKEN_BYTES)
         .map(token_hash)
 }
 
 /// Compares two secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

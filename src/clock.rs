@@ -11,7 +11,7 @@ pub fn now_ms() -> i64 {
 
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
 /// e.g. `2026-11-25T15:19:46.123Z`.
-pub fn rfc3339(unix_ms: i64) -> String {
+pub(crate) fn rfc3339(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
     let millis = unix_ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

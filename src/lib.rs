@@ -13,34 +13,37 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`edge`] | connections: the session core, the wire ⇄ world bridge, rate limits, slots, live sessions, transports |
+//! | [`edge`] | connections: the session core, hello, the wire ⇄ world bridge, rate limits, slots, live sessions, the transports |
 //! | `host` | the world's thread: the tick loop, fan-out, the space loader, the directory of loaded spaces |
-//! | `http` | routes, the accept loop, health, metrics, the JSON API, work gates |
+//! | [`http`] | routes, the accept loop, health, metrics, the JSON API, work gates |
 //! | [`uploads`] | what an upload may be, where files are stored, taking an upload in |
 //! | [`ops`] | maintenance inside the server, export and import |
 //! | [`store`] | SQLite, PostgreSQL, Redis, pending writes, the writer task |
-//! | [`config`], [`telemetry`], [`clock`], [`digest`], [`tls`], [`auth`], [`text`] | leaves |
+//! | [`server`] | the composition root: starts and stops all of the above |
+//! | [`config`], [`telemetry`], [`clock`], `digest`, [`tls`], [`auth`], `text` | leaves |
 //!
-//! The public surface, one line each (everything else is `pub(crate)`):
-//! - [`Config`] (with [`config::Rate`], [`config::Secret`], [`config::SecretUrl`],
-//!   [`config::PgUpsert`]): the configuration and its loading.
-//! - [`Server`], [`ServerError`]: start and stop a whole server; [`Server::edge`] gives
-//!   the [`edge::Edge`] state (counters, gates, the store) tests read.
-//! - [`edge::bridge`]: wire ⇄ world translation (`command_from_wire`, `event_to_wire`,
-//!   `encode`), for benchmarks and property tests.
-//! - [`store`]: the stores, the writer ([`store::writer`]), and their queries, for tools,
+//! The public surface, one line each; everything else is `pub(crate)`:
+//! - [`Config`]: the configuration, its loading and validation ([`config`]: `Rate`, `Secret`,
+//!   `SecretUrl`, `PgUpsert`, `ConfigError`).
+//! - [`Server`], [`ServerError`]: start and stop a whole server.
+//! - [`edge::Edge`]: what [`Server::edge`] shows tests (counters, gates, the store).
+//! - [`edge::bridge`]: `command_from_wire`, `check_name`, `event_to_wire`, `encode`, for
+//!   benchmarks and the property test of what the edge accepts.
+//! - [`store`]: the stores, their queries and the writer ([`store::writer`]), for the CLI,
 //!   tests and benchmarks that write and read them directly.
-//! - [`telemetry`]: counters and histograms ([`telemetry::WriterStats`]).
+//! - [`telemetry`]: the writer's, tick's and transports' counters.
 //! - [`ops::transfer`]: export and import of spaces (`plaza export`, `plaza import`).
-//! - [`uploads::media`]: GLB checks and sample files, for tests.
-//! - [`auth`]: password hashing and token digests, for tests that check what is stored.
-//! - [`clock`]: `now_ms`, RFC 3339.
+//! - [`uploads::media`]: sample GLB files for tests.
+//! - [`auth`]: password hashes and token digests, for tests of what is stored.
+//! - [`clock`]: the time now, `now_ms`.
+//! - [`tls`]: why a certificate cannot be used (`TlsError`).
+//! - [`http::gates`]: the work gates (`Gate`), whose occupancy tests watch.
 //! - [`fuzz_targets`]: the fuzz targets' bodies, replayed by the test suite.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
-pub mod digest;
+pub(crate) mod digest;
 pub mod edge;
 pub mod fuzz_targets;
 pub(crate) mod host;
@@ -49,7 +52,7 @@ pub mod ops;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod text;
+pub(crate) mod text;
 pub mod tls;
 pub mod uploads;
 

@@ -8,14 +8,14 @@
 
 /// Why a text is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
+pub(crate) enum TextError {
     /// The text holds U+0000, which PostgreSQL cannot store.
     #[error("{0} holds the NUL character (U+0000), which cannot be stored; remove it")]
     Nul(&'static str),
 }
 
 /// Checks a text field (`what` names it in the error).
-pub fn check_text(what: &'static str, text: &str) -> Result<(), TextError> {
+pub(crate) fn check_text(what: &'static str, text: &str) -> Result<(), TextError> {
     if text.contains('\0') {
         Err(TextError::Nul(what))
     } else {
@@ -25,7 +25,7 @@ pub fn check_text(what: &'static str, text: &str) -> Result<(), TextError> {
 
 /// Checks JSON text (compact or not, as serde_json writes it): no key or string may hold
 /// U+0000, which JSON can only carry as the escape `\u0000`.
-pub fn check_json_text(what: &'static str, json: &str) -> Result<(), TextError> {
+pub(crate) fn check_json_text(what: &'static str, json: &str) -> Result<(), TextError> {
     if json.contains('\0') || escapes_nul(json) {
         Err(TextError::Nul(what))
     } else {

@@ -35,7 +35,7 @@ pub enum TlsError {
 
 /// A certificate chain, its key, and the SHA-256 of the leaf certificate.
 #[derive(Debug)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// Leaf first.
     pub chain: Vec<CertificateDer<'static>>,
     /// The leaf's private key.
@@ -49,7 +49,10 @@ pub struct Identity {
 
 impl Identity {
     /// Reads `cert` and `key` if both are given, else generates a self-signed identity.
-    pub fn load_or_generate(cert: Option<&Path>, key: Option<&Path>) -> Result<Self, TlsError> {
+    pub(crate) fn load_or_generate(
+        cert: Option<&Path>,
+        key: Option<&Path>,
+    ) -> Result<Self, TlsError> {
         match (cert, key) {
             (Some(cert), Some(key)) => Self::from_files(cert, key),
             _ => Self::self_signed(),
@@ -79,7 +82,7 @@ impl Identity {
     }
 
     /// A fresh ECDSA P-256 certificate for localhost, valid from an hour ago for 13 days.
-    pub fn self_signed() -> Result<Self, TlsError> {
+    pub(crate) fn self_signed() -> Result<Self, TlsError> {
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let names = vec![
             "localhost".to_string(),
@@ -104,12 +107,12 @@ impl Identity {
     }
 
     /// The leaf's SHA-256 as lowercase hex.
-    pub fn sha256_hex(&self) -> String {
+    pub(crate) fn sha256_hex(&self) -> String {
         hex(&self.sha256)
     }
 
     /// A rustls server configuration offering `alpn`, TLS 1.3 only (QUIC requires it).
-    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
+    pub(crate) fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?

@@ -189,61 +189,24 @@ async fn tick_of(interval: &mut Option<tokio::time::Interval>) {
 
 /// Connects bot `i` and runs it until `stop` turns true or the server ends it.
 pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
-    rec.attempted
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let started = Instant::now();
-    let joined = tokio::time::timeout(
-        plan.args.connect_timeout,
-        connect_and_join(i, &plan, rec.transport),
-    )
-    .await;
-    let (mut client, me) = match joined {
-        Ok(Ok(joined)) => joined,
-        Ok(Err(e)) => {
-            let why = format!("{e:#}");
-            rec.failed(&why.chars().take(120).collect::<String>());
-            return;
-        }
-        Err(_) => {
-            rec.failed("timed out connecting and joining");
-            return;
-        }
+    let Some((mut client, me)) = join(i, &plan, &rec).await else {
+        return;
     };
-    rec.connected(started.elapsed().as_secs_f64() * 1000.0);
-
     let args = &plan.args;
-    // Each timer starts at a random point of its period. Without that, every bot starts
-    // right after `joined`, which comes at the end of a tick: with periods that are
-    // multiples of the tick, all of them would stay locked just after the tick and every
-    // update would wait a whole tick (measured: p50 49 ms instead of 25 at 20 Hz).
-    let mut rng = Rng::new(i as u64 ^ 0x5EED);
-    let does = |b: Behaviour| args.behaviour.contains(&b);
+    let mut timers = Timers::new(i, args);
     let mut walk = Walk::new(i as u64 + 1, args.area);
-    let mut walking = does(Behaviour::Walk)
-        .then(|| ticker(args.walk_hz, rng.next_f32()))
-        .flatten();
-    let mut building = does(Behaviour::Build)
-        .then(|| ticker(args.build_hz, rng.next_f32()))
-        .flatten();
-    let mut chatting = does(Behaviour::Chat)
-        .then(|| ticker(args.chat_hz, rng.next_f32()))
-        .flatten();
-    let mut pinging = ticker(args.ping_hz, rng.next_f32());
     let step = if args.walk_hz > 0.0 {
         args.speed / args.walk_hz as f32
     } else {
         0.0
     };
-
     let mut seen = Seen {
         me,
         known_objects: HashSet::new(),
         mine: HashSet::new(),
         deltas: 0,
     };
-    let mut my_object: Option<(Uuid, u32)> = None;
-    let mut spawning = false;
-    let mut next_ref = 0_u32;
+    let mut building = Building::default();
     let mut window: Option<(Instant, u64, u64)> = None;
     let mut latencies = Vec::new();
 
@@ -255,70 +218,42 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
             _ = stop.changed() => break,
             received = client.next() => {
                 let before = client.received_bytes();
-                match received {
-                    Ok(Received::Msg(msg)) => {
-                        if let ServerMsg::Spawned { id, .. } = &msg {
-                            my_object = Some((*id, 0));
-                            spawning = false;
-                            seen.mine.insert(*id);
-                        }
-                        latencies.clear();
-                        seen.read(&msg, &rec, &plan, &mut latencies);
-                        if plan.phase.measuring() {
-                            rec.latencies(&latencies);
-                            rec.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            rec.bytes.fetch_add(client.received_bytes().saturating_sub(before), std::sync::atomic::Ordering::Relaxed);
-                        }
-                        Ok(())
-                    }
-                    Ok(Received::Closed(closed)) => {
+                let ended = match received {
+                    Ok(Received::Msg(msg)) => Ok(msg),
+                    Ok(Received::Closed(closed)) => Err(closed_reason(closed)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let msg = match ended {
+                    Ok(msg) => msg,
+                    Err(why) => {
                         if !*stop.borrow() {
-                            let why = closed.map_or("connection ended without a reason".to_string(), |c| format!("{}: {}", c.code, c.reason));
                             rec.disconnected(&why);
                         }
                         break;
                     }
-                    Err(e) => {
-                        if !*stop.borrow() {
-                            rec.disconnected(&format!("{e}"));
-                        }
-                        break;
-                    }
+                };
+                building.saw(&msg, &mut seen);
+                latencies.clear();
+                seen.read(&msg, &rec, &plan, &mut latencies);
+                if plan.phase.measuring() {
+                    rec.latencies(&latencies);
+                    rec.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    rec.bytes.fetch_add(client.received_bytes().saturating_sub(before), std::sync::atomic::Ordering::Relaxed);
                 }
+                Ok(())
             }
-            () = tick_of(&mut walking) => {
+            () = tick_of(&mut timers.walking) => {
                 walk.step(step, args.area);
                 client.send(&ClientMsg::Pose { transform: walk.transform(stamp()) }).await
             }
-            () = tick_of(&mut building) => {
-                match my_object {
-                    None if spawning => Ok(()),
-                    None => {
-                        spawning = true;
-                        next_ref += 1;
-                        client.send(&ClientMsg::Spawn {
-                            client_ref: next_ref,
-                            model: "bot-crate".into(),
-                            transform: walk.transform(stamp()),
-                            props: Props::default(),
-                        }).await
-                    }
-                    Some((id, moves)) if moves < 10 => {
-                        my_object = Some((id, moves + 1));
-                        let mut t = walk.transform(stamp());
-                        t.pos[1] = 1.0;
-                        client.send(&ClientMsg::Move { id, transform: t }).await
-                    }
-                    Some((id, _)) => {
-                        my_object = None;
-                        client.send(&ClientMsg::Despawn { id }).await
-                    }
-                }
-            }
-            () = tick_of(&mut chatting) => {
+            () = tick_of(&mut timers.building) => match building.next(&walk) {
+                Some(msg) => client.send(&msg).await,
+                None => Ok(()),
+            },
+            () = tick_of(&mut timers.chatting) => {
                 client.send(&ClientMsg::Chat { text: format!("bot {}", stamp()) }).await
             }
-            () = tick_of(&mut pinging) => {
+            () = tick_of(&mut timers.pinging) => {
                 let t = plan.epoch.elapsed().as_secs_f64() * 1000.0;
                 client.send(&ClientMsg::Ping { t }).await
             }
@@ -338,6 +273,115 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
         );
     }
     let _ = client.finish().await;
+}
+
+/// Connects and joins within the connect timeout, recording how it went; `None` if it
+/// failed (recorded with its reason).
+async fn join(i: usize, plan: &Plan, rec: &Recorder) -> Option<(Client, Uuid)> {
+    rec.attempted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let joined = tokio::time::timeout(
+        plan.args.connect_timeout,
+        connect_and_join(i, plan, rec.transport),
+    )
+    .await;
+    match joined {
+        Ok(Ok(joined)) => {
+            rec.connected(started.elapsed().as_secs_f64() * 1000.0);
+            Some(joined)
+        }
+        Ok(Err(e)) => {
+            let why = format!("{e:#}");
+            rec.failed(&why.chars().take(120).collect::<String>());
+            None
+        }
+        Err(_) => {
+            rec.failed("timed out connecting and joining");
+            None
+        }
+    }
+}
+
+/// How the server closed a connection, for the report.
+fn closed_reason(closed: Option<plaza_net::Closed>) -> String {
+    closed.map_or("connection ended without a reason".to_string(), |c| {
+        format!("{}: {}", c.code, c.reason)
+    })
+}
+
+/// A bot's timers, one per behaviour it has (and pings). Each starts at a random point of
+/// its period. Without that, every bot starts right after `joined`, which comes at the end
+/// of a tick: with periods that are multiples of the tick, all of them would stay locked
+/// just after the tick and every update would wait a whole tick (measured: p50 49 ms
+/// instead of 25 at 20 Hz).
+struct Timers {
+    walking: Option<tokio::time::Interval>,
+    building: Option<tokio::time::Interval>,
+    chatting: Option<tokio::time::Interval>,
+    pinging: Option<tokio::time::Interval>,
+}
+
+impl Timers {
+    fn new(i: usize, args: &BotArgs) -> Self {
+        let mut rng = Rng::new(i as u64 ^ 0x5EED);
+        let does = |b: Behaviour| args.behaviour.contains(&b);
+        let mut timer = |on: bool, hz: f64| on.then(|| ticker(hz, rng.next_f32())).flatten();
+        Self {
+            walking: timer(does(Behaviour::Walk), args.walk_hz),
+            building: timer(does(Behaviour::Build), args.build_hz),
+            chatting: timer(does(Behaviour::Chat), args.chat_hz),
+            pinging: timer(true, args.ping_hz),
+        }
+    }
+}
+
+/// A builder's one object at a time: spawned, moved ten times, removed, again.
+#[derive(Default)]
+struct Building {
+    /// The object and how often it was moved.
+    object: Option<(Uuid, u32)>,
+    /// A spawn was sent and its `spawned` has not come yet.
+    spawning: bool,
+    next_ref: u32,
+}
+
+impl Building {
+    /// Takes note of the object a `spawned` reports.
+    fn saw(&mut self, msg: &ServerMsg, seen: &mut Seen) {
+        if let ServerMsg::Spawned { id, .. } = msg {
+            self.object = Some((*id, 0));
+            self.spawning = false;
+            seen.mine.insert(*id);
+        }
+    }
+
+    /// The next building message, if any (none while a spawn is on its way).
+    fn next(&mut self, walk: &Walk) -> Option<ClientMsg> {
+        match self.object {
+            None if self.spawning => None,
+            None => {
+                self.spawning = true;
+                self.next_ref += 1;
+                Some(ClientMsg::Spawn {
+                    client_ref: self.next_ref,
+                    model: "bot-crate".into(),
+                    transform: walk.transform(stamp()),
+                    props: Props::default(),
+                })
+            }
+            Some((id, moves)) if moves < 10 => {
+                self.object = Some((id, moves + 1));
+                let mut transform = walk.transform(stamp());
+                transform.pos[1] = 1.0;
+                Some(ClientMsg::Move { id, transform })
+            }
+            Some((id, _)) => {
+                self.object = None;
+                Some(ClientMsg::Despawn { id })
+            }
+        }
+    }
 }
 
 /// What a bot keeps to tell changes from appearances and its own changes from others'.

@@ -1,3 +1,4 @@
+//! Fuzz target `framing`: its body is `plaza::fuzz_targets::framing`, which the test suite replays.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| plaza::fuzz_targets::framing(data));

@@ -1,3 +1,4 @@
+//! Fuzz target `glb`: its body is `plaza::fuzz_targets::glb`, which the test suite replays.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| plaza::fuzz_targets::glb(data));

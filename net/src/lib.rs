@@ -6,7 +6,7 @@
 //! [`Client`] speaks it over QUIC, WebTransport or WebSocket, for tests and load-test bots.
 //!
 //! This crate knows nothing of the ECS. The server translates these messages into its
-//! domain commands in one place (`src/bridge.rs`); clients use them as they are.
+//! domain commands in one place (`src/edge/bridge/`); clients use them as they are.
 
 mod client;
 mod codec;

@@ -148,18 +148,6 @@ pub enum ShareKind {
     Camera,
 }
 
-impl ShareKind {
-    /// The name stored in the `screen_shares` table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Screen => "screen",
-            Self::Window => "window",
-            Self::Tab => "tab",
-            Self::Camera => "camera",
-        }
-    }
-}
-
 /// Someone sharing their screen in a space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireShare {

@@ -360,7 +360,7 @@ impl Config {
 
     /// Largest frame that is still read (and refused with `too_large`); a longer one ends
     /// the connection, since skipping it would cost more than it is worth.
-    pub fn hard_frame_bytes(&self) -> usize {
+    pub(crate) fn hard_frame_bytes(&self) -> usize {
         self.max_frame_bytes * 4
     }
 
@@ -379,12 +379,12 @@ impl Config {
     }
 
     /// Length of one tick.
-    pub fn tick_period(&self) -> std::time::Duration {
+    pub(crate) fn tick_period(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(1.0 / f64::from(self.tick_rate_hz))
     }
 
     /// The limits the world enforces.
-    pub fn world_limits(&self) -> plaza_systems::Limits {
+    pub(crate) fn world_limits(&self) -> plaza_systems::Limits {
         plaza_systems::Limits {
             chat_history: self.chat_history,
             max_objects_per_space: self.max_objects_per_space,
@@ -400,7 +400,7 @@ impl Config {
     }
 
     /// How many refused messages a connection may send, edge and world refusals together.
-    pub fn strike_policy(&self) -> plaza_systems::StrikePolicy {
+    pub(crate) fn strike_policy(&self) -> plaza_systems::StrikePolicy {
         plaza_systems::StrikePolicy {
             max: self.max_strikes,
             window_ms: self.strike_window_secs.saturating_mul(1000),
@@ -412,7 +412,7 @@ impl Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PgUpsert {
-    /// COPY for chunks of at least [`PgUpsert::COPY_FROM_ROWS`] rows, UNNEST below.
+    /// COPY for chunks of at least `PgUpsert::COPY_FROM_ROWS` (5000) rows, UNNEST below.
     Auto,
     /// `INSERT .. SELECT FROM UNNEST(arrays) ON CONFLICT DO UPDATE`.
     Unnest,
@@ -423,10 +423,10 @@ pub enum PgUpsert {
 impl PgUpsert {
     /// Chunk size from which `auto` uses COPY: measured, COPY wins at 10k rows and loses
     /// at 1k (its staging table costs a few ms per transaction).
-    pub const COPY_FROM_ROWS: usize = 5_000;
+    pub(crate) const COPY_FROM_ROWS: usize = 5_000;
 
     /// Whether a chunk of `rows` goes through COPY.
-    pub fn uses_copy(self, rows: usize) -> bool {
+    pub(crate) fn uses_copy(self, rows: usize) -> bool {
         match self {
             Self::Auto => rows >= Self::COPY_FROM_ROWS,
             Self::Unnest => false,

@@ -20,7 +20,7 @@ impl Rate {
     }
 
     /// Whether the rate can ever let anything through.
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         self.per_sec.is_finite() && self.per_sec > 0.0 && self.burst >= 1
     }
 }

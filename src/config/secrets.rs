@@ -15,7 +15,7 @@ impl Secret {
     }
 
     /// The secret itself. Do not log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -39,12 +39,12 @@ impl SecretUrl {
     }
 
     /// The URL itself, for connecting. Do not log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// The URL without user and password, safe to log.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
             return "<invalid url>".into();
         };

@@ -14,7 +14,7 @@ fn check(ok: bool, what: &str) -> Result<(), ConfigError> {
 
 impl Config {
     /// Checks every value is in its valid range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_ticks_and_stores()?;
         self.validate_input_limits()?;
         self.validate_connections()?;

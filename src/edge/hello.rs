@@ -13,8 +13,11 @@ use crate::clock::now_ms;
 use crate::store::StoreError;
 use crate::store::accounts::GuestHello;
 
+/// What a hello established.
 pub(super) struct Hello {
+    /// Who the client is.
     pub(super) account: Account,
+    /// The anonymous visitor id it sent, checked.
     pub(super) visitor: Option<Arc<str>>,
     /// A new guest's secret, for its welcome.
     pub(super) guest_secret: Option<String>,

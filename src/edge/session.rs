@@ -1,6 +1,7 @@
-//! One client connection, whatever carries it: the hello handshake, the per-connection
-//! guards (message rate, refusal strikes), translation of each frame into a command for the
-//! tick thread, and the writer that sends queued frames and closes with a reason.
+//! One client connection, whatever carries it: the hello handshake (`hello`), the
+//! per-connection guards (message rate, refusal strikes), translation of each frame into a
+//! command for the tick thread, and the writer that sends queued frames and closes with a
+//! reason.
 //!
 //! A transport supplies a [`FrameSource`] (decoded into payloads, with its own size and
 //! frame-kind checks) and a [`FrameSink`]; everything else is here, once.

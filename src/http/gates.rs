@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Every place was taken for longer than the gate's wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is busy with other {0}; retry in a moment")]
-pub struct Busy(pub &'static str);
+pub(crate) struct Busy(pub &'static str);
 
 /// A bounded number of places for one kind of work.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub struct Gate {
 
 /// A place in a gate, held until dropped.
 #[derive(Debug)]
-pub struct Place {
+pub(crate) struct Place {
     _permit: OwnedSemaphorePermit,
 }
 
@@ -45,7 +45,7 @@ impl Gate {
     }
 
     /// Waits (at most the gate's wait) for a place.
-    pub async fn enter(&self) -> Result<Place, Busy> {
+    pub(crate) async fn enter(&self) -> Result<Place, Busy> {
         let acquire = self.places.clone().acquire_owned();
         match tokio::time::timeout(self.wait, acquire).await {
             Ok(Ok(permit)) => {

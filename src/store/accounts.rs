@@ -38,7 +38,7 @@ pub enum ChatCursor {
 
 /// The outcome of a registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registered {
+pub(crate) enum Registered {
     /// The account, new or a guest name now claimed with a password.
     Created(Account),
     /// A registered user already has this name.
@@ -47,7 +47,7 @@ pub enum Registered {
 
 /// What a guest `hello` comes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuestHello {
+pub(crate) enum GuestHello {
     /// A new guest (or one from before guest secrets, claimed now): the client gets the
     /// secret whose hash was given as `fresh`.
     New(Account),
@@ -61,7 +61,7 @@ pub enum GuestHello {
 
 /// Who asks to register a name that may be a guest's: proof of being that guest.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GuestClaim<'a> {
+pub(crate) struct GuestClaim<'a> {
     /// The hash of the guest secret presented, if any.
     pub secret_hash: Option<&'a [u8; 32]>,
     /// The user of the session token presented, if any.
@@ -70,7 +70,7 @@ pub struct GuestClaim<'a> {
 
 /// Role of a member of a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// May enter a private space.
     Member,
     /// Also moves and removes anyone's objects, and invites.
@@ -110,7 +110,7 @@ impl Durable {
     /// `fresh`; an existing guest is returned only to the holder of its secret
     /// (`presented`, the hash of the secret the client sent). A guest from before guest
     /// secrets (or an imported one) has none: the first `hello` claims it with `fresh`.
-    pub async fn guest_hello(
+    pub(crate) async fn guest_hello(
         &self,
         name: &str,
         presented: Option<&[u8; 32]>,
@@ -169,7 +169,7 @@ impl Durable {
     /// its own) only by that guest: the holder of its secret (`claim.secret_hash`) or of one
     /// of its sessions (`claim.guest`); a guest from before guest secrets by anyone. A
     /// registered name, or another's guest, is refused.
-    pub async fn register(
+    pub(crate) async fn register(
         &self,
         name: &str,
         password_hash: &str,
@@ -220,7 +220,10 @@ impl Durable {
     }
 
     /// A registered user's account and password hash.
-    pub async fn credentials(&self, name: &str) -> Result<Option<(Account, String)>, StoreError> {
+    pub(crate) async fn credentials(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Account, String)>, StoreError> {
         Ok(match self {
             Durable::Sqlite(s) => {
                 let row = sqlx::query(
@@ -252,7 +255,7 @@ impl Durable {
     }
 
     /// Makes a user a server admin (or not); false if there is no such user.
-    pub async fn set_admin(&self, name: &str, admin: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn set_admin(&self, name: &str, admin: bool) -> Result<bool, StoreError> {
         let rows = match self {
             Durable::Sqlite(s) => sqlx::query("UPDATE users SET is_admin = ?2 WHERE name = ?1")
                 .bind(name)
@@ -271,7 +274,7 @@ impl Durable {
     }
 
     /// Stores a login token's hash until `expires_ms`.
-    pub async fn save_token(
+    pub(crate) async fn save_token(
         &self,
         hash: &[u8; 32],
         user: Uuid,
@@ -307,7 +310,7 @@ impl Durable {
     }
 
     /// The account of an unexpired login token.
-    pub async fn token_account(
+    pub(crate) async fn token_account(
         &self,
         hash: &[u8; 32],
         now_ms: i64,
@@ -338,7 +341,7 @@ impl Durable {
     }
 
     /// Revokes a login token.
-    pub async fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+    pub(crate) async fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
         match self {
             Durable::Sqlite(s) => {
                 sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?1")
@@ -377,7 +380,11 @@ impl Durable {
 
     /// Closes sessions (and screen shares) left open by an earlier run (no connection
     /// survives a restart) and returns how many sessions.
-    pub async fn close_open_sessions(&self, now_ms: i64, reason: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn close_open_sessions(
+        &self,
+        now_ms: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
         match self {
             Durable::Sqlite(s) => {
                 sqlx::query(

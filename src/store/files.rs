@@ -10,7 +10,7 @@ use super::{Durable, StoreError, parse_uuid};
 
 /// An uploaded file's row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileRow {
+pub(crate) struct FileRow {
     /// Id.
     pub id: Uuid,
     /// Model name, or media kind.
@@ -33,7 +33,7 @@ pub struct FileRow {
 
 /// A model or media file to record.
 #[derive(Debug, Clone)]
-pub struct NewFile<'a> {
+pub(crate) struct NewFile<'a> {
     /// SHA-256 of the bytes.
     pub hash: &'a [u8; 32],
     /// Model name or media kind.
@@ -54,7 +54,7 @@ pub struct NewFile<'a> {
 
 /// Which table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileTable {
+pub(crate) enum FileTable {
     /// `uploaded_models`.
     Models,
     /// `media_assets`.
@@ -99,7 +99,7 @@ fn pg_row(row: &sqlx::postgres::PgRow) -> Result<FileRow, StoreError> {
 impl Durable {
     /// Records a file (or finds the row of identical bytes) and returns the row and whether
     /// it is new.
-    pub async fn record_file(
+    pub(crate) async fn record_file(
         &self,
         table: FileTable,
         file: &NewFile<'_>,
@@ -120,7 +120,7 @@ impl Durable {
 
     /// Records an imported model under its original id (objects refer to it by id); a model
     /// with the same bytes already here is kept as it is.
-    pub async fn record_model_as(
+    pub(crate) async fn record_model_as(
         &self,
         id: Uuid,
         file: &NewFile<'_>,
@@ -212,7 +212,11 @@ impl Durable {
     }
 
     /// A file's row by id.
-    pub async fn file(&self, table: FileTable, id: Uuid) -> Result<Option<FileRow>, StoreError> {
+    pub(crate) async fn file(
+        &self,
+        table: FileTable,
+        id: Uuid,
+    ) -> Result<Option<FileRow>, StoreError> {
         self.file_where(table, Some(id), None).await
     }
 

@@ -8,7 +8,7 @@
 //! back to the durable store otherwise, re-warming the snapshot.
 
 pub mod accounts;
-pub mod files;
+pub(crate) mod files;
 mod pending;
 pub mod postgres;
 mod redis;
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use plaza_systems::{ChatLine, LoadedSpace, ObjectState, Rows};
 use uuid::Uuid;
 
-pub use pending::{DeadRow, ObjectWrite, Pending, dead_rows};
+pub(crate) use pending::{DeadRow, Pending, dead_rows};
 pub use postgres::PostgresStore;
 pub use redis::{RedisSnapshots, SnapshotChanges};
 pub use spaces::NewSpace;
@@ -74,7 +74,7 @@ impl StoreError {
     /// PostgreSQL: SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54
     /// (program limit, e.g. an index row too large or JSON nested too deeply). SQLite:
     /// constraint (19), too big (18), datatype mismatch (20) and range (25) result codes.
-    pub fn is_data_error(&self) -> bool {
+    pub(crate) fn is_data_error(&self) -> bool {
         match self {
             Self::Database(sqlx::Error::Encode(_)) => true,
             Self::Database(sqlx::Error::Database(error)) => {
@@ -170,7 +170,7 @@ impl Durable {
     }
 
     /// Records rows the store refused, each with the error, in `dead_letters`.
-    pub async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         rows: &[(DeadRow, &str)],
         now_ms: i64,

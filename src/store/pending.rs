@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// What will be written for one object.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ObjectWrite {
+pub(crate) enum ObjectWrite {
     /// Its latest state.
     Upsert(ObjectRecord),
     /// It was removed from this space.
@@ -27,7 +27,7 @@ pub enum ObjectWrite {
 
 /// A row the store refused, as it goes to the `dead_letters` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadRow {
+pub(crate) struct DeadRow {
     /// Table the row was meant for.
     pub table: &'static str,
     /// Its key there (object id, chat line id, ...).
@@ -37,24 +37,14 @@ pub struct DeadRow {
 }
 
 /// Every row of `rows` as it would be dead-lettered.
-pub fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
+pub(crate) fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
     let row = |table, key: String, payload: serde_json::Value| DeadRow {
         table,
         key,
         payload: payload.to_string(),
     };
     let mut dead = Vec::with_capacity(rows.len());
-    // Every kind by name: a new kind of row does not compile until it has a form here.
-    let Rows {
-        sessions,
-        objects,
-        deleted,
-        chat,
-        shares,
-        visits,
-        events,
-    } = rows;
-    dead.extend(sessions.iter().map(|s| {
+    dead.extend(rows.sessions.iter().map(|s| {
         let payload = json!({
             "id": s.id, "user": s.user, "transport": s.meta.transport.as_str(),
             "client_addr": s.meta.client_addr.map(|a| a.to_string()),
@@ -63,7 +53,7 @@ pub fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
         });
         row("sessions", s.id.to_string(), payload)
     }));
-    dead.extend(objects.iter().map(|r| {
+    dead.extend(rows.objects.iter().map(|r| {
         let (o, t) = (&r.state, &r.state.transform);
         let payload = json!({
             "id": o.id, "space": r.space, "model": &*o.model,
@@ -73,25 +63,25 @@ pub fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
         });
         row("world_objects", o.id.to_string(), payload)
     }));
-    dead.extend(deleted.iter().map(|&(space, id)| {
+    dead.extend(rows.deleted.iter().map(|&(space, id)| {
         let payload = json!({ "delete": id, "space": space });
         row("world_objects", id.to_string(), payload)
     }));
-    dead.extend(chat.iter().map(|c| {
+    dead.extend(rows.chat.iter().map(|c| {
         let payload = json!({
             "id": c.id, "space": c.space, "user": c.from, "name": &*c.name,
             "text": &*c.text, "at_ms": c.at_ms,
         });
         row("chat_messages", c.id.to_string(), payload)
     }));
-    dead.extend(shares.iter().map(|s| {
+    dead.extend(rows.shares.iter().map(|s| {
         let payload = json!({
             "id": s.id, "space": s.space, "session": s.session, "user": s.user,
             "kind": s.kind.as_str(), "started_ms": s.started_ms, "ended_ms": s.ended_ms,
         });
         row("screen_shares", s.id.to_string(), payload)
     }));
-    dead.extend(visits.iter().map(|v| {
+    dead.extend(rows.visits.iter().map(|v| {
         let payload = json!({
             "visitor": &*v.visitor, "space": v.space, "user": v.user, "visits": v.visits,
             "at_ms": v.at_ms, "user_agent": v.user_agent.as_deref(),
@@ -102,7 +92,7 @@ pub fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
             payload,
         )
     }));
-    dead.extend(events.iter().map(|e| {
+    dead.extend(rows.events.iter().map(|e| {
         let payload = json!({
             "kind": e.kind.as_str(), "space": e.space, "user": e.user,
             "session": e.session, "object": e.object, "at_ms": e.at_ms,
@@ -189,7 +179,7 @@ fn merge_ending<T: Ending>(kept: &mut HashMap<Uuid, T>, mut record: T, newer: bo
 
 /// Coalesced writes not yet in the durable store, and presence not yet in Redis.
 #[derive(Debug, Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     objects: HashMap<Uuid, ObjectWrite>,
     sessions: HashMap<Uuid, SessionRecord>,
     shares: HashMap<Uuid, ShareRecord>,
@@ -213,36 +203,27 @@ impl Pending {
     /// Adds a tick's write set; later states replace earlier ones.
     pub fn merge(&mut self, set: WriteSet) {
         let WriteSet { rows, presence } = set;
-        let Rows {
-            sessions,
-            objects,
-            deleted,
-            chat,
-            shares,
-            visits,
-            events,
-        } = rows;
-        for record in objects {
+        for record in rows.objects {
             self.objects
                 .insert(record.state.id, ObjectWrite::Upsert(record));
         }
-        for (space, id) in deleted {
+        for (space, id) in rows.deleted {
             self.objects.insert(id, ObjectWrite::Delete { space });
         }
-        for session in sessions {
+        for session in rows.sessions {
             merge_ending(&mut self.sessions, session, true);
         }
-        for share in shares {
+        for share in rows.shares {
             merge_ending(&mut self.shares, share, true);
         }
-        for visit in visits {
+        for visit in rows.visits {
             self.merge_visit(visit);
         }
         for presence in presence {
             self.presence.insert(presence.space, presence.members);
         }
-        self.chat.extend(chat, self.max_appended);
-        self.events.extend(events, self.max_appended);
+        self.chat.extend(rows.chat, self.max_appended);
+        self.events.extend(rows.events, self.max_appended);
     }
 
     /// Adds up visits of one visitor to one space; the latest time and user win.
@@ -284,7 +265,7 @@ impl Pending {
     }
 
     /// Takes the presence changes waiting for Redis.
-    pub fn take_presence(&mut self) -> Vec<PresenceRecord> {
+    pub(crate) fn take_presence(&mut self) -> Vec<PresenceRecord> {
         self.presence
             .drain()
             .map(|(space, members)| PresenceRecord { space, members })
@@ -293,36 +274,27 @@ impl Pending {
 
     /// Puts back a batch that failed to write, under anything newer that arrived since.
     pub fn restore(&mut self, failed: Rows) {
-        let Rows {
-            sessions,
-            objects,
-            deleted,
-            chat,
-            shares,
-            visits,
-            events,
-        } = failed;
-        for record in objects {
+        for record in failed.objects {
             self.objects
                 .entry(record.state.id)
                 .or_insert(ObjectWrite::Upsert(record));
         }
-        for (space, id) in deleted {
+        for (space, id) in failed.deleted {
             self.objects
                 .entry(id)
                 .or_insert(ObjectWrite::Delete { space });
         }
-        for session in sessions {
+        for session in failed.sessions {
             merge_ending(&mut self.sessions, session, false);
         }
-        for share in shares {
+        for share in failed.shares {
             merge_ending(&mut self.shares, share, false);
         }
-        for visit in visits {
+        for visit in failed.visits {
             self.merge_visit(visit);
         }
-        self.chat.restore(chat, self.max_appended);
-        self.events.restore(events, self.max_appended);
+        self.chat.restore(failed.chat, self.max_appended);
+        self.events.restore(failed.events, self.max_appended);
     }
 
     /// Rows waiting for the durable store.

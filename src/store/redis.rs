@@ -103,7 +103,7 @@ impl SnapshotChanges {
     }
 
     /// Adds presence changes; the latest per space wins.
-    pub fn merge_presence(&mut self, presence: Vec<PresenceRecord>) {
+    pub(crate) fn merge_presence(&mut self, presence: Vec<PresenceRecord>) {
         for record in presence {
             self.presence.insert(record.space, record.members);
         }

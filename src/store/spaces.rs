@@ -147,7 +147,7 @@ impl Durable {
     }
 
     /// One space by id.
-    pub async fn space_info(&self, id: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
+    pub(crate) async fn space_info(&self, id: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
         match self {
             Durable::Sqlite(s) => sqlx::query(space_info_sql!("WHERE s.id = ?1"))
                 .bind(id.to_string())
@@ -211,7 +211,7 @@ impl Durable {
     }
 
     /// Makes `user` a member (or admin) of a space, or removes them with `None`.
-    pub async fn set_member(
+    pub(crate) async fn set_member(
         &self,
         space: Uuid,
         user: Uuid,
@@ -262,7 +262,7 @@ impl Durable {
     }
 
     /// Who may enter a space and who administers it.
-    pub async fn space_access(&self, space: Uuid) -> Result<SpaceAccess, StoreError> {
+    pub(crate) async fn space_access(&self, space: Uuid) -> Result<SpaceAccess, StoreError> {
         let mut access = SpaceAccess::default();
         let members: Vec<(Uuid, String)> = match self {
             Durable::Sqlite(s) => {

@@ -102,7 +102,7 @@ impl SqliteStore {
 
     /// A database in memory (persistence switched off): the same schema and code paths,
     /// gone when the server stops. One connection holds it, so it is never closed early.
-    pub async fn open_in_memory() -> Result<Self, StoreError> {
+    pub(crate) async fn open_in_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
@@ -182,18 +182,8 @@ impl SqliteStore {
         max_rows: usize,
         now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
-        // Every kind by name: a new kind of row does not compile until it is written here.
-        let Rows {
-            sessions,
-            objects,
-            deleted,
-            chat,
-            shares,
-            visits,
-            events,
-        } = batch;
         let mut tx = self.pool.begin().await?;
-        for chunk in sessions.chunks(max_rows) {
+        for chunk in batch.sessions.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|s| {
@@ -212,22 +202,22 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_SESSIONS, &rows, None).await?;
         }
-        for chunk in objects.chunks(max_rows) {
+        for chunk in batch.objects.chunks(max_rows) {
             let rows: Vec<_> = chunk.iter().map(object_json).collect();
             execute(&mut tx, UPSERT_OBJECTS, &rows, Some(now_ms)).await?;
         }
-        for chunk in deleted.chunks(max_rows) {
+        for chunk in batch.deleted.chunks(max_rows) {
             let ids: Vec<_> = chunk.iter().map(|&(_, id)| id).collect();
             execute(&mut tx, DELETE_OBJECTS, &ids, None).await?;
         }
-        for chunk in chat.chunks(max_rows) {
+        for chunk in batch.chat.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|c| json!([c.id, c.space, c.from, &*c.name, &*c.text, c.at_ms]))
                 .collect();
             execute(&mut tx, INSERT_CHAT, &rows, None).await?;
         }
-        for chunk in shares.chunks(max_rows) {
+        for chunk in batch.shares.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|s| {
@@ -244,7 +234,7 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_SHARES, &rows, None).await?;
         }
-        for chunk in visits.chunks(max_rows) {
+        for chunk in batch.visits.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|v| {
@@ -260,7 +250,7 @@ impl SqliteStore {
                 .collect();
             execute(&mut tx, UPSERT_VISITS, &rows, None).await?;
         }
-        for chunk in events.chunks(max_rows) {
+        for chunk in batch.events.chunks(max_rows) {
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|e| {
@@ -295,7 +285,7 @@ impl SqliteStore {
     }
 
     /// Records refused rows in `dead_letters`.
-    pub async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         rows: &[(DeadRow, &str)],
         now_ms: i64,

@@ -7,7 +7,7 @@ use super::{Durable, StoreError};
 
 impl Durable {
     /// The name of a user.
-    pub async fn user_name(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn user_name(&self, id: Uuid) -> Result<Option<String>, StoreError> {
         Ok(match self {
             Durable::Sqlite(s) => {
                 sqlx::query_scalar("SELECT name FROM users WHERE id = ?1")
@@ -64,7 +64,7 @@ impl Durable {
     }
 
     /// Deletes a space with its objects, chat and members (cascading).
-    pub async fn delete_space(&self, id: Uuid) -> Result<(), StoreError> {
+    pub(crate) async fn delete_space(&self, id: Uuid) -> Result<(), StoreError> {
         match self {
             Durable::Sqlite(s) => {
                 sqlx::query("DELETE FROM spaces WHERE id = ?1")

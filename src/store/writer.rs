@@ -1,7 +1,7 @@
 //! The store writer: a named background task that owns every write of world state.
 //!
 //! The tick thread hands over one [`WriteSet`] per tick through a bounded channel and never
-//! waits: if the channel is full, it merges the set straight into the shared [`Pending`]
+//! waits: if the channel is full, it merges the set straight into the shared `Pending`
 //! map instead. The task drains the channel into `Pending` (latest state per object wins)
 //! and every `flush_interval` writes it to the durable store as one transaction; what the
 //! durable store accepted then goes to Redis (snapshots never get ahead of the system of

@@ -32,7 +32,7 @@ impl Default for Histogram {
 
 impl Histogram {
     /// Records one value (microseconds for durations).
-    pub fn observe(&self, value: u64) {
+    pub(crate) fn observe(&self, value: u64) {
         let bucket = bucket_bounds().partition_point(|&bound| bound < value);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(value, Ordering::Relaxed);
@@ -41,7 +41,7 @@ impl Histogram {
     }
 
     /// Records a duration in microseconds.
-    pub fn observe_duration(&self, took: Duration) {
+    pub(crate) fn observe_duration(&self, took: Duration) {
         self.observe(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
     }
 

@@ -15,10 +15,10 @@ pub use histogram::Histogram;
 pub use plaza_net::statistics::HistogramSnapshot;
 use plaza_systems::Transport;
 use serde::Serialize;
-pub use stage_clock::{StageClock, StageClockPlugin};
+pub(crate) use stage_clock::{StageClock, StageClockPlugin};
 
 /// The stages of a tick that are timed separately.
-pub const STAGES: [&str; 5] = ["ingest", "simulate", "replicate", "deliver", "persist"];
+pub(crate) const STAGES: [&str; 5] = ["ingest", "simulate", "replicate", "deliver", "persist"];
 
 /// Per-transport connection and traffic counters.
 #[derive(Debug, Default)]
@@ -44,7 +44,7 @@ pub struct Telemetry {
     pub started: Instant,
     /// Whole-tick durations, µs.
     pub tick: Histogram,
-    /// Per-stage durations, µs, in the order of [`STAGES`].
+    /// Per-stage durations, µs, in the order of `STAGES`.
     pub stages: [Histogram; 5],
     /// CPU time the tick thread spent per tick, µs (Linux; empty elsewhere).
     pub tick_cpu: Histogram,
@@ -124,7 +124,7 @@ pub struct WriterStats {
 impl WriterStats {
     /// How old the oldest change not yet in the durable store is now (`None`: everything
     /// handed over has been written).
-    pub fn unwritten_age(&self) -> Option<Duration> {
+    pub(crate) fn unwritten_age(&self) -> Option<Duration> {
         match self.oldest_unwritten.load(Ordering::Relaxed) {
             0 => None,
             at => Some(Duration::from_micros(
@@ -134,7 +134,7 @@ impl WriterStats {
     }
 
     /// Records when the oldest change not yet written was handed over (`None`: none is).
-    pub fn set_oldest_unwritten(&self, oldest: Option<tokio::time::Instant>) {
+    pub(crate) fn set_oldest_unwritten(&self, oldest: Option<tokio::time::Instant>) {
         let value = oldest.map_or(0, |at| since_start(at).saturating_add(1));
         self.oldest_unwritten.store(value, Ordering::Relaxed);
     }
@@ -178,7 +178,7 @@ impl Telemetry {
     }
 
     /// Records a whole tick's duration.
-    pub fn record_tick(&self, took: Duration) {
+    pub(crate) fn record_tick(&self, took: Duration) {
         self.tick.observe_duration(took);
         let us = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
         // Only the tick thread writes and a reader holds it for a copy: never contended
@@ -191,14 +191,14 @@ impl Telemetry {
     }
 
     /// Records the inbox depth at the start of a tick.
-    pub fn record_inbox(&self, depth: usize) {
+    pub(crate) fn record_inbox(&self, depth: usize) {
         let depth = depth as u64;
         self.inbox_depth.store(depth, Ordering::Relaxed);
         self.inbox_depth_max.fetch_max(depth, Ordering::Relaxed);
     }
 
     /// (p50, p99, max) of the recent ticks, µs.
-    pub fn recent_ticks(&self) -> (u32, u32, u32) {
+    pub(crate) fn recent_ticks(&self) -> (u32, u32, u32) {
         let mut ticks: Vec<u32> = self
             .recent
             .lock()
@@ -251,7 +251,7 @@ mod tests {
 
 /// Resident memory and CPU time of this process, from `/proc/self` (Linux); `None`
 /// elsewhere.
-pub fn process_usage() -> Option<ProcessUsage> {
+pub(crate) fn process_usage() -> Option<ProcessUsage> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let rss_kib: u64 = status
         .lines()
@@ -275,7 +275,7 @@ pub fn process_usage() -> Option<ProcessUsage> {
 
 /// What the process uses.
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
-pub struct ProcessUsage {
+pub(crate) struct ProcessUsage {
     /// Resident set size.
     pub rss_bytes: u64,
     /// User plus system CPU time since start.
@@ -284,7 +284,7 @@ pub struct ProcessUsage {
 
 /// (CPU time, time waiting for a core) of the calling thread so far, in ns, from
 /// `/proc/thread-self/schedstat` (Linux with schedstats; `None` elsewhere).
-pub fn thread_schedstat() -> Option<(u64, u64)> {
+pub(crate) fn thread_schedstat() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
     Some((fields.next()??, fields.next()??))

@@ -6,7 +6,7 @@ use std::time::Instant;
 /// When each stage of the current tick ended, written by marker systems placed between the
 /// stages (so the world's own systems stay free of clocks).
 #[derive(bevy_ecs::prelude::Resource, Debug, Default)]
-pub struct StageClock {
+pub(crate) struct StageClock {
     /// End of ingest, simulate, replicate and persist.
     pub ends: [Option<Instant>; 4],
 }
@@ -16,7 +16,7 @@ fn mark<const STAGE: usize>(mut clock: bevy_ecs::prelude::ResMut<StageClock>) {
 }
 
 /// Adds the stage clock to a world app.
-pub struct StageClockPlugin;
+pub(crate) struct StageClockPlugin;
 
 impl bevy_app::Plugin for StageClockPlugin {
     fn build(&self, app: &mut bevy_app::App) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use plaza_systems::{EventKind, EventRecord, Input};
 use uuid::Uuid;
 
-use super::media::{GlbLimits, UploadError, check_glb};
+use super::media::{GlbLimits, MediaKind, UploadError, check_glb};
 use super::storage::{self, FileStore, StorageError};
 use crate::auth::Account;
 use crate::clock::now_ms;
@@ -84,7 +84,7 @@ impl Intake<'_> {
     /// `space` if given (which the uploader may see).
     pub(crate) async fn media(
         &self,
-        kind: &str,
+        kind: MediaKind,
         content_type: &'static str,
         space: Option<Uuid>,
         bytes: Bytes,
@@ -94,7 +94,7 @@ impl Intake<'_> {
         let metadata = serde_json::json!({});
         let file = NewFile {
             hash: &hash,
-            name: kind,
+            name: kind.as_str(),
             size: bytes.len(),
             content_type,
             storage_key: &key,

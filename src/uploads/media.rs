@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Why an upload was refused (each message says what to send instead).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum UploadError {
+pub(crate) enum UploadError {
     /// The file is not a GLB at all.
     #[error(
         "not a GLB file: it must start with the glTF binary header (magic \"glTF\", version 2)"
@@ -52,7 +52,7 @@ pub enum UploadError {
 /// How big a GLB's JSON may be. Parsing a glTF document takes memory in proportion to its
 /// values (a few hundred bytes each), so both bounds are checked before it is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GlbLimits {
+pub(crate) struct GlbLimits {
     /// Largest JSON chunk, in bytes.
     pub max_json_bytes: usize,
     /// Most JSON values in it.
@@ -72,7 +72,7 @@ impl GlbLimits {
 /// Checks a model upload: GLB header, the JSON chunk's size and number of values, a valid
 /// glTF 2.0 document, and every buffer inside the BIN chunk. Returns metadata for
 /// `uploaded_models.metadata`.
-pub fn check_glb(bytes: &[u8], limits: &GlbLimits) -> Result<Value, UploadError> {
+pub(crate) fn check_glb(bytes: &[u8], limits: &GlbLimits) -> Result<Value, UploadError> {
     if bytes.len() < 12 || &bytes[..4] != b"glTF" || bytes[4..8] != 2u32.to_le_bytes() {
         return Err(UploadError::NotGlb);
     }
@@ -176,22 +176,49 @@ fn json_chunk(bytes: &[u8]) -> Result<&[u8], UploadError> {
         .ok_or_else(|| invalid("the JSON chunk runs past the end of the file"))
 }
 
-/// Media kinds and what each accepts.
-pub const KINDS: [&str; 3] = ["screenshot", "avatar", "attachment"];
+/// What a media file is for, as `POST /api/media?kind=` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaKind {
+    /// A screenshot of a space: an image.
+    Screenshot,
+    /// A user's avatar picture: an image.
+    Avatar,
+    /// A file shared in a space: an image, a PDF or plain text.
+    Attachment,
+}
+
+impl MediaKind {
+    /// The kind named `name`.
+    pub(crate) fn from_name(name: &str) -> Result<Self, UploadError> {
+        match name {
+            "screenshot" => Ok(Self::Screenshot),
+            "avatar" => Ok(Self::Avatar),
+            "attachment" => Ok(Self::Attachment),
+            _ => Err(UploadError::UnknownKind),
+        }
+    }
+
+    /// Its name, as stored in `media_assets.kind`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Screenshot => "screenshot",
+            Self::Avatar => "avatar",
+            Self::Attachment => "attachment",
+        }
+    }
+}
 
 const IMAGES: &str = "image/png, image/jpeg or image/webp";
 const ANY: &str = "image/png, image/jpeg, image/webp, application/pdf or text/plain";
 
-/// Checks a media upload's kind, declared content type and bytes; returns the canonical
-/// content type.
-pub fn check_media(
-    kind: &str,
+/// Checks a media upload's declared content type and bytes against its kind; returns the
+/// canonical content type.
+pub(crate) fn check_media(
+    kind: MediaKind,
     content_type: &str,
     bytes: &[u8],
 ) -> Result<&'static str, UploadError> {
-    if !KINDS.contains(&kind) {
-        return Err(UploadError::UnknownKind);
-    }
+    let attachment = kind == MediaKind::Attachment;
     let essence = content_type
         .split(';')
         .next()
@@ -205,12 +232,10 @@ pub fn check_media(
             "image/webp",
             bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
         ),
-        "application/pdf" if kind == "attachment" => {
-            ("application/pdf", bytes.starts_with(b"%PDF-"))
-        }
-        "text/plain" if kind == "attachment" => ("text/plain", std::str::from_utf8(bytes).is_ok()),
+        "application/pdf" if attachment => ("application/pdf", bytes.starts_with(b"%PDF-")),
+        "text/plain" if attachment => ("text/plain", std::str::from_utf8(bytes).is_ok()),
         _ => {
-            let allowed = if kind == "attachment" { ANY } else { IMAGES };
+            let allowed = if attachment { ANY } else { IMAGES };
             return Err(UploadError::ContentType(essence, allowed));
         }
     };
@@ -345,22 +370,24 @@ mod tests {
     #[test]
     fn media_must_be_what_it_claims() {
         let png = b"\x89PNG\r\n\x1a\nrest";
-        assert_eq!(check_media("avatar", "image/png", png), Ok("image/png"));
+        let (avatar, attachment) = (MediaKind::Avatar, MediaKind::Attachment);
+        assert_eq!(check_media(avatar, "image/png", png), Ok("image/png"));
         assert_eq!(
-            check_media("avatar", "image/jpeg", png),
+            check_media(avatar, "image/jpeg", png),
             Err(UploadError::Mismatch("image/jpeg"))
         );
         assert!(matches!(
-            check_media("avatar", "text/plain", b"hi"),
+            check_media(avatar, "text/plain", b"hi"),
             Err(UploadError::ContentType(..))
         ));
         assert_eq!(
-            check_media("attachment", "text/plain; charset=utf-8", b"hi"),
+            check_media(attachment, "text/plain; charset=utf-8", b"hi"),
             Ok("text/plain")
         );
         assert_eq!(
-            check_media("wallpaper", "image/png", png),
+            MediaKind::from_name("wallpaper"),
             Err(UploadError::UnknownKind)
         );
+        assert_eq!(MediaKind::from_name("avatar"), Ok(avatar));
     }
 }

@@ -141,7 +141,7 @@ pub struct Props(pub Arc<str>);
 pub struct Owner(pub Uuid);
 
 /// Rises by one on every change of a world object. Replication and persistence read
-/// `Changed<Version>`, so every mutation must go through [`crate::objects`], which bumps it.
+/// `Changed<Version>`, so every mutation must go through `objects`, which bumps it.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u64);
 

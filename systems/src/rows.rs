@@ -94,3 +94,57 @@ impl Rows {
         spaces
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventKind, SessionMeta};
+
+    fn session(n: u128) -> SessionRecord {
+        SessionRecord {
+            id: Uuid::from_u128(n),
+            user: Uuid::from_u128(1),
+            meta: SessionMeta::default(),
+            started_ms: 0,
+            ended_ms: None,
+        }
+    }
+
+    fn event(n: u128) -> EventRecord {
+        EventRecord {
+            kind: EventKind::Chat,
+            space: None,
+            user: Uuid::from_u128(1),
+            session: Uuid::from_u128(n),
+            object: None,
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn halves_keep_write_order_and_append_restores_the_whole() {
+        let mut rows = Rows {
+            sessions: (1..=3).map(session).collect(),
+            deleted: vec![(Uuid::nil(), Uuid::from_u128(9))],
+            events: (4..=7).map(event).collect(),
+            ..Rows::default()
+        };
+        let whole = rows.clone();
+        assert_eq!(rows.len(), 8);
+        let mut second = rows.split();
+        assert_eq!(
+            (rows.len(), second.len()),
+            (4, 4),
+            "the first half holds the first four rows in write order"
+        );
+        assert_eq!(rows.sessions.len(), 3, "sessions come first");
+        assert_eq!(rows.deleted.len(), 1);
+        assert!(rows.events.is_empty() && second.sessions.is_empty());
+        rows.append(&mut second);
+        assert_eq!(rows, whole);
+        assert!(second.is_empty());
+        rows.clear();
+        assert!(rows.is_empty());
+        assert_eq!(rows.touched_spaces(), Vec::<Uuid>::new());
+    }
+}

@@ -138,7 +138,7 @@ fn check_text(what: &'static str, text: &str) -> Result<(), Refusal> {
 }
 
 /// A wire transform as a domain transform; non-finite numbers or a zero rotation are refused.
-pub fn transform_from_wire(t: &WireTransform) -> Result<Transform, Refusal> {
+pub(crate) fn transform_from_wire(t: &WireTransform) -> Result<Transform, Refusal> {
     let all = t.pos.iter().chain(&t.rot).chain(&t.scale);
     if !all.clone().all(|v| v.is_finite()) {
         return Err(Refusal::new(
@@ -179,7 +179,7 @@ fn share_kind_from_wire(kind: plaza_net::ShareKind) -> ShareKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edge::bridge::transform_to_wire;
+    use crate::edge::bridge::outbound::transform_to_wire;
 
     #[test]
     fn non_finite_and_zero_rotations_are_refused() {

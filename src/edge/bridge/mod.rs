@@ -1,6 +1,6 @@
 //! The one translation point between the wire (`plaza_net`) and the world
-//! (`plaza_systems`): client messages become checked commands ([`inbound`]), world events
-//! become server messages ([`outbound`]), encoded once per codec for however many
+//! (`plaza_systems`): client messages become checked commands (`inbound`), world events
+//! become server messages (`outbound`), encoded once per codec for however many
 //! recipients share them.
 
 mod inbound;
@@ -9,10 +9,9 @@ mod outbound;
 use bytes::Bytes;
 use plaza_net::{Codec, ErrorCode, ServerMsg};
 
-pub use inbound::{check_name, command_from_wire, transform_from_wire};
-pub use outbound::{
-    event_to_wire, fallback_msg, is_empty_delta, motion_msg, rest_msg, transform_to_wire,
-};
+pub use inbound::{check_name, command_from_wire};
+pub use outbound::event_to_wire;
+pub(crate) use outbound::{fallback_msg, is_empty_delta, motion_msg, rest_msg};
 
 use crate::config::Config;
 
@@ -43,7 +42,7 @@ impl Refusal {
     }
 
     /// The `error` message telling the client.
-    pub fn to_msg(&self) -> ServerMsg {
+    pub(crate) fn to_msg(&self) -> ServerMsg {
         ServerMsg::Error {
             code: self.code,
             message: self.message.clone(),
@@ -95,7 +94,7 @@ pub fn encode(codec: Codec, msg: &ServerMsg) -> Frame {
 
 /// Encodes one message lazily, at most once per codec, for many recipients.
 #[derive(Debug)]
-pub struct SharedEncoding {
+pub(crate) struct SharedEncoding {
     msg: ServerMsg,
     postcard: Option<Frame>,
     json: Option<Frame>,

@@ -12,7 +12,7 @@ use plaza_systems::{
 use crate::clock::rfc3339;
 
 /// A domain transform on the wire.
-pub fn transform_to_wire(t: &Transform) -> WireTransform {
+pub(crate) fn transform_to_wire(t: &Transform) -> WireTransform {
     WireTransform {
         pos: t.translation.to_array(),
         rot: t.rotation.to_array(),
@@ -149,7 +149,7 @@ fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Vec<WireAvatar>) -> S
 // stream when the datagram cannot go.
 
 /// The avatars and objects that moved, as a `motion` datagram; `None` if nothing moved.
-pub fn motion_msg(d: &Delta) -> Option<ServerMsg> {
+pub(crate) fn motion_msg(d: &Delta) -> Option<ServerMsg> {
     (!d.avatars.is_empty() || !d.moved.is_empty()).then(|| ServerMsg::Motion {
         tick: d.tick,
         avatars: avatars_to_wire([&d.avatars]),
@@ -167,7 +167,7 @@ pub fn motion_msg(d: &Delta) -> Option<ServerMsg> {
 
 /// The rest of the delta, for the stream of a connection that got the motion; `None` if
 /// nothing else changed.
-pub fn rest_msg(d: &Delta) -> Option<ServerMsg> {
+pub(crate) fn rest_msg(d: &Delta) -> Option<ServerMsg> {
     let empty = d.objects.is_empty()
         && d.settled_objects.is_empty()
         && d.removed.is_empty()
@@ -184,14 +184,14 @@ pub fn rest_msg(d: &Delta) -> Option<ServerMsg> {
 }
 
 /// Everything, for the stream of a connection whose motion datagram could not go.
-pub fn fallback_msg(d: &Delta) -> ServerMsg {
+pub(crate) fn fallback_msg(d: &Delta) -> ServerMsg {
     let objects = objects_to_wire([&d.objects, &d.moved, &d.settled_objects]);
     delta_msg(d, objects, avatars_to_wire([&d.avatars, &d.settled]))
 }
 
 /// Whether a delta message carries nothing (a delta with only settled poses is empty for
 /// connections that got every pose reliably).
-pub fn is_empty_delta(msg: &ServerMsg) -> bool {
+pub(crate) fn is_empty_delta(msg: &ServerMsg) -> bool {
     matches!(msg, ServerMsg::Delta { objects, removed, avatars, joined, left, appeared, vanished, hidden, .. }
         if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty()
             && appeared.is_empty() && vanished.is_empty() && hidden.is_empty())

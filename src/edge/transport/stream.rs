@@ -19,7 +19,7 @@ use crate::edge::conn::{CloseReason, DatagramSink};
 use crate::edge::session::{FrameSink, FrameSource, Incoming};
 
 /// How a transport ends its sending stream `W` and its connection.
-pub trait StreamEnd<W>: Send + 'static {
+pub(crate) trait StreamEnd<W>: Send + 'static {
     /// Finishes `send` and waits until the peer has what was sent.
     fn finish(&self, send: &mut W) -> impl Future<Output = ()> + Send;
     /// Closes the connection with an application code and reason.
@@ -28,7 +28,7 @@ pub trait StreamEnd<W>: Send + 'static {
 
 /// Input of a stream transport: frames read from its stream by a task of their own, and
 /// datagrams the transport feeds in, in arrival order. The tasks end with this value.
-pub struct FramedSource {
+pub(crate) struct FramedSource {
     rx: mpsc::Receiver<Incoming>,
     tx: mpsc::Sender<Incoming>,
     tasks: Vec<JoinHandle<()>>,
@@ -66,7 +66,7 @@ impl FramedSource {
 
     /// Also takes datagrams: `next_datagram` gives the next one, or `None` when the
     /// connection ends. Each is a whole message, decoded like a frame.
-    pub fn take_datagrams<F, Fut>(&mut self, mut next_datagram: F)
+    pub(crate) fn take_datagrams<F, Fut>(&mut self, mut next_datagram: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = Option<Bytes>> + Send,
@@ -99,7 +99,7 @@ impl FrameSource for FramedSource {
 /// Reads one frame as the session takes it: a frame over `max` is refused with
 /// `too_large` (and skipped); a length prefix over `hard` closes the connection (1009: the
 /// stream cannot be resynchronised cheaply).
-pub async fn read_incoming<R: AsyncRead + Unpin>(
+pub(crate) async fn read_incoming<R: AsyncRead + Unpin>(
     recv: &mut R,
     max: usize,
     hard: usize,
@@ -118,7 +118,7 @@ pub async fn read_incoming<R: AsyncRead + Unpin>(
 }
 
 /// Writes frames to a stream and closes through its transport.
-pub struct FramedSink<W, E> {
+pub(crate) struct FramedSink<W, E> {
     send: W,
     end: E,
 }
@@ -147,7 +147,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static, E: StreamEnd<W>> FrameSink for Fram
 
 /// A connection that carries a session on a bidirectional stream, plus datagrams: a quinn
 /// QUIC connection or a wtransport WebTransport session.
-pub trait StreamConnection: Clone + Send + Sync + 'static {
+pub(crate) trait StreamConnection: Clone + Send + Sync + 'static {
     /// Its sending stream.
     type Send: AsyncWrite + Unpin + Send + 'static;
     /// Its receiving stream.
@@ -166,13 +166,13 @@ pub trait StreamConnection: Clone + Send + Sync + 'static {
 }
 
 /// Close code for a client that opened more streams than allowed.
-pub const TOO_MANY_STREAMS: u32 = 4001;
+pub(crate) const TOO_MANY_STREAMS: u32 = 4001;
 /// Close code for a client that opened no stream within the handshake deadline.
-pub const NO_STREAM: u32 = 4002;
+pub(crate) const NO_STREAM: u32 = 4002;
 
 /// Runs a session on an accepted connection: waits (up to the handshake deadline) for the
 /// client's stream, refuses streams past `quic_max_streams`, and feeds its datagrams in.
-pub async fn serve_connection<C: StreamConnection>(
+pub(crate) async fn serve_connection<C: StreamConnection>(
     connection: C,
     edge: Arc<Edge>,
     codec: plaza_net::Codec,

@@ -18,7 +18,7 @@ use crate::clock::rfc3339;
 use crate::edge::Edge;
 use crate::store::files::{FileRow, FileTable};
 use crate::uploads::intake::{Intake, IntakeError, Kept};
-use crate::uploads::media::check_media;
+use crate::uploads::media::{MediaKind, UploadError, check_media};
 use crate::uploads::storage::FileStore;
 
 /// Options in the query string.
@@ -199,8 +199,10 @@ pub async fn upload_media(
     let _place = edge.uploads.enter().await?;
     let upload = read_upload(request, &edge, edge.config.max_media_bytes).await?;
     let declared = upload.content_type.unwrap_or_default();
-    let content_type = check_media(&kind, &declared, &upload.bytes)
-        .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+    let unsupported =
+        |e: UploadError| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string());
+    let kind = MediaKind::from_name(&kind).map_err(unsupported)?;
+    let content_type = check_media(kind, &declared, &upload.bytes).map_err(unsupported)?;
     if let Some(space) = query.space {
         // Only a space the uploader may see (and so enter) can hold their media.
         super::spaces::visible_space(&edge, space, &Caller(Some(account.clone()))).await?;
@@ -211,7 +213,7 @@ pub async fn upload_media(
         uploader: &account,
     };
     let kept = intake
-        .media(&kind, content_type, query.space, upload.bytes)
+        .media(kind, content_type, query.space, upload.bytes)
         .await?;
     Ok(kept_response(&kept, FileTable::Media))
 }

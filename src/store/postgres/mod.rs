@@ -124,7 +124,7 @@ impl PostgresStore {
     }
 
     /// Records refused rows in `dead_letters`.
-    pub async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         rows: &[(DeadRow, &str)],
         _now_ms: i64,
@@ -191,7 +191,7 @@ fn object_from_row(row: &PgRow) -> Result<ObjectState, StoreError> {
 
 /// Removes the whitespace `jsonb` output puts between tokens (`{"a": 1}` → `{"a":1}`),
 /// without parsing: whitespace inside strings is kept.
-pub fn compact_json(text: &str) -> String {
+pub(crate) fn compact_json(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in text.chars() {

@@ -20,44 +20,34 @@ impl PostgresStore {
         max_rows: usize,
         _now_ms: i64,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
-        // Every kind by name: a new kind of row does not compile until it is written here.
-        let Rows {
-            sessions,
-            objects,
-            deleted,
-            chat,
-            shares,
-            visits,
-            events,
-        } = batch;
         let mut tx = self.pool.begin().await?;
-        for chunk in sessions.chunks(max_rows) {
+        for chunk in batch.sessions.chunks(max_rows) {
             write_sessions(&mut tx, chunk).await?;
         }
-        for chunk in objects.chunks(max_rows) {
+        for chunk in batch.objects.chunks(max_rows) {
             if self.upsert.uses_copy(chunk.len()) {
                 upsert_copy(&mut tx, chunk).await?;
             } else {
                 upsert_unnest(&mut tx, chunk).await?;
             }
         }
-        for chunk in deleted.chunks(max_rows) {
+        for chunk in batch.deleted.chunks(max_rows) {
             let ids: Vec<Uuid> = chunk.iter().map(|&(_, id)| id).collect();
             sqlx::query("DELETE FROM world_objects WHERE id = ANY($1)")
                 .bind(ids)
                 .execute(&mut *tx)
                 .await?;
         }
-        for chunk in chat.chunks(max_rows) {
+        for chunk in batch.chat.chunks(max_rows) {
             write_chat(&mut tx, chunk).await?;
         }
-        for chunk in shares.chunks(max_rows) {
+        for chunk in batch.shares.chunks(max_rows) {
             write_shares(&mut tx, chunk).await?;
         }
-        for chunk in visits.chunks(max_rows) {
+        for chunk in batch.visits.chunks(max_rows) {
             write_visits(&mut tx, chunk).await?;
         }
-        for chunk in events.chunks(max_rows) {
+        for chunk in batch.events.chunks(max_rows) {
             write_events(&mut tx, chunk).await?;
         }
         let versions = raise_versions(&mut tx, batch.touched_spaces()).await?;
