@@ -88,11 +88,7 @@ pub async fn serve(endpoint: Endpoint, edge: Arc<Edge>) {
 }
 
 async fn accept(incoming: quinn::Incoming, edge: Arc<Edge>) {
-    if !edge.admit_connection(incoming.remote_address().ip()) {
-        incoming.refuse();
-        return;
-    }
-    let Ok(slot) = edge.slots.take(incoming.remote_address().ip()) else {
+    let Some(slot) = stream::admit(&edge, incoming.remote_address().ip()) else {
         incoming.refuse();
         return;
     };

@@ -17,6 +17,7 @@ use crate::edge::Edge;
 use crate::edge::bridge::{Frame, Refusal};
 use crate::edge::conn::{CloseReason, DatagramSink};
 use crate::edge::session::{FrameSink, FrameSource, Incoming};
+use crate::edge::slots::Slot;
 
 /// How a transport ends its sending stream `W` and its connection.
 pub(crate) trait StreamEnd<W>: Send + 'static {
@@ -163,6 +164,16 @@ pub(crate) trait StreamConnection: Clone + Send + Sync + 'static {
     fn finish(send: &mut Self::Send) -> impl Future<Output = ()> + Send;
     /// Closes with an application code and reason.
     fn close(&self, code: u32, reason: &[u8]);
+}
+
+/// Whether a QUIC or WebTransport handshake from `addr` may go on: within
+/// `connections_per_addr` (a refusal is counted in `rate_limited`) and with a connection
+/// slot, which it then holds. `None` if not; the caller refuses the handshake.
+pub(crate) fn admit(edge: &Edge, addr: std::net::IpAddr) -> Option<Slot> {
+    if !edge.admit_connection(addr) {
+        return None;
+    }
+    edge.slots.take(addr).ok()
 }
 
 /// Close code for a client that opened more streams than allowed.
