@@ -91,7 +91,7 @@ enum Peer {
 
 /// What a stream transport's reader tasks deliver.
 enum Inbound {
-    Frame(Vec<u8>),
+    Frame(bytes::Bytes),
     Datagram(Vec<u8>),
     /// A frame over the client's cap: reading stopped there.
     TooLarge(usize),
@@ -121,7 +121,7 @@ impl Readers {
         let reader = tokio::spawn(async move {
             loop {
                 let item = match framing::read_frame(&mut recv, max_frame, max_frame).await {
-                    FrameRead::Frame(payload) => Inbound::Frame(payload.to_vec()),
+                    FrameRead::Frame(payload) => Inbound::Frame(payload),
                     FrameRead::Oversized { len } | FrameRead::Skipped { len } => {
                         Inbound::TooLarge(len)
                     }

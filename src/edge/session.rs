@@ -74,7 +74,8 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     datagrams: Option<Arc<dyn DatagramSink>>,
 ) {
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
-    let hello = match tokio::time::timeout(deadline, handshake(&mut source, &edge, codec)).await {
+    let mut hello = match tokio::time::timeout(deadline, handshake(&mut source, &edge, codec)).await
+    {
         Ok(Ok(hello)) => hello,
         Ok(Err(refusal)) => return refuse_and_close(&mut sink, codec, refusal).await,
         Err(_) => {
@@ -86,8 +87,8 @@ pub async fn run<S: FrameSource, K: FrameSink>(
             return refuse_and_close(&mut sink, codec, refusal).await;
         }
     };
-    if hello.visitor.is_some() {
-        meta.visitor = hello.visitor.clone();
+    if let Some(visitor) = hello.visitor.take() {
+        meta.visitor = Some(visitor);
     }
     let (tx, rx) = mpsc::channel(edge.config.outbound_queue_frames);
     let live = Live {
@@ -217,7 +218,6 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
         Instant::now(),
     );
     let mut kinds = KindBuckets::new(&config.message_rates, Instant::now());
-    let reply = |msg: &ServerMsg| live.reply(msg);
     loop {
         let incoming = source.next().await;
         if let Incoming::Data(payload) = &incoming {
@@ -231,20 +231,13 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
                 code: ErrorCode::RateLimited,
                 message: "too many messages; slow down".into(),
             }),
-            Incoming::Data(payload) => {
-                let guards = Guards {
-                    conn: live.conn,
-                    user: live.user,
-                    kinds: &mut kinds,
-                };
-                handle(&payload, edge, guards, live.codec, &reply)
-            }
+            Incoming::Data(payload) => handle(&payload, edge, live, &mut kinds),
             Incoming::Refused(refusal) => Err(refusal),
             Incoming::Skip => Ok(()),
             Incoming::End => return,
             Incoming::Close(reason) => {
                 if reason.code == CloseReason::TOO_BIG {
-                    reply(&ServerMsg::Error {
+                    live.reply(&ServerMsg::Error {
                         code: ErrorCode::TooLarge,
                         message: reason.text.clone(),
                     });
@@ -257,7 +250,7 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
             if refusal.code == ErrorCode::RateLimited {
                 edge.rate_limited.fetch_add(1, Ordering::Relaxed);
             }
-            reply(&refusal.to_msg());
+            live.reply(&refusal.to_msg());
             if live.strikes.hit(now_ms()) {
                 live.close.close(CloseReason::policy(live.strikes.reason()));
                 return;
@@ -266,22 +259,15 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
     }
 }
 
-/// Who sent a message, and their per-kind buckets.
-struct Guards<'a> {
-    conn: ConnId,
-    user: Uuid,
-    kinds: &'a mut KindBuckets,
-}
-
+/// Decodes one payload and checks its rates; answers `ping` at once and queues anything
+/// else for the tick. `kinds` are the connection's per-kind buckets.
 fn handle(
     payload: &[u8],
     edge: &Edge,
-    guards: Guards<'_>,
-    codec: Codec,
-    reply: &impl Fn(&ServerMsg),
+    live: &Live<'_>,
+    kinds: &mut KindBuckets,
 ) -> Result<(), Refusal> {
-    let conn = guards.conn;
-    let msg = codec.decode_client(payload).map_err(|e| Refusal {
+    let msg = live.codec.decode_client(payload).map_err(|e| Refusal {
         code: ErrorCode::BadMessage,
         message: e.to_string(),
     })?;
@@ -289,9 +275,9 @@ fn handle(
         let now = Instant::now();
         let over = match kind {
             MessageKind::Chat => {
-                (!edge.chat_limit.take(guards.user, now)).then(|| edge.chat_limit.rate())
+                (!edge.chat_limit.take(live.user, now)).then(|| edge.chat_limit.rate())
             }
-            _ => guards.kinds.take(kind, now).err(),
+            _ => kinds.take(kind, now).err(),
         };
         if let Some(rate) = over {
             return Err(Refusal {
@@ -310,13 +296,13 @@ fn handle(
             .tick_stats
             .tick
             .load(std::sync::atomic::Ordering::Relaxed);
-        reply(&ServerMsg::Pong { t, tick });
+        live.reply(&ServerMsg::Pong { t, tick });
         return Ok(());
     }
     let command = command_from_wire(msg, &edge.limits)?;
-    if edge.submit_command(conn, command).is_err() {
+    if edge.submit_command(live.conn, command).is_err() {
         // The server is overloaded, not the client misbehaving: no strike.
-        reply(&ServerMsg::Error {
+        live.reply(&ServerMsg::Error {
             code: ErrorCode::RateLimited,
             message: "the server is busy; the message was dropped, retry shortly".into(),
         });
