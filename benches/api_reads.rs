@@ -65,6 +65,7 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
                 space: space.id,
                 state: ObjectState {
                     id: Uuid::new_v4(),
+                    index: 0,
                     model: Arc::from("cube"),
                     transform: Transform {
                         translation: Vec3::new(n as f32, 0.0, 0.0),

@@ -1,11 +1,14 @@
 //! Encoding and decoding a typical delta with each codec: 25 avatars that moved, two
 //! objects that changed, one person who arrived (what a client in a busy part of a space
-//! gets each tick). The postcard and JSON numbers are each other's baseline.
+//! gets each tick), in protocol 2 (compact motion) and protocol 1. Each is the others'
+//! baseline.
 //!
 //! Run: `cargo bench --bench codec`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use plaza_net::{Codec, Props, ServerMsg, WireAvatar, WireObject, WireTransform, WireUser};
+use plaza_net::{
+    AvatarMove, Codec, Moves, Pose, Props, ServerMsg, WireObject, WireTransform, WireUser,
+};
 use uuid::Uuid;
 
 fn typical_delta() -> ServerMsg {
@@ -19,6 +22,7 @@ fn typical_delta() -> ServerMsg {
         objects: (0..2)
             .map(|i| WireObject {
                 id: Uuid::from_u128(1_000 + i as u128),
+                index: i as u32,
                 model: "models/crate.glb".into(),
                 transform: t(i),
                 props: Props::from_json(r##"{"color":"#aa3300","label":"crate"}"##)
@@ -28,16 +32,20 @@ fn typical_delta() -> ServerMsg {
             })
             .collect(),
         removed: vec![],
-        avatars: (0..25)
-            .map(|i| WireAvatar {
-                user: Uuid::from_u128(2_000 + i as u128),
-                transform: t(i),
-            })
-            .collect(),
+        avatars: Moves::Plain(
+            (0..25)
+                .map(|i| AvatarMove {
+                    index: i as u32,
+                    user: Uuid::from_u128(2_000 + i as u128),
+                    transform: Pose::of(&t(i)),
+                })
+                .collect(),
+        ),
         joined: vec![WireUser {
             user: Uuid::from_u128(3_000),
+            index: 25,
             name: "newcomer".into(),
-            transform: t(3),
+            transform: Pose::of(&t(3)),
         }],
         left: vec![],
         appeared: vec![],
@@ -49,15 +57,28 @@ fn typical_delta() -> ServerMsg {
 fn bench(c: &mut Criterion) {
     let msg = typical_delta();
     let mut group = c.benchmark_group("codec_typical_delta");
-    for (name, codec) in [("postcard", Codec::Postcard), ("json", Codec::Json)] {
-        let bytes = codec.encode_server(&msg).expect("encodes");
+    for (name, version, codec) in [
+        ("v2/postcard", 2, Codec::Postcard),
+        ("v2/json", 2, Codec::Json),
+        ("v1/postcard", 1, Codec::Postcard),
+        ("v1/json", 1, Codec::Json),
+    ] {
+        let bytes = codec.encode_server_in(version, &msg).expect("encodes");
         eprintln!("{name}: {} bytes", bytes.len());
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(format!("encode/{name}"), |b| {
-            b.iter(|| codec.encode_server(std::hint::black_box(&msg)))
+            b.iter(|| codec.encode_server_in(version, std::hint::black_box(&msg)))
         });
         group.bench_function(format!("decode/{name}"), |b| {
-            b.iter(|| codec.decode_server(std::hint::black_box(&bytes)))
+            b.iter(|| {
+                if version == 1 {
+                    plaza_net::v1::decode_server(codec, std::hint::black_box(&bytes)).map(|_| ())
+                } else {
+                    codec
+                        .decode_server(std::hint::black_box(&bytes))
+                        .map(|_| ())
+                }
+            })
         });
     }
     group.finish();

@@ -151,6 +151,7 @@ fn baseline_vec_copy(c: &mut Criterion) {
         let objects: Vec<ObjectState> = (0..count)
             .map(|n| ObjectState {
                 id: Uuid::from_u128(1_000 + n as u128),
+                index: 0,
                 model: Arc::from("cube"),
                 transform: Transform::from_translation(Vec3::splat(n as f32)),
                 props: Arc::from(r#"{"color":"red"}"#),

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bevy_app::App;
 use criterion::{Criterion, criterion_group, criterion_main};
 use glam::Vec3;
-use plaza::edge::bridge::{encode, event_to_wire};
+use plaza::edge::bridge::{Dialect, encode, event_to_wire};
 use plaza_net::Codec;
 use plaza_systems::{
     Command, ConnId, Input, Limits, LoadedSpace, ObjectState, Outbox, PersistencePlugin,
@@ -79,6 +79,7 @@ impl World {
                     strikes: Strikes::default(),
                 },
                 Input::Command {
+                    request: None,
                     conn,
                     command: Command::Join {
                         space: Arc::from("bench"),
@@ -91,6 +92,7 @@ impl World {
         let objects = (0..objects)
             .map(|n| ObjectState {
                 id: Uuid::from_u128(1_000_000 + n as u128),
+                index: 0,
                 model: Arc::from("crate"),
                 transform: Transform::from_translation(Vec3::new(
                     (n * 37 % span) as f32 - side / 2.0,
@@ -122,6 +124,7 @@ impl World {
 
     fn poses(&self, who: impl Iterator<Item = usize>) -> Vec<Input> {
         who.map(|i| Input::Command {
+            request: None,
             conn: ConnId(i as u64 + 1),
             command: Command::Pose {
                 transform: Transform::from_translation(position(i, self.tick, self.side)),
@@ -167,7 +170,7 @@ fn report(what: &str, sample: &[plaza_systems::Outgoing]) {
 fn encoded_bytes(sent: Vec<plaza_systems::Outgoing>) -> usize {
     sent.iter()
         .filter_map(|out| event_to_wire(&out.event))
-        .map(|msg| encode(Codec::Postcard, &msg).bytes.len())
+        .map(|msg| encode(Dialect::current(Codec::Postcard), &msg).bytes.len())
         .sum()
 }
 

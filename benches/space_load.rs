@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use glam::Vec3;
-use plaza::edge::bridge::{encode, event_to_wire};
+use plaza::edge::bridge::{Dialect, encode, event_to_wire};
 use plaza_net::Codec;
 use plaza_systems::{
     App, Command, ConnId, Input, Limits, LoadedSpace, ObjectState, Outbox, SessionMeta, SimTime,
@@ -31,6 +31,7 @@ fn objects() -> Vec<ObjectState> {
     (0..OBJECTS)
         .map(|n| ObjectState {
             id: Uuid::from_u128(1_000_000 + n as u128),
+            index: 0,
             model: Arc::from("crate"),
             transform: Transform::from_translation(Vec3::new(
                 (n % 250) as f32,
@@ -73,6 +74,7 @@ impl Bench {
                     strikes: Strikes::default(),
                 },
                 Input::Command {
+                    request: None,
                     conn,
                     command: Command::Join {
                         space: Arc::from(space),
@@ -113,6 +115,7 @@ impl Bench {
     fn walk(&self) -> Vec<Input> {
         (0..WALKERS)
             .map(|i| Input::Command {
+                request: None,
                 conn: ConnId(i as u64 + 1),
                 command: Command::Pose {
                     transform: Transform::from_translation(Vec3::new(
@@ -205,7 +208,7 @@ fn bench(c: &mut Criterion) {
                 let out = bench.step(Vec::new());
                 out.iter()
                     .filter_map(|o| event_to_wire(&o.event))
-                    .map(|msg| encode(Codec::Postcard, &msg).bytes.len())
+                    .map(|msg| encode(Dialect::current(Codec::Postcard), &msg).bytes.len())
                     .sum::<usize>()
             },
             BatchSize::PerIteration,

@@ -54,6 +54,7 @@ struct Fixture {
 fn object(id: Uuid, owner: Uuid, n: usize, version: u64) -> ObjectState {
     ObjectState {
         id,
+        index: 0,
         model: Arc::from("cube"),
         transform: Transform {
             translation: Vec3::new(n as f32, version as f32, 0.5),

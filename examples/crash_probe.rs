@@ -38,6 +38,7 @@ async fn write(addr: SocketAddr) {
     client
         .send(&ClientMsg::Join {
             space: "crash".into(),
+            request: None,
         })
         .await
         .expect("joins");
@@ -71,7 +72,7 @@ async fn write(addr: SocketAddr) {
         tokio::select! {
             _ = every.tick() => {
                 seq += 1;
-                let moved = ClientMsg::Move { id, transform: WireTransform::at([seq as f32, 0.0, 0.0]) };
+                let moved = ClientMsg::Move { id, transform: WireTransform::at([seq as f32, 0.0, 0.0]), request: None, };
                 if client.send(&moved).await.is_err() {
                     return;
                 }
@@ -101,6 +102,7 @@ async fn join(addr: SocketAddr, space: &str, expected: usize) {
     client
         .send(&ClientMsg::Join {
             space: space.into(),
+            request: None,
         })
         .await
         .expect("joins");
@@ -118,7 +120,7 @@ async fn join(addr: SocketAddr, space: &str, expected: usize) {
             Received::Msg(ServerMsg::Delta { objects, .. }) => {
                 seen.extend(objects.into_iter().map(|o| o.id));
             }
-            Received::Msg(ServerMsg::Error { code, message }) => {
+            Received::Msg(ServerMsg::Error { code, message, .. }) => {
                 panic!("{code:?}: {message}")
             }
             Received::Msg(_) => {}

@@ -27,7 +27,7 @@
 //!   `SecretUrl`, `PgUpsert`, `ConfigError`).
 //! - [`Server`], [`ServerError`]: start and stop a whole server.
 //! - [`edge::Edge`]: what [`Server::edge`] shows tests (counters, gates, the store).
-//! - [`edge::bridge`]: `command_from_wire`, `check_name`, `event_to_wire`, `encode`, for
+//! - [`edge::bridge`]: `command_from_wire`, `check_name`, `event_to_wire`, `encode` (in a `Dialect`), for
 //!   benchmarks and the property test of what the edge accepts.
 //! - [`store`]: the stores, their queries and the writer ([`store::writer`]), for the CLI,
 //!   tests and benchmarks that write and read them directly.

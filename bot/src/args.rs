@@ -95,6 +95,9 @@ pub struct BotArgs {
     /// Use the JSON codec instead of postcard.
     #[arg(long)]
     pub json: bool,
+    /// Protocol version to speak: 2 (compact motion), or 1 (for comparison).
+    #[arg(long, default_value_t = plaza_net::PROTOCOL_VERSION, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub protocol: u32,
     /// Give up on a connection (counted as failed) after this long.
     #[arg(long, value_parser = parse_duration, default_value = "15s")]
     pub connect_timeout: Duration,
@@ -116,10 +119,14 @@ pub struct BotArgs {
     /// task carries all their packets.
     #[arg(long, default_value_t = 10)]
     pub bots_per_endpoint: usize,
+    /// Every how many poses one carries the bot's send time (for update latency).
+    #[arg(long, default_value_t = 10)]
+    pub stamp_every: u32,
     /// Worker threads driving the bots.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// No progress bar (for logs and CI).
+    /// No progress output at all (without a terminal, a plain progress line is printed
+    /// every few seconds unless this is set).
     #[arg(long)]
     pub quiet: bool,
 }

@@ -5,6 +5,7 @@
 //! on the command line turn it into a release gate: a missed one exits with status 1.
 
 mod args;
+mod progress;
 mod report;
 mod server_stats;
 mod stats;
@@ -17,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
 use crate::args::{BotArgs, Transport};
+use crate::progress::Progress;
 use crate::report::{Report, RunSettings};
 use crate::server_stats::{ServerReport, discover, read_statistics};
 use crate::stats::{Phase, Recorder, TransportReport};
@@ -83,20 +84,11 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
     }
     let recorder_of = |t: Transport| recorders[t.name()].clone();
 
-    let progress = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.bots as u64)
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
-            .expect("the template is valid")
-            .progress_chars("=> "),
-    );
-    progress.set_prefix("ramp");
+    let progress = Arc::new(Progress::new(args.quiet, args.ramp + args.duration));
+    let phase = Arc::new(std::sync::Mutex::new("ramp"));
     let live = {
         let recorders: Vec<Arc<Recorder>> = recorders.values().cloned().collect();
-        let progress = progress.clone();
+        let (progress, phase) = (progress.clone(), phase.clone());
         tokio::spawn(async move {
             let mut last = (Instant::now(), 0_u64, 0_u64);
             loop {
@@ -108,15 +100,20 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
                 let msgs = sum(&|r| r.messages.load(Ordering::Relaxed));
                 let bytes = sum(&|r| r.bytes.load(Ordering::Relaxed));
                 let secs = last.0.elapsed().as_secs_f64().max(0.001);
-                progress.set_message(format!(
-                    "joined {ok}/{tried}  {:.0} msg/s  {:.1} MB/s in",
-                    (msgs - last.1) as f64 / secs,
-                    (bytes - last.2) as f64 / secs / 1e6
-                ));
+                let now = *phase.lock().unwrap_or_else(|e| e.into_inner());
+                progress.show(
+                    now,
+                    &format!(
+                        "joined {ok}/{tried}  {:.0} msg/s  {:.1} MB/s in",
+                        msgs.saturating_sub(last.1) as f64 / secs,
+                        bytes.saturating_sub(last.2) as f64 / secs / 1e6
+                    ),
+                );
                 last = (Instant::now(), msgs, bytes);
             }
         })
     };
+    let set_phase = |name: &'static str| *phase.lock().unwrap_or_else(|e| e.into_inner()) = name;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = tokio::time::Instant::now();
@@ -128,9 +125,9 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
         let rec = recorder_of(transport);
         rec.bots.fetch_add(1, Ordering::Relaxed);
         bots.push(tokio::spawn(bot(i, plan.clone(), rec, stop_rx.clone())));
-        progress.set_position(i as u64 + 1);
     }
     // Let the last connections finish (or time out) before measuring.
+    set_phase("settle");
     let settle_until = tokio::time::Instant::now() + args.connect_timeout;
     while tokio::time::Instant::now() < settle_until {
         let done: u64 = recorders
@@ -146,14 +143,8 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
     let before = read_statistics(plan.target.http).await;
     let measured_from = Instant::now();
     plan.phase.set_measuring(true);
-    progress.set_prefix("run");
-    progress.set_length(args.duration.as_secs().max(1));
-    progress.set_position(0);
-    let end = tokio::time::Instant::now() + args.duration;
-    while tokio::time::Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(250).min(end - tokio::time::Instant::now())).await;
-        progress.set_position(measured_from.elapsed().as_secs());
-    }
+    set_phase("run");
+    tokio::time::sleep(args.duration).await;
     plan.phase.set_measuring(false);
     let wall = measured_from.elapsed();
     let after = read_statistics(plan.target.http).await;
@@ -162,7 +153,7 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
         let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
     }
     live.abort();
-    progress.finish_and_clear();
+    progress.finish();
 
     let server = match (&before, &after) {
         (Ok(b), Ok(a)) => ServerReport::between(b, a, wall),

@@ -32,6 +32,8 @@ pub struct RunSettings {
     pub duration_secs: f64,
     /// Codec.
     pub codec: &'static str,
+    /// Protocol version.
+    pub protocol: u32,
 }
 
 impl RunSettings {
@@ -58,6 +60,7 @@ impl RunSettings {
             ramp_secs: args.ramp.as_secs_f64(),
             duration_secs: args.duration.as_secs_f64(),
             codec: if args.json { "json" } else { "postcard" },
+            protocol: args.protocol,
         }
     }
 }
@@ -131,10 +134,11 @@ impl Report {
         let s = &self.settings;
         let _ = writeln!(
             out,
-            "\nplaza-bot: {} bots over {} ({}), {} space(s), {} for {:.0} s after a {:.0} s ramp",
+            "\nplaza-bot: {} bots over {} ({}, protocol {}), {} space(s), {} for {:.0} s after a {:.0} s ramp",
             s.bots,
             s.transports.join(","),
             s.codec,
+            s.protocol,
             s.spaces,
             s.behaviours.join("+"),
             s.duration_secs,
@@ -142,13 +146,13 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<6} {:>6} {:>6} {:>6} {:>6} {:>9} {:>9}  {:>8}",
-            "", "bots", "ok", "failed", "dropped", "deltas/s", "KB/s", "errors"
+            "\n{:<6} {:>6} {:>6} {:>6} {:>6} {:>9} {:>9} {:>7}  {:>8}",
+            "", "bots", "ok", "failed", "dropped", "deltas/s", "KB/s", "B/pose", "errors"
         );
         for t in self.transports.iter().chain([&self.overall]) {
             let _ = writeln!(
                 out,
-                "{:<6} {:>6} {:>6} {:>6} {:>6} {:>9.1} {:>9.1}  {:>8}",
+                "{:<6} {:>6} {:>6} {:>6} {:>6} {:>9.1} {:>9.1} {:>7.1}  {:>8}",
                 t.transport,
                 t.bots,
                 t.succeeded,
@@ -156,6 +160,7 @@ impl Report {
                 t.disconnects,
                 t.deltas_per_sec_per_bot.mean,
                 t.bytes_per_sec_per_bot.mean / 1e3,
+                t.bytes_per_pose,
                 t.server_errors.values().sum::<u64>()
             );
         }

@@ -54,6 +54,8 @@ pub struct Recorder {
     pub messages: AtomicU64,
     /// Bytes received while measuring (for the live view).
     pub bytes: AtomicU64,
+    /// Avatar poses received while measuring (entries of deltas and motion).
+    pub poses: AtomicU64,
 }
 
 impl Recorder {
@@ -77,6 +79,7 @@ impl Recorder {
             bot_deltas_per_sec: Mutex::new(new_histogram()),
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            poses: AtomicU64::new(0),
         }
     }
 
@@ -226,6 +229,11 @@ pub struct TransportReport {
     pub deltas_per_sec_per_bot: Percentiles,
     /// Per bot: bytes received per second.
     pub bytes_per_sec_per_bot: Percentiles,
+    /// Avatar poses received while measuring.
+    pub poses_received: u64,
+    /// Bytes received per avatar pose received (everything a bot got, frames and
+    /// datagrams, over the poses in it: the wire cost of a pose in a walking crowd).
+    pub bytes_per_pose: f64,
 }
 
 impl TransportReport {
@@ -272,6 +280,9 @@ impl TransportReport {
             chat_latency_ms: merge(&|r| &r.chat_latency, 0.01),
             deltas_per_sec_per_bot: merge(&|r| &r.bot_deltas_per_sec, 0.01),
             bytes_per_sec_per_bot: merge(&|r| &r.bot_bytes_per_sec, 1.0),
+            poses_received: sum(&|r| r.poses.load(Ordering::Relaxed)),
+            bytes_per_pose: sum(&|r| r.bytes.load(Ordering::Relaxed)) as f64
+                / sum(&|r| r.poses.load(Ordering::Relaxed)).max(1) as f64,
         }
     }
 }

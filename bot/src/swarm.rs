@@ -2,13 +2,15 @@
 //! walks, builds and chats on timers while reading everything the server sends, recording
 //! what it sees.
 //!
-//! Update latency: a bot puts its send time into what it changes (the `y` scale of its
-//! pose and of the objects it moves, and the text of its chat lines), in 0.1 ms units of
-//! the wall clock modulo 2^24 (28 minutes) so it stays exact in an `f32`; a bot that
-//! receives the change subtracts it from its own clock. Bots run on the same machine,
-//! so their clocks agree.
+//! Update latency: a bot puts its send time into what it changes (the `y` scale of every
+//! `--stamp-every`th pose and of the objects it moves, and the text of its chat lines), in
+//! 0.1 ms units of the wall clock modulo 2^24 (28 minutes) so it stays exact in an `f32`;
+//! a bot that receives the change subtracts it from its own clock, once per stamp, at its
+//! first arrival. Bots run on the same machine, so their clocks agree. Only some poses
+//! carry a stamp because a stamp costs a pose 12 bytes in compact motion, which would
+//! dwarf what a walk costs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,14 +90,15 @@ fn now_stamp_units() -> u64 {
     (micros / 100) % STAMP_WRAP
 }
 
-/// The current time as a stamp that fits exactly in an `f32`.
+/// The current time as a stamp that fits exactly in an `f32`, never below 2 (so that an
+/// ordinary scale of 0 or 1 is no stamp).
 pub fn stamp() -> f32 {
-    now_stamp_units() as f32
+    now_stamp_units().max(2) as f32
 }
 
 /// Milliseconds since `stamp` by this machine's clock; `None` for something not stamped.
 pub fn age_ms(stamp: f32) -> Option<f64> {
-    if !(stamp.is_finite() && stamp >= 0.0 && stamp < STAMP_WRAP as f32 && stamp.fract() == 0.0) {
+    if !(stamp.is_finite() && stamp >= 2.0 && stamp < STAMP_WRAP as f32 && stamp.fract() == 0.0) {
         return None;
     }
     let age = (now_stamp_units() + STAMP_WRAP - stamp as u64) % STAMP_WRAP;
@@ -202,13 +205,12 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
     };
     let mut seen = Seen {
         me,
-        known_objects: HashSet::new(),
-        mine: HashSet::new(),
-        deltas: 0,
+        ..Seen::default()
     };
     let mut building = Building::default();
     let mut window: Option<(Instant, u64, u64)> = None;
     let mut latencies = Vec::new();
+    let mut poses = u64::from(i as u32 % args.stamp_every.max(1));
 
     loop {
         if window.is_none() && plan.phase.measuring() {
@@ -238,20 +240,24 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
                 if plan.phase.measuring() {
                     rec.latencies(&latencies);
                     rec.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    rec.poses.fetch_add(poses_in(&msg), std::sync::atomic::Ordering::Relaxed);
                     rec.bytes.fetch_add(client.received_bytes().saturating_sub(before), std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(())
             }
             () = tick_of(&mut timers.walking) => {
                 walk.step(step, args.area);
-                client.send(&ClientMsg::Pose { transform: walk.transform(stamp()) }).await
+                poses += 1;
+                let stamped = poses % u64::from(args.stamp_every.max(1)) == 0;
+                let transform = walk.transform(if stamped { stamp() } else { 1.0 });
+                client.send(&ClientMsg::Pose { transform }).await
             }
             () = tick_of(&mut timers.building) => match building.next(&walk) {
                 Some(msg) => client.send(&msg).await,
                 None => Ok(()),
             },
             () = tick_of(&mut timers.chatting) => {
-                client.send(&ClientMsg::Chat { text: format!("bot {}", stamp()) }).await
+                client.send(&ClientMsg::Chat { text: format!("bot {}", stamp()), request: None, }).await
             }
             () = tick_of(&mut timers.pinging) => {
                 let t = plan.epoch.elapsed().as_secs_f64() * 1000.0;
@@ -374,27 +380,68 @@ impl Building {
                 self.object = Some((id, moves + 1));
                 let mut transform = walk.transform(stamp());
                 transform.pos[1] = 1.0;
-                Some(ClientMsg::Move { id, transform })
+                Some(ClientMsg::Move {
+                    id,
+                    transform,
+                    request: None,
+                })
             }
             Some((id, _)) => {
                 self.object = None;
-                Some(ClientMsg::Despawn { id })
+                Some(ClientMsg::Despawn { id, request: None })
             }
         }
     }
 }
 
+/// How many avatar poses `msg` carries.
+fn poses_in(msg: &ServerMsg) -> u64 {
+    match msg {
+        ServerMsg::Delta { avatars, .. } | ServerMsg::Motion { avatars, .. } => {
+            avatars.entries().len() as u64
+        }
+        _ => 0,
+    }
+}
+
+/// The newest stamp counted per sender, so that each stamped change is counted once, at
+/// its first arrival: a datagram client gets a change again, reliably, when it settles
+/// (with its old stamp), and datagrams can come twice or out of order.
+#[derive(Default)]
+struct FirstArrivals {
+    newest: HashMap<Uuid, u64>,
+}
+
+impl FirstArrivals {
+    /// The age of `stamp` from `sender` if it is newer than every stamp counted from them.
+    fn age(&mut self, sender: Uuid, stamp: f32) -> Option<f64> {
+        let age = age_ms(stamp)?;
+        let units = stamp as u64;
+        if let Some(&seen) = self.newest.get(&sender) {
+            // Stamps wrap: newer means less than half the wrap ahead.
+            let ahead = (units + STAMP_WRAP - seen) % STAMP_WRAP;
+            if ahead == 0 || ahead >= STAMP_WRAP / 2 {
+                return None;
+            }
+        }
+        self.newest.insert(sender, units);
+        Some(age)
+    }
+}
+
 /// What a bot keeps to tell changes from appearances and its own changes from others'.
+#[derive(Default)]
 struct Seen {
     me: Uuid,
     known_objects: HashSet<Uuid>,
     mine: HashSet<Uuid>,
     deltas: u64,
+    arrivals: FirstArrivals,
 }
 
 impl Seen {
-    /// Records what `msg` says; pushes the update latencies it carries to `latencies`.
-    fn read(&mut self, msg: &ServerMsg, rec: &Recorder, plan: &Plan, latencies: &mut Vec<f64>) {
+    /// Pushes the latency of every stamped change `msg` brings for the first time.
+    fn updates(&mut self, msg: &ServerMsg, latencies: &mut Vec<f64>) {
         match msg {
             ServerMsg::Delta {
                 objects,
@@ -404,14 +451,14 @@ impl Seen {
                 ..
             } => {
                 self.deltas += 1;
-                for a in avatars.iter().filter(|a| a.user != self.me) {
-                    latencies.extend(age_ms(a.transform.scale[1]));
+                for a in avatars.entries().iter().filter(|a| a.user != self.me) {
+                    latencies.extend(self.arrivals.age(a.user, a.transform.transform().scale[1]));
                 }
                 for o in objects {
                     // Only a change to an object already shown is an update; one coming
                     // into view carries the time of its last change.
                     if !self.known_objects.insert(o.id) && !self.mine.contains(&o.id) {
-                        latencies.extend(age_ms(o.transform.scale[1]));
+                        latencies.extend(self.arrivals.age(o.id, o.transform.scale[1]));
                     }
                 }
                 for id in removed.iter().chain(hidden) {
@@ -423,16 +470,28 @@ impl Seen {
                 avatars, objects, ..
             } => {
                 self.deltas += 1;
-                for a in avatars.iter().filter(|a| a.user != self.me) {
-                    latencies.extend(age_ms(a.transform.scale[1]));
+                for a in avatars.entries().iter().filter(|a| a.user != self.me) {
+                    latencies.extend(self.arrivals.age(a.user, a.transform.transform().scale[1]));
                 }
-                for o in objects.iter().filter(|o| !self.mine.contains(&o.id)) {
-                    latencies.extend(age_ms(o.transform.scale[1]));
+                for o in objects
+                    .entries()
+                    .iter()
+                    .filter(|o| !self.mine.contains(&o.id))
+                {
+                    latencies.extend(self.arrivals.age(o.id, o.transform.transform().scale[1]));
                 }
             }
             ServerMsg::Joined { objects, .. } => {
                 self.known_objects = objects.iter().map(|o| o.id).collect();
             }
+            _ => {}
+        }
+    }
+
+    /// Records what `msg` says; pushes the update latencies it carries to `latencies`.
+    fn read(&mut self, msg: &ServerMsg, rec: &Recorder, plan: &Plan, latencies: &mut Vec<f64>) {
+        self.updates(msg, latencies);
+        match msg {
             ServerMsg::Pong { t, .. } if plan.phase.measuring() => {
                 rec.rtt(plan.epoch.elapsed().as_secs_f64() * 1000.0 - t);
             }
@@ -488,10 +547,16 @@ async fn connect_and_join(
             Client::webtransport_via(endpoint, addr, codec).await
         }
     }?;
+    client.speak_version(plan.args.protocol);
     let name = format!("bot-{}-{i}", plan.run_id);
     let space = format!("{}-{}", plan.args.space_prefix, i % plan.args.spaces.max(1));
     client.send(&ClientMsg::hello(name)).await?;
-    client.send(&ClientMsg::Join { space }).await?;
+    client
+        .send(&ClientMsg::Join {
+            space,
+            request: None,
+        })
+        .await?;
     let mut me = None;
     loop {
         match client.next().await? {
@@ -500,7 +565,7 @@ async fn connect_and_join(
                 let me = me.context("joined before welcome")?;
                 return Ok((client, me));
             }
-            Received::Msg(ServerMsg::Error { code, message }) => {
+            Received::Msg(ServerMsg::Error { code, message, .. }) => {
                 bail!("refused: {code:?}: {message}")
             }
             Received::Closed(closed) => bail!(
@@ -530,6 +595,59 @@ mod tests {
         let offsets: Vec<f32> = (0..1000).map(|i| Rng::new(i).next_f32()).collect();
         let low = offsets.iter().filter(|&&o| o < 0.5).count();
         assert!((400..600).contains(&low), "{low} of 1000 below one half");
+    }
+
+    /// A walker's last pose, first as a datagram, then again reliably when it settles
+    /// (with the same stamp), then a datagram that arrives twice and one out of order.
+    #[test]
+    fn a_stamped_change_counts_once_at_its_first_arrival() {
+        let me = Uuid::from_u128(1);
+        let walker = Uuid::from_u128(2);
+        let mut seen = Seen {
+            me,
+            ..Seen::default()
+        };
+        let pose = |stamp: f32| plaza_net::AvatarMove {
+            index: 0,
+            user: walker,
+            transform: plaza_net::Pose::of(&WireTransform {
+                scale: [1.0, stamp, 1.0],
+                ..WireTransform::IDENTITY
+            }),
+        };
+        let motion = |tick, stamp| ServerMsg::Motion {
+            tick,
+            avatars: plaza_net::Moves::Plain(vec![pose(stamp)]),
+            objects: plaza_net::Moves::default(),
+        };
+        let settled = |tick, stamp| ServerMsg::Delta {
+            tick,
+            objects: vec![],
+            removed: vec![],
+            avatars: plaza_net::Moves::Plain(vec![pose(stamp)]),
+            joined: vec![],
+            left: vec![],
+            appeared: vec![],
+            vanished: vec![],
+            hidden: vec![],
+        };
+        let earlier = stamp() - 20.0;
+        let now = stamp();
+        let mut latencies = Vec::new();
+        for msg in [
+            motion(1, earlier),
+            motion(2, now),
+            motion(2, now),
+            motion(1, earlier),
+            settled(6, now),
+        ] {
+            seen.updates(&msg, &mut latencies);
+        }
+        assert_eq!(latencies.len(), 2, "two stamped changes: {latencies:?}");
+        assert!(
+            latencies.iter().all(|&ms| ms < 1000.0),
+            "no sample carries the time until the settle: {latencies:?}"
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum ClientError {
     /// A frame from the server did not decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// Compact motion from the server did not fit what this client knows of the space.
+    #[error(transparent)]
+    Motion(#[from] crate::PoseError),
     /// The server sent a frame over the client's cap ([`MAX_SERVER_FRAME_BYTES`]); the
     /// stream cannot be read any further.
     #[error("the server sent a frame of {len} bytes, over the limit of {max}")]
@@ -183,6 +186,10 @@ pub struct Client {
     codec: Codec,
     /// The newest tick of motion applied; older motion datagrams are stale.
     newest_avatars: u64,
+    /// What compact motion refers to.
+    mirror: crate::mirror::Mirror,
+    /// The protocol version spoken (1, or [`crate::PROTOCOL_VERSION`], the default).
+    version: u32,
     /// Payload bytes received so far (frames and datagrams).
     received_bytes: u64,
 }
@@ -306,6 +313,8 @@ impl Client {
             link,
             codec,
             newest_avatars: 0,
+            mirror: crate::mirror::Mirror::default(),
+            version: crate::PROTOCOL_VERSION,
             received_bytes: 0,
         }
     }
@@ -330,6 +339,8 @@ impl Client {
             link: Link::Ws(Box::new(ws)),
             codec,
             newest_avatars: 0,
+            mirror: crate::mirror::Mirror::default(),
+            version: crate::PROTOCOL_VERSION,
             received_bytes: 0,
         })
     }
@@ -355,9 +366,23 @@ impl Client {
         }
     }
 
+    /// Speaks protocol `version` from now on (1, or the current one); call it before the
+    /// `hello`. Messages still come and go in the current version's types: what version 1
+    /// lacks is dropped on the way out and left empty on the way in.
+    pub fn speak_version(&mut self, version: u32) {
+        self.version = version;
+    }
+
+    fn encode(&self, msg: &ClientMsg) -> Result<Vec<u8>, CodecError> {
+        if self.version == 1 {
+            return crate::v1::encode_client(self.codec, &crate::v1::client_msg(msg));
+        }
+        self.codec.encode_client(msg)
+    }
+
     /// Sends a message.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        let payload = self.codec.encode_client(msg)?;
+        let payload = self.encode(msg)?;
         self.send_payload(&payload).await
     }
 
@@ -383,7 +408,7 @@ impl Client {
 
     /// Sends a message as one datagram (QUIC and WebTransport; unreliable, for poses).
     pub async fn send_datagram(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        let payload = self.codec.encode_client(msg)?;
+        let payload = self.encode(msg)?;
         self.send_raw_datagram(&payload)
     }
 
@@ -434,7 +459,7 @@ impl Client {
                     Inbound::Frame(payload) => payload,
                     Inbound::Datagram(payload) => {
                         self.received_bytes += payload.len() as u64;
-                        let msg = self.codec.decode_server(&payload)?;
+                        let msg = decode(self.version, self.codec, &mut self.mirror, &payload)?;
                         if let ServerMsg::Motion { tick, .. } = msg {
                             // Datagrams arrive out of order: an older one is stale.
                             if tick < self.newest_avatars {
@@ -453,7 +478,12 @@ impl Client {
                     Inbound::End => return Ok(Received::Closed(peer.closed().await)),
                 };
                 self.received_bytes += payload.len() as u64;
-                return Ok(Received::Msg(self.codec.decode_server(&payload)?));
+                return Ok(Received::Msg(decode(
+                    self.version,
+                    self.codec,
+                    &mut self.mirror,
+                    &payload,
+                )?));
             },
             Link::Ws(ws) => loop {
                 let payload = match ws.next().await {
@@ -479,10 +509,30 @@ impl Client {
                     Some(Ok(_)) => continue,
                 };
                 self.received_bytes += payload.len() as u64;
-                return Ok(Received::Msg(self.codec.decode_server(&payload)?));
+                return Ok(Received::Msg(decode(
+                    self.version,
+                    self.codec,
+                    &mut self.mirror,
+                    &payload,
+                )?));
             },
         }
     }
+}
+
+/// Decodes a server payload of protocol `version` and resolves its compact motion.
+fn decode(
+    version: u32,
+    codec: Codec,
+    mirror: &mut crate::mirror::Mirror,
+    payload: &[u8],
+) -> Result<ServerMsg, ClientError> {
+    if version == 1 {
+        return Ok(crate::v1::decode_server(codec, payload)?.into());
+    }
+    let mut msg = codec.decode_server(payload)?;
+    mirror.absorb(&mut msg)?;
+    Ok(msg)
 }
 
 impl Peer {

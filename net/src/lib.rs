@@ -1,5 +1,6 @@
-//! Plaza's wire protocol: the messages clients and server exchange, the codecs that turn
-//! them into frames (postcard binary by default, JSON for browsers and tools), the
+//! Plaza's wire protocol: the messages clients and server exchange (version 2, and the
+//! frozen version 1 in [`v1`]), the codecs that turn them into frames (postcard binary by
+//! default, JSON for browsers and tools), compact motion ([`pose`], [`motion`]), the
 //! length-prefixed framing of the stream transports, and the shape of the server's
 //! published statistics.
 //!
@@ -11,14 +12,23 @@
 mod client;
 mod codec;
 pub mod framing;
+#[cfg(test)]
+mod golden;
 mod messages;
+mod mirror;
+pub mod motion;
+pub mod pose;
 mod props;
 pub mod statistics;
+pub mod v1;
 
 pub use client::{ALPN, Client, ClientError, Closed, QuicEndpoint, Received, WebTransportEndpoint};
 pub use codec::{Codec, CodecError};
 pub use messages::{
-    ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, ShareKind, WireAvatar, WireChat, WireMotion,
+    ClientMsg, ErrorCode, PROTOCOL_VERSION, PROTOCOL_VERSIONS, ServerMsg, ShareKind, WireChat,
     WireObject, WireShare, WireTransform, WireUser,
 };
+pub use mirror::Mirror;
+pub use motion::{AvatarMove, AvatarMoves, Known, Moves, ObjectMove, ObjectMoves, Pose};
+pub use pose::{PoseError, QPose, QRot, QScale};
 pub use props::{Props, PropsError};

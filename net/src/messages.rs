@@ -1,15 +1,20 @@
-//! Every message of protocol version 1, one enum per direction.
+//! Every message of protocol version 2 (the current one), one enum per direction.
 //!
-//! The JSON shapes (`{"type":"hello",...}`) are a published contract: fields may be added,
-//! never renamed. `docs/protocol.md` documents each message.
+//! The JSON shapes (`{"type":"hello",...}`) are a published contract: within a version
+//! fields may be added at the end, never renamed. `docs/protocol.md` documents each
+//! message and byte; version 1 lives on, frozen, in [`crate::v1`].
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Props;
+use crate::motion::{AvatarMoves, ObjectMoves, Pose};
+use crate::{Codec, Props};
 
-/// The protocol version this crate speaks; `hello` must carry it.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this crate speaks by default.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Every protocol version this crate can speak, newest first.
+pub const PROTOCOL_VERSIONS: [u32; 2] = [2, 1];
 
 /// Position, rotation (unit quaternion `x,y,z,w`) and scale, as plain arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -50,6 +55,8 @@ impl Default for WireTransform {
 pub struct WireObject {
     /// Stable id of the object.
     pub id: Uuid,
+    /// Its index among the objects of the space, by which `motion` names it.
+    pub index: u32,
     /// Model reference (a built-in name such as `cube`, or an uploaded model's id).
     pub model: String,
     /// Where the object is.
@@ -67,35 +74,19 @@ pub struct WireObject {
 pub struct WireUser {
     /// The person's user id.
     pub user: Uuid,
+    /// Their index among the people of the space, by which motion names them.
+    pub index: u32,
     /// Display name.
     pub name: String,
-    /// Avatar transform.
-    pub transform: WireTransform,
-}
-
-/// An avatar that moved.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct WireAvatar {
-    /// Whose avatar.
-    pub user: Uuid,
-    /// Where it is now.
-    pub transform: WireTransform,
-}
-
-/// An object that moved: its new transform and version (the rest is unchanged).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct WireMotion {
-    /// Object id.
-    pub id: Uuid,
-    /// Where it is now.
-    pub transform: WireTransform,
-    /// Its version after the move.
-    pub version: u64,
+    /// Avatar pose (quantised: millimetres, packed rotation).
+    pub transform: Pose,
 }
 
 /// One chat line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireChat {
+    /// The line's id (UUIDv7, so ids sort by time): what chat history pages by.
+    pub id: Uuid,
     /// User who said it.
     pub from: Uuid,
     /// Their display name at the time.
@@ -165,7 +156,7 @@ pub struct WireShare {
 pub enum ClientMsg {
     /// First message on every connection.
     Hello {
-        /// Must equal [`PROTOCOL_VERSION`].
+        /// The newest protocol version the client speaks (this message is written in it).
         protocol: u32,
         /// Display name. Ignored when `token` names a user.
         name: String,
@@ -182,11 +173,21 @@ pub enum ClientMsg {
         /// (`welcome.guest_secret`): without it, a guest name that is in use is refused.
         #[serde(default)]
         secret: Option<String>,
+        /// Every protocol version the client speaks (empty: only `protocol`); the server
+        /// picks the newest it speaks too and says which in `welcome`.
+        #[serde(default)]
+        versions: Vec<u32>,
+        /// The codec the client wants after `welcome` (absent: the one of this frame).
+        #[serde(default)]
+        codec: Option<Codec>,
     },
     /// Enter a space by name, creating it on first use.
     Join {
         /// Space name.
         space: String,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Leave the current space.
     Leave,
@@ -209,6 +210,9 @@ pub enum ClientMsg {
         id: Uuid,
         /// New transform.
         transform: WireTransform,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Replace an object's props.
     SetProps {
@@ -216,11 +220,17 @@ pub enum ClientMsg {
         id: Uuid,
         /// New props (a JSON object).
         props: Props,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Remove an object.
     Despawn {
         /// Object id.
         id: Uuid,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Move one's own avatar.
     Pose {
@@ -231,6 +241,9 @@ pub enum ClientMsg {
     Chat {
         /// The message.
         text: String,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Round-trip probe; answered by `pong` with the same `t`.
     Ping {
@@ -243,6 +256,9 @@ pub enum ClientMsg {
         /// What is shared.
         #[serde(default)]
         kind: ShareKind,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Stop sharing.
     ScreenShareStop,
@@ -253,6 +269,9 @@ pub enum ClientMsg {
         to: Uuid,
         /// Opaque text, usually JSON such as `{"type":"offer","sdp":"..."}`.
         data: String,
+        /// Any number, echoed in an `error` that refuses this.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
 }
 
@@ -265,6 +284,8 @@ impl ClientMsg {
             token: None,
             visitor: None,
             secret: None,
+            versions: PROTOCOL_VERSIONS.to_vec(),
+            codec: None,
         }
     }
 
@@ -276,6 +297,8 @@ impl ClientMsg {
             token: None,
             visitor: None,
             secret: Some(secret.into()),
+            versions: PROTOCOL_VERSIONS.to_vec(),
+            codec: None,
         }
     }
 
@@ -287,6 +310,8 @@ impl ClientMsg {
             token: Some(token.into()),
             visitor: None,
             secret: None,
+            versions: PROTOCOL_VERSIONS.to_vec(),
+            codec: None,
         }
     }
 }
@@ -301,8 +326,10 @@ pub enum ServerMsg {
         session: Uuid,
         /// The user behind it.
         user: Uuid,
-        /// Protocol version spoken.
+        /// Protocol version spoken from now on.
         protocol: u32,
+        /// Codec of every frame from now on.
+        codec: Codec,
         /// Ticks per second.
         tick_rate: u32,
         /// The user's name (the account's, when a token was presented).
@@ -365,8 +392,8 @@ pub enum ServerMsg {
         objects: Vec<WireObject>,
         /// Ids of objects removed.
         removed: Vec<Uuid>,
-        /// Avatars that moved.
-        avatars: Vec<WireAvatar>,
+        /// Avatars that moved (with datagrams: only those that settled).
+        avatars: AvatarMoves,
         /// People who entered the space.
         joined: Vec<WireUser>,
         /// User ids of people who left it.
@@ -384,6 +411,9 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
+        /// The `ref` of the message refused, when it carried one.
+        #[serde(rename = "ref", default)]
+        request: Option<u32>,
     },
     /// Someone in the space started or stopped sharing their screen.
     ScreenShare {
@@ -406,8 +436,8 @@ pub enum ServerMsg {
         /// Tick of these movements.
         tick: u64,
         /// Avatars that moved.
-        avatars: Vec<WireAvatar>,
+        avatars: AvatarMoves,
         /// Objects whose only change was their transform.
-        objects: Vec<WireMotion>,
+        objects: ObjectMoves,
     },
 }

@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use plaza_net::Codec;
 use plaza_systems::{ConnId, Input, Transport};
 use tokio::sync::{Notify, mpsc};
 
@@ -99,7 +98,7 @@ pub trait DatagramSink: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct ConnHandle {
     /// How to encode for it.
-    pub codec: Codec,
+    pub dialect: crate::edge::bridge::Dialect,
     /// Its outbound queue; when full, the connection is closed as too slow.
     pub tx: mpsc::Sender<Frame>,
     /// Closes it.

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION};
+use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSIONS};
 
 use super::Edge;
-use super::bridge::{Refusal, check_name};
+use super::bridge::{Dialect, Refusal, check_name};
 use super::session::{FrameSource, Incoming};
 use crate::auth::{self, Account};
 use crate::clock::now_ms;
@@ -21,6 +21,35 @@ pub(super) struct Hello {
     pub(super) visitor: Option<Arc<str>>,
     /// A new guest's secret, for its welcome.
     pub(super) guest_secret: Option<String>,
+    /// The protocol version and codec the connection speaks from its welcome on.
+    pub(super) dialect: Dialect,
+}
+
+/// The codec of a first frame: JSON if it opens a JSON object (a postcard `hello` opens
+/// with its variant number, 0), else what the transport says.
+pub(super) fn hello_codec(payload: &[u8], transport_says: Codec) -> Codec {
+    if payload.first() == Some(&b'{') {
+        Codec::Json
+    } else {
+        transport_says
+    }
+}
+
+/// The newest version both sides speak, of those the hello names.
+fn negotiate(protocol: u32, versions: &[u32]) -> Result<u32, Refusal> {
+    std::iter::once(protocol)
+        .chain(versions.iter().copied())
+        .filter(|v| PROTOCOL_VERSIONS.contains(v))
+        .max()
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::ProtocolMismatch,
+                format!(
+                    "this server speaks protocol versions {PROTOCOL_VERSIONS:?}; the client speaks {:?}",
+                    std::iter::once(protocol).chain(versions.iter().copied()).collect::<Vec<_>>()
+                ),
+            )
+        })
 }
 
 /// Reads the first message, which must be a `hello` of our protocol with a valid token, or
@@ -30,11 +59,9 @@ pub(super) async fn handshake<S: FrameSource>(
     source: &mut S,
     edge: &Edge,
     codec: Codec,
+    first_codec: &mut Codec,
 ) -> Result<Hello, Refusal> {
-    let closed = || Refusal {
-        code: ErrorCode::BadMessage,
-        message: "closed before hello".into(),
-    };
+    let closed = || Refusal::new(ErrorCode::BadMessage, "closed before hello");
     let payload = loop {
         match source.next().await {
             Incoming::Data(payload) => break payload,
@@ -42,51 +69,41 @@ pub(super) async fn handshake<S: FrameSource>(
             Incoming::Skip => continue,
             Incoming::End => return Err(closed()),
             Incoming::Close(reason) => {
-                return Err(Refusal {
-                    code: ErrorCode::TooLarge,
-                    message: reason.text,
-                });
+                return Err(Refusal::new(ErrorCode::TooLarge, reason.text));
             }
         }
     };
-    let msg = codec.decode_client(&payload).map_err(|e| Refusal {
-        code: ErrorCode::BadMessage,
-        message: e.to_string(),
-    })?;
+    let codec = hello_codec(&payload, codec);
+    *first_codec = codec;
+    let msg = codec
+        .decode_hello(&payload)
+        .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))?;
     let ClientMsg::Hello {
         protocol,
         name,
         token,
         visitor,
         secret,
+        versions,
+        codec: wanted,
     } = msg
     else {
-        let message = "the first message must be hello".into();
-        return Err(Refusal {
-            code: ErrorCode::BadMessage,
-            message,
-        });
+        let message = "the first message must be hello";
+        return Err(Refusal::new(ErrorCode::BadMessage, message));
     };
-    if protocol != PROTOCOL_VERSION {
-        return Err(Refusal {
-            code: ErrorCode::ProtocolMismatch,
-            message: format!(
-                "this server speaks protocol {PROTOCOL_VERSION}; the client sent {protocol}"
-            ),
-        });
-    }
+    let dialect = Dialect {
+        version: negotiate(protocol, &versions)?,
+        codec: wanted.unwrap_or(codec),
+    };
     let visitor = visitor.as_deref().map(check_visitor).transpose()?;
     let unavailable = |error: StoreError| {
         tracing::warn!(%error, "cannot read users at hello");
-        Refusal {
-            code: ErrorCode::Unavailable,
-            message: "the user store is unavailable; retry later".into(),
-        }
+        Refusal::new(
+            ErrorCode::Unavailable,
+            "the user store is unavailable; retry later",
+        )
     };
-    let unauthorized = |message: String| Refusal {
-        code: ErrorCode::Unauthorized,
-        message,
-    };
+    let unauthorized = |message: String| Refusal::new(ErrorCode::Unauthorized, message);
     if let Some(token) = token {
         let account = edge
             .account_for_token(&token)
@@ -101,6 +118,7 @@ pub(super) async fn handshake<S: FrameSource>(
             account,
             visitor,
             guest_secret: None,
+            dialect,
         });
     }
     let name = check_name("name", &name, edge.config.max_name_chars)?;
@@ -117,11 +135,13 @@ pub(super) async fn handshake<S: FrameSource>(
             account,
             visitor,
             guest_secret: Some(fresh),
+            dialect,
         }),
         GuestHello::Returning(account) => Ok(Hello {
             account,
             visitor,
             guest_secret: None,
+            dialect,
         }),
         GuestHello::Registered => Err(unauthorized(format!(
             "{name:?} is a registered user: log in (POST /api/login) and send the token in hello"
@@ -141,9 +161,9 @@ pub fn check_visitor(visitor: &str) -> Result<Arc<str>, Refusal> {
     if valid {
         Ok(Arc::from(visitor))
     } else {
-        Err(Refusal {
-            code: ErrorCode::BadMessage,
-            message: "visitor must be 8 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
-        })
+        Err(Refusal::new(
+            ErrorCode::BadMessage,
+            "visitor must be 8 to 128 characters of A-Z, a-z, 0-9, - and _",
+        ))
     }
 }

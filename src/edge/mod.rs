@@ -212,11 +212,20 @@ impl Edge {
     /// Queues a client command for the next tick, refusing it when `inbox_capacity`
     /// entries already wait (the count is read without a lock, so a burst of concurrent
     /// senders can overshoot by at most one entry each).
-    pub(crate) fn submit_command(&self, conn: ConnId, command: Command) -> Result<(), InboxFull> {
+    pub(crate) fn submit_command(
+        &self,
+        conn: ConnId,
+        request: Option<u32>,
+        command: Command,
+    ) -> Result<(), InboxFull> {
         if self.envelopes.len() >= self.config.inbox_capacity {
             return Err(InboxFull);
         }
-        self.submit(Envelope::Input(Input::Command { conn, command }));
+        self.submit(Envelope::Input(Input::Command {
+            conn,
+            request,
+            command,
+        }));
         Ok(())
     }
 

@@ -12,13 +12,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use plaza_net::{ClientMsg, Codec, ErrorCode, PROTOCOL_VERSION, ServerMsg};
+use plaza_net::{ClientMsg, Codec, ErrorCode, ServerMsg};
 use plaza_systems::{ConnId, Input, SessionMeta, Strikes, Transport};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Edge;
-use super::bridge::{Frame, Refusal, command_from_wire, encode};
+use super::bridge::{Dialect, Frame, Refusal, command_from_wire, encode, request_of};
 use super::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use super::hello::{Hello, handshake};
 use super::live::LiveSession;
@@ -49,6 +49,9 @@ pub enum Incoming {
 pub trait FrameSource: Send {
     /// The next frame.
     fn next(&mut self) -> impl Future<Output = Incoming> + Send;
+    /// From now on, frames are in `codec` (the hello settled it; a WebSocket opened
+    /// without `?codec=` takes either kind of frame until then).
+    fn use_codec(&mut self, _codec: Codec) {}
 }
 
 /// The writing half of a transport.
@@ -74,19 +77,20 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     datagrams: Option<Arc<dyn DatagramSink>>,
 ) {
     let deadline = Duration::from_millis(edge.config.handshake_timeout_ms);
-    let mut hello = match tokio::time::timeout(deadline, handshake(&mut source, &edge, codec)).await
-    {
+    let mut first_codec = codec;
+    let handshake = handshake(&mut source, &edge, codec, &mut first_codec);
+    let mut hello = match tokio::time::timeout(deadline, handshake).await {
         Ok(Ok(hello)) => hello,
-        Ok(Err(refusal)) => return refuse_and_close(&mut sink, codec, refusal).await,
+        Ok(Err(refusal)) => {
+            return refuse_and_close(&mut sink, Dialect::current(first_codec), refusal).await;
+        }
         Err(_) => {
             let message = format!("no hello within {} ms", edge.config.handshake_timeout_ms);
-            let refusal = Refusal {
-                code: ErrorCode::BadMessage,
-                message,
-            };
-            return refuse_and_close(&mut sink, codec, refusal).await;
+            let refusal = Refusal::new(ErrorCode::BadMessage, message);
+            return refuse_and_close(&mut sink, Dialect::current(first_codec), refusal).await;
         }
     };
+    source.use_codec(hello.dialect.codec);
     if let Some(visitor) = hello.visitor.take() {
         meta.visitor = Some(visitor);
     }
@@ -95,7 +99,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         conn: edge.next_conn(),
         session: Uuid::new_v4(),
         user: hello.account.id,
-        codec,
+        dialect: hello.dialect,
         tx,
         close: CloseSignal::default(),
         counters: edge.telemetry.transport(meta.transport),
@@ -129,7 +133,7 @@ struct Live<'a> {
     conn: ConnId,
     session: Uuid,
     user: Uuid,
-    codec: Codec,
+    dialect: Dialect,
     /// Its outbound queue (the writer task holds the other end).
     tx: mpsc::Sender<Frame>,
     close: CloseSignal,
@@ -153,7 +157,8 @@ impl Live<'_> {
         let welcome = ServerMsg::Welcome {
             session: self.session,
             user: account.id,
-            protocol: PROTOCOL_VERSION,
+            protocol: self.dialect.version,
+            codec: self.dialect.codec,
             tick_rate: edge.config.tick_rate_hz,
             name: account.name.to_string(),
             registered: account.registered,
@@ -173,13 +178,13 @@ impl Live<'_> {
             },
         );
         // The queue is new and holds at least 8 frames, so the welcome fits and goes first.
-        let _ = self.tx.try_send(encode(self.codec, &welcome));
+        let _ = self.tx.try_send(encode(self.dialect, &welcome));
         self.counters.open.fetch_add(1, Ordering::Relaxed);
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
         edge.submit(Envelope::Register {
             conn: self.conn,
             handle: ConnHandle {
-                codec: self.codec,
+                dialect: self.dialect,
                 tx: self.tx.clone(),
                 close: self.close.clone(),
                 datagrams,
@@ -200,12 +205,12 @@ impl Live<'_> {
     /// Queues a reply. A full queue means the client is not reading; the tick thread
     /// closes it as too slow.
     fn reply(&self, msg: &ServerMsg) {
-        let _ = self.tx.try_send(encode(self.codec, msg));
+        let _ = self.tx.try_send(encode(self.dialect, msg));
     }
 }
 
-async fn refuse_and_close<K: FrameSink>(sink: &mut K, codec: Codec, refusal: Refusal) {
-    let _ = sink.send(encode(codec, &refusal.to_msg())).await;
+async fn refuse_and_close<K: FrameSink>(sink: &mut K, dialect: Dialect, refusal: Refusal) {
+    let _ = sink.send(encode(dialect, &refusal.to_msg())).await;
     sink.close(&CloseReason::policy(refusal.message)).await;
 }
 
@@ -227,20 +232,17 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
                 .fetch_add(payload.len() as u64, Ordering::Relaxed);
         }
         let result = match incoming {
-            Incoming::Data(_) if !bucket.take(Instant::now()) => Err(Refusal {
-                code: ErrorCode::RateLimited,
-                message: "too many messages; slow down".into(),
-            }),
+            Incoming::Data(_) if !bucket.take(Instant::now()) => Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many messages; slow down",
+            )),
             Incoming::Data(payload) => handle(&payload, edge, live, &mut kinds),
             Incoming::Refused(refusal) => Err(refusal),
             Incoming::Skip => Ok(()),
             Incoming::End => return,
             Incoming::Close(reason) => {
                 if reason.code == CloseReason::TOO_BIG {
-                    live.reply(&ServerMsg::Error {
-                        code: ErrorCode::TooLarge,
-                        message: reason.text.clone(),
-                    });
+                    live.reply(&Refusal::new(ErrorCode::TooLarge, reason.text.clone()).to_msg());
                 }
                 live.close.close(reason);
                 return;
@@ -267,10 +269,11 @@ fn handle(
     live: &Live<'_>,
     kinds: &mut KindBuckets,
 ) -> Result<(), Refusal> {
-    let msg = live.codec.decode_client(payload).map_err(|e| Refusal {
-        code: ErrorCode::BadMessage,
-        message: e.to_string(),
-    })?;
+    let Dialect { version, codec } = live.dialect;
+    let msg = codec
+        .decode_client_in(version, payload)
+        .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))?;
+    let request = request_of(&msg);
     if let Some(kind) = MessageKind::of(&msg) {
         let now = Instant::now();
         let over = match kind {
@@ -280,15 +283,16 @@ fn handle(
             _ => kinds.take(kind, now).err(),
         };
         if let Some(rate) = over {
-            return Err(Refusal {
-                code: ErrorCode::RateLimited,
-                message: format!(
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
                     "too many {} messages: at most {}/s (bursts of {}); slow down",
                     kind.name(),
                     rate.per_sec,
                     rate.burst
                 ),
-            });
+            )
+            .answering(request));
         }
     }
     if let ClientMsg::Ping { t } = msg {
@@ -299,13 +303,14 @@ fn handle(
         live.reply(&ServerMsg::Pong { t, tick });
         return Ok(());
     }
-    let command = command_from_wire(msg, &edge.limits)?;
-    if edge.submit_command(live.conn, command).is_err() {
+    let command = command_from_wire(msg, &edge.limits).map_err(|r| r.answering(request))?;
+    if edge.submit_command(live.conn, request, command).is_err() {
         // The server is overloaded, not the client misbehaving: no strike.
-        live.reply(&ServerMsg::Error {
-            code: ErrorCode::RateLimited,
-            message: "the server is busy; the message was dropped, retry shortly".into(),
-        });
+        let busy = Refusal::new(
+            ErrorCode::RateLimited,
+            "the server is busy; the message was dropped, retry shortly",
+        );
+        live.reply(&busy.answering(request).to_msg());
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The fan-out: each tick's events, handed to the outbound queues of the connections they
-//! are for. Each form of an event is built, and encoded per codec, only when a recipient
-//! needs it, once for however many recipients share it; the bytes are shared, never copied
-//! per recipient.
+//! are for. Each form of an event is built, and encoded per dialect (protocol version and
+//! codec), only when a recipient needs it, once for however many recipients share it; the
+//! bytes are shared, never copied per recipient. A whole-space delta also has a form whose
+//! avatars are coded against the previous one, for binary connections of the current
+//! protocol that get every delta on their stream.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -10,13 +12,16 @@ use plaza_systems::{ConnId, Delta, Event, Outgoing, Recipients};
 use tokio::sync::mpsc;
 
 use crate::edge::bridge::{
-    Frame, SharedEncoding, event_to_wire, fallback_msg, is_empty_delta, motion_msg, rest_msg,
+    Frame, MotionBases, SharedEncoding, event_to_wire, fallback_msg, is_empty_delta, motion_msg,
+    rest_msg,
 };
 use crate::edge::conn::{CloseReason, ConnHandle};
 use crate::telemetry::{Telemetry, TickStats};
 
 /// What delivery counts into, and the queue size it names to a client closed as too slow.
 pub(crate) struct Delivery<'a> {
+    /// What connections have of each avatar, per space.
+    pub(crate) bases: &'a mut MotionBases,
     /// Per-transport traffic (datagrams are counted here; stream frames by their writer).
     pub(crate) telemetry: &'a Telemetry,
     /// Slow disconnects.
@@ -31,6 +36,8 @@ pub(crate) struct Delivery<'a> {
 #[derive(Default)]
 struct Forms {
     full: Option<Option<SharedEncoding>>,
+    /// A whole-space delta with its avatars coded against the previous one's.
+    relative: Option<SharedEncoding>,
     motion: Option<Option<SharedEncoding>>,
     rest: Option<Option<SharedEncoding>>,
     fallback: Option<SharedEncoding>,
@@ -40,7 +47,7 @@ impl Delivery<'_> {
     /// Hands every event of `outgoing` to its recipients among `conns`, leaving `outgoing`
     /// empty (with its allocation, for the next tick).
     pub(crate) fn deliver(
-        &self,
+        &mut self,
         outgoing: &mut Vec<Outgoing>,
         conns: &HashMap<ConnId, ConnHandle>,
     ) {
@@ -61,12 +68,34 @@ impl Delivery<'_> {
                 _ => None,
             };
             let mut forms = Forms::default();
+            if let Some(d) = delta.filter(|d| d.whole_space) {
+                self.advance_bases(d, &out.event, &mut forms);
+            }
             for handle in recipients {
                 if let Some(frame) = self.frame_for(handle, &out.event, delta, &mut forms) {
                     self.enqueue(handle, frame);
                 }
             }
         }
+    }
+
+    /// Every whole-space delta moves the space's bases on, whoever gets it; its relative
+    /// form is kept for the connections that take it.
+    fn advance_bases(&mut self, d: &Delta, event: &Event, forms: &mut Forms) {
+        let full = forms
+            .full
+            .get_or_insert_with(|| event_to_wire(event).map(SharedEncoding::new));
+        let Some(full) = full else {
+            return;
+        };
+        let Some(coded) = self.bases.advance(d.space, full.msg()) else {
+            return;
+        };
+        let mut relative = full.msg().clone();
+        if let plaza_net::ServerMsg::Delta { avatars, .. } = &mut relative {
+            *avatars = coded;
+        }
+        forms.relative = (!is_empty_delta(&relative)).then(|| SharedEncoding::new(relative));
     }
 
     /// The frame `handle` gets on its stream for `event` (after its motion datagram, if it
@@ -78,8 +107,13 @@ impl Delivery<'_> {
         delta: Option<&Delta>,
         forms: &mut Forms,
     ) -> Option<Frame> {
-        let codec = handle.codec;
+        let dialect = handle.dialect;
         let (Some(datagrams), Some(d)) = (&handle.datagrams, delta) else {
+            if dialect.takes_relative_motion()
+                && let Some(relative) = &mut forms.relative
+            {
+                return Some(relative.frame(dialect));
+            }
             // A delta of only settled states carries nothing for connections that got
             // every change reliably.
             let full = forms.full.get_or_insert_with(|| {
@@ -87,13 +121,16 @@ impl Delivery<'_> {
                     .filter(|msg| !is_empty_delta(msg))
                     .map(SharedEncoding::new)
             });
-            return full.as_mut().map(|full| full.frame(codec));
+            return full
+                .as_mut()
+                .filter(|full| !is_empty_delta(full.msg()))
+                .map(|full| full.frame(dialect));
         };
         let motion = forms
             .motion
             .get_or_insert_with(|| motion_msg(d).map(SharedEncoding::new));
         let sent = motion.as_mut().is_none_or(|motion| {
-            let bytes = motion.frame(codec).bytes;
+            let bytes = motion.frame(dialect).bytes;
             let len = bytes.len() as u64;
             // The transport refuses what exceeds the peer's datagram limit.
             let sent = datagrams.send(bytes);
@@ -108,12 +145,12 @@ impl Delivery<'_> {
             let rest = forms
                 .rest
                 .get_or_insert_with(|| rest_msg(d).map(SharedEncoding::new));
-            rest.as_mut().map(|rest| rest.frame(codec))
+            rest.as_mut().map(|rest| rest.frame(dialect))
         } else {
             let fallback = forms
                 .fallback
                 .get_or_insert_with(|| SharedEncoding::new(fallback_msg(d)));
-            Some(fallback.frame(codec))
+            Some(fallback.frame(dialect))
         }
     }
 

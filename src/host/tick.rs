@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::deliver::Delivery;
 use super::directory::Directory;
 use crate::clock::now_ms;
+use crate::edge::bridge::MotionBases;
 use crate::edge::conn::{CloseReason, ConnHandle, Envelope};
 use crate::store::writer::WriteSender;
 use crate::telemetry::{StageClock, Telemetry, TickStats, thread_schedstat};
@@ -57,6 +58,7 @@ impl TickLoop {
     /// writes, then every connection is closed. Dropping `self` ends the writer's input.
     pub(crate) fn run(mut self, mut app: App) {
         let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+        let mut bases = MotionBases::default();
         let mut tick = 0_u64;
         let mut next = Instant::now();
         let mut last_overrun_log: Option<Instant> = None;
@@ -69,7 +71,7 @@ impl TickLoop {
             let began = Instant::now();
             let sched_before = thread_schedstat();
             tick += 1;
-            self.tick(&mut app, tick, &mut conns);
+            self.tick(&mut app, tick, &mut conns, &mut bases);
             let took = began.elapsed();
             self.record(tick, took);
             if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (sched_before, thread_schedstat()) {
@@ -115,7 +117,13 @@ impl TickLoop {
 
     /// One tick, in phases: take the inputs that arrived, run the world's schedule,
     /// deliver its events, hand over load requests and writes, time the stages.
-    fn tick(&mut self, app: &mut App, tick: u64, conns: &mut HashMap<ConnId, ConnHandle>) {
+    fn tick(
+        &mut self,
+        app: &mut App,
+        tick: u64,
+        conns: &mut HashMap<ConnId, ConnHandle>,
+        bases: &mut MotionBases,
+    ) {
         let began = Instant::now();
         let world = app.world_mut();
         self.take_inputs(world, conns);
@@ -128,7 +136,8 @@ impl TickLoop {
 
         let world = app.world_mut();
         let mut outgoing = std::mem::take(&mut world.resource_mut::<Outbox>().0);
-        let delivery = Delivery {
+        let mut delivery = Delivery {
+            bases,
             telemetry: &self.telemetry,
             stats: &self.stats,
             outbound_queue_frames: self.outbound_queue_frames,

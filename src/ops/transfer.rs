@@ -315,6 +315,7 @@ pub async fn import(
                 space,
                 state: ObjectState {
                     id: o.id,
+                    index: 0,
                     model: o.model.as_str().into(),
                     transform: Transform {
                         translation: glam::Vec3::from_array(o.pos),

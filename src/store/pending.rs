@@ -329,6 +329,7 @@ mod tests {
             space: Uuid::from_u128(1),
             state: ObjectState {
                 id: Uuid::from_u128(id),
+                index: 0,
                 model: Arc::from("cube"),
                 transform: Transform::IDENTITY,
                 props: Arc::from("{}"),

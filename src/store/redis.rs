@@ -66,6 +66,7 @@ fn decode(id: &[u8], bytes: &[u8]) -> Result<ObjectState, StoreError> {
     let t = stored.transform;
     Ok(ObjectState {
         id,
+        index: 0,
         model: shared(stored.model.to_owned()),
         transform: Transform {
             translation: Vec3::new(t[0], t[1], t[2]),

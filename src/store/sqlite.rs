@@ -364,6 +364,7 @@ fn object_from_row(row: &SqliteRow) -> Result<ObjectState, StoreError> {
     let version: i64 = row.try_get("version")?;
     Ok(ObjectState {
         id: parse_uuid("world_objects", &row.try_get::<String, _>("id")?)?,
+        index: 0,
         model: shared(row.try_get("model")?),
         transform: Transform {
             translation: vec3("px", "py", "pz")?,

@@ -99,6 +99,8 @@ pub struct Session {
     pub meta: crate::SessionMeta,
     /// When it connected, ms since the Unix epoch.
     pub started_ms: i64,
+    /// Its index among the people of the space it is in (meaningless while in none).
+    pub slot: crate::Slot,
 }
 
 /// A session's avatar transform.

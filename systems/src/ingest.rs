@@ -6,6 +6,7 @@
 
 use bevy_ecs::prelude::*;
 
+use crate::reply::CurrentRequest;
 use crate::{Command, Inbox, Index, Input, TickLog, chat, objects, sessions, sharing};
 
 /// Applies every input queued in [`Inbox`].
@@ -38,12 +39,18 @@ pub fn apply_inputs(world: &mut World) {
                 sessions::access_changed(world, space, access)
             }
             Input::Log(event) => world.resource_mut::<TickLog>().rows.events.push(event),
-            Input::Command { conn, command } => {
+            Input::Command {
+                conn,
+                request,
+                command,
+            } => {
                 let Some(&session) = world.resource::<Index>().sessions.get(&conn) else {
                     // The connection ended earlier in this tick; its last commands are moot.
                     continue;
                 };
+                world.insert_resource(CurrentRequest(request));
                 apply_command(world, session, command);
+                world.insert_resource(CurrentRequest(None));
             }
         }
     }

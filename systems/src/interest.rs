@@ -20,7 +20,7 @@ use crate::components::{
 };
 use crate::grid::Grid;
 use crate::replicate::{ObjectData, is_move_only, object_state, user_state};
-use crate::{Delta, Event, Limits, Outbox, Outgoing, Recipients, SimTime, Snapshot};
+use crate::{AvatarPose, Delta, Event, Limits, Outbox, Outgoing, Recipients, SimTime, Snapshot};
 
 /// What an owed entry must send; a later, stronger need replaces a weaker one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -412,10 +412,10 @@ fn spend_budget(
                 }
                 Need::Appear | Need::Full => delta.appeared.push(user_state(person, pose)),
                 Need::Motion => {
-                    delta.avatars.push((person.user, pose.0));
+                    delta.avatars.push(AvatarPose::of(person, pose));
                     in_view.unsettled = Some(short(tick));
                 }
-                Need::Settle => delta.settled.push((person.user, pose.0)),
+                Need::Settle => delta.settled.push(AvatarPose::of(person, pose)),
             }
         }
         in_view.need = None;

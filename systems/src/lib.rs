@@ -17,6 +17,7 @@ mod rows;
 mod schedule;
 mod sessions;
 mod sharing;
+pub mod slots;
 mod strikes;
 mod vocabulary;
 
@@ -33,12 +34,13 @@ pub use rows::Rows;
 pub use schedule::{
     PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
 };
+pub use slots::{Slot, SlotPool, SpaceSlots};
 pub use strikes::{StrikePolicy, Strikes};
 pub use vocabulary::{
-    ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input, LoadedSpace,
-    ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta, SessionRecord,
-    ShareKind, ShareRecord, ShareState, Snapshot, SpaceAccess, Transport, UserState, VisitRecord,
-    WriteSet,
+    AvatarPose, ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input,
+    LoadedSpace, ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta,
+    SessionRecord, ShareKind, ShareRecord, ShareState, Snapshot, SpaceAccess, Transport, UserState,
+    VisitRecord, WriteSet,
 };
 
 pub use bevy_app::App;

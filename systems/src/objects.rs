@@ -38,10 +38,12 @@ pub(crate) fn spawn(
         return;
     };
     let id = world.resource_mut::<IdGen>().uuid();
+    let slot = crate::sessions::take_object_slot(world, space);
     let object = world
         .spawn((
             ObjectId(id),
             InSpace(space),
+            slot,
             Model(model),
             transform,
             Props(props),
@@ -105,6 +107,11 @@ pub(crate) fn despawn(world: &mut World, session: Entity, id: Uuid) {
     world.resource_mut::<Index>().objects.remove(&id);
     if let Some(mut contents) = world.get_mut::<SpaceContents>(space) {
         contents.objects.remove(&object);
+    }
+    if let Some(slot) = world.get::<crate::Slot>(object).copied()
+        && let Some(mut slots) = world.get_mut::<crate::SpaceSlots>(space)
+    {
+        slots.objects.give_back(slot);
     }
     world.despawn(object);
     world.resource_mut::<TickLog>().removed.push((space, id));

@@ -14,9 +14,10 @@ use crate::components::{
     Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, ScreenShares,
     Session, Space, SpaceContents, Transform, Version,
 };
+use crate::slots::Slot;
 use crate::{
-    ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime, Snapshot,
-    TickLog, UserState,
+    AvatarPose, ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime,
+    Snapshot, TickLog, UserState,
 };
 
 /// The components that make an object's replicated state.
@@ -27,21 +28,24 @@ pub type ObjectData = (
     &'static Props,
     &'static Owner,
     &'static Version,
+    Option<&'static Slot>,
 );
 
 /// Builds an object's replicated state from its components.
 pub fn object_state(
-    (id, model, transform, props, owner, version): (
+    (id, model, transform, props, owner, version, slot): (
         &ObjectId,
         &Model,
         &Transform,
         &Props,
         &Owner,
         &Version,
+        Option<&Slot>,
     ),
 ) -> ObjectState {
     ObjectState {
         id: id.0,
+        index: slot.map_or(0, |s| s.0),
         model: model.0.clone(),
         transform: *transform,
         props: props.0.clone(),
@@ -53,6 +57,7 @@ pub fn object_state(
 pub(crate) fn user_state(session: &Session, avatar: &Avatar) -> UserState {
     UserState {
         user: session.user,
+        index: session.slot.0,
         name: session.name.clone(),
         transform: avatar.0,
     }
@@ -175,7 +180,7 @@ pub fn replicate(
     for (entity, session, avatar, in_space) in &moved_avatars {
         delta_for(deltas, in_space.0)
             .avatars
-            .push((session.user, avatar.0));
+            .push(AvatarPose::of(session, avatar));
         state.moving_avatars.insert(entity, tick);
     }
     // Avatars that stopped: their final pose goes reliably to datagram clients.
@@ -187,7 +192,7 @@ pub fn replicate(
             if let Ok((session, avatar, in_space)) = present.get(entity) {
                 delta_for(deltas, in_space.0)
                     .settled
-                    .push((session.user, avatar.0));
+                    .push(AvatarPose::of(session, avatar));
             }
         },
     );
@@ -283,7 +288,8 @@ fn gather_arrivals(
     arriving_spaces
 }
 
-/// Sends each space's delta to its members who were there before this tick.
+/// Sends each space's delta to its members who were there before this tick (to no one if
+/// all of them arrived this tick).
 fn send_deltas(
     tick: u64,
     deltas: &mut HashMap<Entity, Delta>,
@@ -292,14 +298,18 @@ fn send_deltas(
     outbox: &mut Outbox,
 ) {
     for (space, mut delta) in deltas.drain() {
-        let Ok((_, contents, ..)) = spaces.get(space) else {
+        let Ok((info, contents, ..)) = spaces.get(space) else {
             continue;
         };
+        // A delta nobody present gets still goes out: the edge keeps, per space, what
+        // everyone was told of each avatar, and it must see every change.
         let to = present_members(&contents.members, sessions, false);
-        if to.is_empty() || delta.is_empty() {
+        if delta.is_empty() {
             continue;
         }
         delta.tick = tick;
+        delta.space = info.id;
+        delta.whole_space = true;
         outbox.0.push(Outgoing {
             to: Recipients::Many(to),
             event: Event::Delta(Box::new(delta)),

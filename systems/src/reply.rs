@@ -63,10 +63,23 @@ pub(crate) fn joined_space(world: &mut World, session: Entity) -> Option<Entity>
     space
 }
 
+/// The `ref` of the command being applied, which its refusals carry.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct CurrentRequest(pub Option<u32>);
+
 /// Tells a session why its command was refused, without counting it against the session.
 pub(crate) fn send_error(world: &mut World, session: Entity, kind: ErrorKind, message: String) {
+    let request = world.get_resource::<CurrentRequest>().and_then(|r| r.0);
     if let Some(conn) = conn_of(world, session) {
-        send(world, conn, Event::Error { kind, message });
+        send(
+            world,
+            conn,
+            Event::Error {
+                kind,
+                message,
+                request,
+            },
+        );
     }
 }
 

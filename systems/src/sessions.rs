@@ -51,6 +51,7 @@ pub(crate) fn connect(world: &mut World, arrival: Arrival, strikes: Strikes) {
         admin,
         meta,
         started_ms,
+        slot: crate::Slot(0),
     };
     world
         .resource_mut::<TickLog>()
@@ -227,6 +228,7 @@ fn spawn_space(
         .spawn((
             Space { id, name },
             SpaceContents::default(),
+            crate::SpaceSlots::default(),
             ChatLog(chat),
             Access(access),
             ScreenShares::default(),
@@ -239,10 +241,12 @@ fn spawn_objects(world: &mut World, space: Entity, objects: Vec<ObjectState>) {
     let entities: Vec<(Uuid, Entity)> = objects
         .into_iter()
         .map(|object| {
+            let slot = take_object_slot(world, space);
             let entity = world
                 .spawn((
                     ObjectId(object.id),
                     InSpace(space),
+                    slot,
                     Model(object.model),
                     object.transform,
                     Props(object.props),
@@ -287,6 +291,12 @@ fn enter(world: &mut World, session: Entity, space: Entity) {
     }
     if let Some(mut contents) = world.get_mut::<SpaceContents>(space) {
         contents.members.push(session);
+    }
+    let slot = world
+        .get_mut::<crate::SpaceSlots>(space)
+        .map_or(crate::Slot(0), |mut slots| slots.people.take());
+    if let Some(mut info) = world.get_mut::<Session>(session) {
+        info.slot = slot;
     }
     world
         .entity_mut(session)
@@ -379,6 +389,11 @@ fn exit_space(world: &mut World, session: Entity) {
         return;
     };
     crate::sharing::stop(world, session);
+    if let Some(slot) = world.get::<Session>(session).map(|s| s.slot)
+        && let Some(mut slots) = world.get_mut::<crate::SpaceSlots>(space)
+    {
+        slots.people.give_back(slot);
+    }
     world
         .entity_mut(session)
         .remove::<(InSpace, JustJoined, Backfill)>();
@@ -393,4 +408,12 @@ fn exit_space(world: &mut World, session: Entity) {
         log.membership_changed.push(space);
     }
     log_event(world, session, EventKind::Leave, Some(space), None);
+}
+
+/// The next free object index of `space` (index 0 if the space is gone, which a loading
+/// space never is).
+pub(crate) fn take_object_slot(world: &mut World, space: Entity) -> crate::Slot {
+    world
+        .get_mut::<crate::SpaceSlots>(space)
+        .map_or(crate::Slot(0), |mut slots| slots.objects.take())
 }

@@ -36,6 +36,8 @@ pub enum Input {
     Command {
         /// Who sent it.
         conn: ConnId,
+        /// The client's number for it (`ref`), echoed in a refusal.
+        request: Option<u32>,
         /// What it asks.
         command: Command,
     },
@@ -240,6 +242,8 @@ pub enum Event {
         kind: ErrorKind,
         /// Details for people.
         message: String,
+        /// The `ref` of the command refused, if it carried one.
+        request: Option<u32>,
     },
     /// Someone started or stopped sharing their screen.
     ScreenShare {
@@ -319,6 +323,9 @@ pub struct ShareState {
 pub struct ObjectState {
     /// Stable id.
     pub id: Uuid,
+    /// Its index among the objects of its space while it is in a world ([`crate::Slot`]);
+    /// 0 where no world numbered it (read from a store, say).
+    pub index: u32,
     /// Model reference.
     pub model: Arc<str>,
     /// Where it is.
@@ -336,6 +343,8 @@ pub struct ObjectState {
 pub struct UserState {
     /// User id.
     pub user: Uuid,
+    /// Their index among the people of the space ([`crate::Slot`]).
+    pub index: u32,
     /// Display name.
     pub name: Arc<str>,
     /// Avatar transform.
@@ -378,17 +387,45 @@ pub struct Snapshot {
     pub shares: Vec<ShareState>,
 }
 
+/// An avatar's pose, addressed both ways: by user id and by index in the space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AvatarPose {
+    /// Whose.
+    pub user: Uuid,
+    /// Their index among the people of the space.
+    pub index: u32,
+    /// Where it is.
+    pub transform: Transform,
+}
+
+impl AvatarPose {
+    /// The pose of `session`'s `avatar`.
+    pub fn of(session: &crate::components::Session, avatar: &crate::components::Avatar) -> Self {
+        Self {
+            user: session.user,
+            index: session.slot.0,
+            transform: avatar.0,
+        }
+    }
+}
+
 /// What changed in one space in one tick.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Delta {
     /// Tick.
     pub tick: u64,
+    /// The space's id (on whole-space deltas; nil on a viewer's own).
+    pub space: Uuid,
+    /// Whether this delta goes to everyone in the space and holds every change of the tick
+    /// (replication without a view radius): then what a recipient has of each avatar is
+    /// what the previous such delta said, so motion can be coded against it.
+    pub whole_space: bool,
     /// Objects created or changed.
     pub objects: Vec<ObjectState>,
     /// Objects removed.
     pub removed: Vec<Uuid>,
-    /// Avatars that moved: (user, transform).
-    pub avatars: Vec<(Uuid, Transform)>,
+    /// Avatars that moved.
+    pub avatars: Vec<AvatarPose>,
     /// Objects whose only change was their transform (clients with datagrams get them as
     /// motion; others get them as changed objects).
     pub moved: Vec<ObjectState>,
@@ -397,7 +434,7 @@ pub struct Delta {
     pub settled_objects: Vec<ObjectState>,
     /// Avatars that moved last tick but not this one: their final pose. Clients that get
     /// poses as unreliable datagrams get these reliably, so a lost last pose is not final.
-    pub settled: Vec<(Uuid, Transform)>,
+    pub settled: Vec<AvatarPose>,
     /// People who entered.
     pub joined: Vec<UserState>,
     /// User ids of people who left.

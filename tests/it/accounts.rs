@@ -148,16 +148,22 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
     bob.send(&ClientMsg::Move {
         id: lamp,
         transform: moved,
+        request: None,
     })
     .await;
     let message = bob.expect_error(ErrorCode::Forbidden).await;
     assert!(message.contains("owner"), "{message}");
-    bob.send(&ClientMsg::Despawn { id: lamp }).await;
+    bob.send(&ClientMsg::Despawn {
+        id: lamp,
+        request: None,
+    })
+    .await;
     bob.expect_error(ErrorCode::Forbidden).await;
     let bobs = bob.spawn(2, [1.0, 0.0, 0.0]).await;
     bob.send(&ClientMsg::Move {
         id: bobs,
         transform: moved,
+        request: None,
     })
     .await;
 
@@ -212,6 +218,7 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
 
     bob.send(&ClientMsg::Join {
         space: "vault".into(),
+        request: None,
     })
     .await;
     let message = bob.expect_error(ErrorCode::Forbidden).await;
@@ -247,6 +254,7 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
         .send(&ClientMsg::Move {
             id: chair,
             transform: moved,
+            request: None,
         })
         .await;
     alice
@@ -255,7 +263,7 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
                 .iter()
                 .any(|o| o.id == chair && o.transform.pos[0] == 5.0)
                 .then_some(()),
-            ServerMsg::Error { code, message } => panic!("refused: {code:?} {message}"),
+            ServerMsg::Error { code, message, .. } => panic!("refused: {code:?} {message}"),
             _ => None,
         })
         .await;
@@ -274,6 +282,7 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
         .await;
     bob.send(&ClientMsg::Join {
         space: "vault".into(),
+        request: None,
     })
     .await;
     bob.expect_error(ErrorCode::Forbidden).await;
@@ -293,6 +302,7 @@ async fn spaces_and_chat_history_are_served_over_http() {
         carol
             .send(&ClientMsg::Chat {
                 text: format!("line {n}"),
+                request: None,
             })
             .await;
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -300,6 +310,7 @@ async fn spaces_and_chat_history_are_served_over_http() {
     carol
         .send(&ClientMsg::Chat {
             text: "x".repeat(1001),
+            request: None,
         })
         .await;
     carol.expect_error(ErrorCode::TooLarge).await;
@@ -485,6 +496,8 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
             name: "by-hello".into(),
             token: None,
             visitor: Some("hello-visitor-01".into()),
+            versions: vec![],
+            codec: None,
         })
         .await;
     native.join("plaza").await;
@@ -495,6 +508,8 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
         name: "x".into(),
         token: None,
         visitor: Some("short".into()),
+        versions: vec![],
+        codec: None,
     })
     .await;
     bad.expect_error(ErrorCode::BadMessage).await;

@@ -16,6 +16,7 @@ async fn bystander_still_served(server: &TestServer, bystander: &mut Client) {
     other
         .send(&ClientMsg::Chat {
             text: "still here?".into(),
+            request: None,
         })
         .await;
     bystander
@@ -44,6 +45,7 @@ async fn each_bad_input_gets_its_error_code() {
     bin.expect_error(ErrorCode::NotJoined).await;
     json.send(&ClientMsg::Chat {
         text: "hello?".into(),
+        request: None,
     })
     .await;
     json.expect_error(ErrorCode::NotJoined).await;
@@ -97,17 +99,27 @@ async fn each_bad_input_gets_its_error_code() {
     let big =
         Props::from_json(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(3500))).expect("an object");
     let id = bin.spawn(3, [0.0; 3]).await;
-    bin.send(&ClientMsg::SetProps { id, props: big }).await;
+    bin.send(&ClientMsg::SetProps {
+        id,
+        props: big,
+        request: None,
+    })
+    .await;
     bin.expect_error(ErrorCode::TooLarge).await;
 
     // Unknown objects.
     bin.send(&ClientMsg::Move {
         id: Uuid::new_v4(),
         transform: WireTransform::IDENTITY,
+        request: None,
     })
     .await;
     bin.expect_error(ErrorCode::NotFound).await;
-    json.send(&ClientMsg::Despawn { id: Uuid::new_v4() }).await;
+    json.send(&ClientMsg::Despawn {
+        id: Uuid::new_v4(),
+        request: None,
+    })
+    .await;
     json.expect_error(ErrorCode::NotFound).await;
 
     // A second hello.
@@ -117,6 +129,8 @@ async fn each_bad_input_gets_its_error_code() {
         name: "again".into(),
         token: None,
         visitor: None,
+        versions: vec![],
+        codec: None,
     })
     .await;
     json.expect_error(ErrorCode::BadMessage).await;
@@ -124,6 +138,7 @@ async fn each_bad_input_gets_its_error_code() {
     // Oversized chat.
     json.send(&ClientMsg::Chat {
         text: "x".repeat(1001),
+        request: None,
     })
     .await;
     json.expect_error(ErrorCode::TooLarge).await;
@@ -149,6 +164,8 @@ async fn handshake_errors_close_the_connection() {
             name: "future".into(),
             token: None,
             visitor: None,
+            versions: vec![],
+            codec: None,
         })
         .await;
     wrong.expect_error(ErrorCode::ProtocolMismatch).await;
@@ -157,6 +174,7 @@ async fn handshake_errors_close_the_connection() {
     let mut rude = Client::connect(server.addr(), Codec::Postcard).await;
     rude.send(&ClientMsg::Join {
         space: "lobby".into(),
+        request: None,
     })
     .await;
     let message = rude.expect_error(ErrorCode::BadMessage).await;
@@ -176,6 +194,8 @@ async fn handshake_errors_close_the_connection() {
             name: "\u{7}".into(),
             token: None,
             visitor: None,
+            versions: vec![],
+            codec: None,
         })
         .await;
     nameless.expect_error(ErrorCode::BadMessage).await;
@@ -209,6 +229,7 @@ async fn repeated_abuse_closes_only_that_connection() {
             .send(&ClientMsg::Move {
                 id: Uuid::new_v4(),
                 transform: WireTransform::IDENTITY,
+                request: None,
             })
             .await;
     }
@@ -238,6 +259,7 @@ async fn edge_and_world_refusals_count_together() {
             let unknown = ClientMsg::Move {
                 id: Uuid::new_v4(),
                 transform: WireTransform::IDENTITY,
+                request: None,
             };
             client.send(&unknown).await;
         }

@@ -84,7 +84,13 @@ async fn two_people_see_each_others_building_within_two_ticks() {
             scale: [2.0; 3],
         };
         let sent_after = alice.tick().await;
-        alice.send(&ClientMsg::Move { id, transform: to }).await;
+        alice
+            .send(&ClientMsg::Move {
+                id,
+                transform: to,
+                request: None,
+            })
+            .await;
         let read_by = alice.tick().await;
         let (tick, moved) = delta_with(&mut bob, |msg| {
             object_in(msg, id).filter(|o| o.version == 2)
@@ -106,6 +112,7 @@ async fn two_people_see_each_others_building_within_two_ticks() {
             .send(&ClientMsg::SetProps {
                 id,
                 props: props.clone(),
+                request: None,
             })
             .await;
         let (_, changed) = delta_with(&mut bob, |msg| {
@@ -117,15 +124,17 @@ async fn two_people_see_each_others_building_within_two_ticks() {
         let pose = WireTransform::at([9.0, 0.0, -9.0]);
         bob.send(&ClientMsg::Pose { transform: pose }).await;
         let (_, seen_pose) = delta_with(&mut alice, |msg| match msg {
-            ServerMsg::Delta { avatars, .. } => {
-                avatars.iter().find(|a| a.user == bob.user).copied()
-            }
+            ServerMsg::Delta { avatars, .. } => avatars
+                .entries()
+                .iter()
+                .find(|a| a.user == bob.user)
+                .copied(),
             _ => None,
         })
         .await;
-        assert_eq!(seen_pose.transform, pose);
+        assert_eq!(seen_pose.transform.transform(), pose);
 
-        alice.send(&ClientMsg::Despawn { id }).await;
+        alice.send(&ClientMsg::Despawn { id, request: None }).await;
         delta_with(&mut bob, |msg| match msg {
             ServerMsg::Delta { removed, .. } => removed.contains(&id).then_some(()),
             _ => None,
@@ -162,6 +171,7 @@ async fn chat_reaches_everyone_in_the_space_and_no_one_else() {
         alice
             .send(&ClientMsg::Chat {
                 text: "hi bob".into(),
+                request: None,
             })
             .await;
         let alice_user = alice.user;
@@ -205,6 +215,7 @@ async fn a_late_joiner_gets_the_full_state() {
             .send(&ClientMsg::Move {
                 id: second,
                 transform: WireTransform::at([5.0, 5.0, 5.0]),
+                request: None,
             })
             .await;
         let pose = WireTransform::at([0.0, 1.0, 0.0]);
@@ -213,6 +224,7 @@ async fn a_late_joiner_gets_the_full_state() {
             alice
                 .send(&ClientMsg::Chat {
                     text: format!("line {n}"),
+                    request: None,
                 })
                 .await;
         }
@@ -247,7 +259,7 @@ async fn a_late_joiner_gets_the_full_state() {
             .iter()
             .find(|u| u.user == alice.user)
             .expect("alice is listed");
-        assert_eq!(alice_there.transform, pose);
+        assert_eq!(alice_there.transform.transform(), pose);
         assert!(
             users.iter().any(|u| u.user == late.user),
             "the joiner is listed too"

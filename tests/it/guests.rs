@@ -70,6 +70,7 @@ async fn only_the_secret_holder(server: TestServer) {
         .send(&ClientMsg::Move {
             id: object,
             transform: plaza_net::WireTransform::at([2.0, 0.0, 0.0]),
+            request: None,
         })
         .await;
     first

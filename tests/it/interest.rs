@@ -42,6 +42,7 @@ async fn with_a_view_radius_people_and_objects_come_and_go_with_distance() {
     bob.send(&ClientMsg::Move {
         id,
         transform: WireTransform::at([2.0, 0.0, 0.0]),
+        request: None,
     })
     .await;
     let seen = alice

@@ -25,6 +25,7 @@ async fn a_chat_flooder_is_limited_then_disconnected_and_the_others_are_unaffect
         flooder
             .send(&ClientMsg::Chat {
                 text: format!("spam {n}"),
+                request: None,
             })
             .await;
     }
@@ -34,6 +35,7 @@ async fn a_chat_flooder_is_limited_then_disconnected_and_the_others_are_unaffect
             Received::Msg(ServerMsg::Error {
                 code: ErrorCode::RateLimited,
                 message,
+                ..
             }) => {
                 assert!(message.contains("chat"), "{message}");
                 limited += 1;
@@ -55,6 +57,7 @@ async fn a_chat_flooder_is_limited_then_disconnected_and_the_others_are_unaffect
     let started = Instant::now();
     calm.send(&ClientMsg::Chat {
         text: "still fine".into(),
+        request: None,
     })
     .await;
     let mut spam_heard = 0;
@@ -96,6 +99,7 @@ async fn each_kind_of_message_has_its_own_allowance() {
     builder
         .send(&ClientMsg::Chat {
             text: "spawns paused".into(),
+            request: None,
         })
         .await;
     builder

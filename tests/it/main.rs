@@ -15,6 +15,7 @@ mod outage;
 mod poison;
 mod postgres;
 mod product_pg;
+mod protocol;
 mod quic;
 mod redis;
 mod restart;

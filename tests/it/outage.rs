@@ -18,6 +18,7 @@ async fn move_and_see(mover: &mut Client, watcher: &mut Client, id: uuid::Uuid, 
         .send(&ClientMsg::Move {
             id,
             transform: WireTransform::at([x, 0.0, 0.0]),
+            request: None,
         })
         .await;
     watcher
@@ -57,6 +58,7 @@ async fn a_postgres_outage_loses_nothing() {
     alice
         .send(&ClientMsg::Chat {
             text: "said during the outage".into(),
+            request: None,
         })
         .await;
     bob.recv_until(|m| matches!(m, ServerMsg::Chat(_)).then_some(()))

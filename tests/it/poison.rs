@@ -36,6 +36,7 @@ fn object(space: Uuid, owner: Uuid, x: f32) -> ObjectRecord {
         space,
         state: ObjectState {
             id: Uuid::new_v4(),
+            index: 0,
             model: Arc::from("cube"),
             transform: Transform::from_translation(glam::Vec3::new(x, 0.0, 0.0)),
             props: Arc::from("{}"),

@@ -199,6 +199,7 @@ async fn copy_and_unnest_write_the_same_objects() {
                 space,
                 state: ObjectState {
                     id: uuid::Uuid::from_u128(n + 1),
+                    index: 0,
                     model: Arc::from(format!("model-{n}")),
                     transform: Transform {
                         translation: glam::Vec3::new(n as f32, -1.5, 1e-3),

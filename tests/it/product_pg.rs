@@ -38,6 +38,8 @@ async fn the_product_works_on_postgres() {
         name: String::new(),
         token: Some(token.clone()),
         visitor: Some(visitor.into()),
+        versions: vec![],
+        codec: None,
     })
     .await;
     let mut guest = Client::connect(addr, Codec::Json).await;
@@ -73,6 +75,7 @@ async fn the_product_works_on_postgres() {
     frank
         .send(&ClientMsg::Join {
             space: "studio".into(),
+            request: None,
         })
         .await;
     frank.expect_error(ErrorCode::Forbidden).await;
@@ -98,11 +101,13 @@ async fn the_product_works_on_postgres() {
     for n in 0..3 {
         erin.send(&ClientMsg::Chat {
             text: format!("pg line {n}"),
+            request: None,
         })
         .await;
     }
     erin.send(&ClientMsg::ScreenShareStart {
         kind: ShareKind::Tab,
+        request: None,
     })
     .await;
     frank
@@ -111,6 +116,7 @@ async fn the_product_works_on_postgres() {
     erin.send(&ClientMsg::Signal {
         to: frank.user,
         data: "{\"type\":\"offer\"}".into(),
+        request: None,
     })
     .await;
     frank

@@ -15,8 +15,9 @@ fn object_moved_to(msg: &ServerMsg, id: Uuid, x: f32) -> Option<u64> {
             .any(|o| o.id == id && o.transform.pos[0] == x)
             .then_some(*tick),
         ServerMsg::Motion { tick, objects, .. } => objects
+            .entries()
             .iter()
-            .any(|o| o.id == id && o.transform.pos[0] == x)
+            .any(|o| o.id == id && o.transform.transform().pos[0] == x)
             .then_some(*tick),
         _ => None,
     }
@@ -38,6 +39,7 @@ async fn the_spine_scenario_works_over_quic() {
         .send(&ClientMsg::Move {
             id,
             transform: WireTransform::at([5.0, 0.0, 0.0]),
+            request: None,
         })
         .await;
     let read_by = alice.tick().await;
@@ -49,6 +51,7 @@ async fn the_spine_scenario_works_over_quic() {
 
     bob.send(&ClientMsg::Chat {
         text: "over quic".into(),
+        request: None,
     })
     .await;
     for client in [&mut alice, &mut bob] {
@@ -101,12 +104,14 @@ async fn people_on_three_transports_share_one_space() {
         .send(&ClientMsg::Move {
             id: from_quic,
             transform: to,
+            request: None,
         })
         .await;
     binary.expect_error(ErrorCode::Forbidden).await;
     quic.send(&ClientMsg::Move {
         id: from_quic,
         transform: to,
+        request: None,
     })
     .await;
     binary
@@ -211,6 +216,8 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
         name: "old".into(),
         token: None,
         visitor: None,
+        versions: vec![],
+        codec: None,
     })
     .await;
     old.expect_error(ErrorCode::ProtocolMismatch).await;
@@ -241,6 +248,7 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
     other
         .send(&ClientMsg::Chat {
             text: "all good".into(),
+            request: None,
         })
         .await;
     bystander
@@ -274,9 +282,10 @@ async fn poses_travel_as_datagrams_to_quic_and_in_deltas_to_websocket() {
             .recv_until(|m| match m {
                 ServerMsg::Motion { avatars, .. } => Some(
                     avatars
+                        .entries()
                         .iter()
                         .find(|a| a.user == walker_id)
-                        .map(|a| a.transform),
+                        .map(|a| a.transform.transform()),
                 ),
                 ServerMsg::Pong { t, .. } if *t == 0.5 => Some(None),
                 _ => None,
@@ -293,9 +302,10 @@ async fn poses_travel_as_datagrams_to_quic_and_in_deltas_to_websocket() {
     let settled = native
         .recv_until(|m| match m {
             ServerMsg::Delta { avatars, .. } => avatars
+                .entries()
                 .iter()
                 .find(|a| a.user == walker_id)
-                .map(|a| a.transform),
+                .map(|a| a.transform.transform()),
             _ => None,
         })
         .await;
@@ -303,9 +313,10 @@ async fn poses_travel_as_datagrams_to_quic_and_in_deltas_to_websocket() {
     let in_delta = web
         .recv_until(|m| match m {
             ServerMsg::Delta { avatars, .. } => avatars
+                .entries()
                 .iter()
                 .find(|a| a.user == walker_id)
-                .map(|a| a.transform),
+                .map(|a| a.transform.transform()),
             _ => None,
         })
         .await;
@@ -360,11 +371,20 @@ async fn object_moves_travel_as_motion_datagrams_and_settle_reliably() {
     let mut x = 6.0;
     for _ in 0..10 {
         let to = WireTransform::at([x, 0.0, 0.0]);
-        mover.send(&ClientMsg::Move { id, transform: to }).await;
+        mover
+            .send(&ClientMsg::Move {
+                id,
+                transform: to,
+                request: None,
+            })
+            .await;
         let settled = native
             .recv_until(|m| match m {
                 ServerMsg::Motion { objects, .. } => {
-                    via_motion |= objects.iter().any(|o| o.id == id && o.transform == to);
+                    via_motion |= objects
+                        .entries()
+                        .iter()
+                        .any(|o| o.id == id && o.transform.transform() == to);
                     None
                 }
                 ServerMsg::Delta { objects, .. } => objects

@@ -39,6 +39,7 @@ async fn a_current_snapshot_is_loaded_from_redis_and_a_stale_one_from_postgres()
         .send(&ClientMsg::Move {
             id: second,
             transform: WireTransform::at([9.0, 9.0, 9.0]),
+            request: None,
         })
         .await;
     alice.tick().await;

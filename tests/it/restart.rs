@@ -31,6 +31,7 @@ async fn objects_chat_and_users_survive_a_restart() {
         .send(&ClientMsg::Move {
             id: scene.kept,
             transform: WireTransform::IDENTITY,
+            request: None,
         })
         .await;
     let version = again
@@ -98,6 +99,7 @@ async fn sigterm_flushes_everything_and_exits_zero() {
     let id = bob.spawn(1, [7.0, 8.0, 9.0]).await;
     bob.send(&ClientMsg::Chat {
         text: "before the signal".into(),
+        request: None,
     })
     .await;
     bob.recv_until(|m| matches!(m, ServerMsg::Chat(_)).then_some(()))

@@ -54,6 +54,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
     sharer
         .send(&ClientMsg::ScreenShareStart {
             kind: ShareKind::Window,
+            request: None,
         })
         .await;
     let sharer_user = sharer.user;
@@ -79,6 +80,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .send(&ClientMsg::Signal {
             to: viewer.user,
             data: offer.into(),
+            request: None,
         })
         .await;
     assert_eq!(
@@ -90,6 +92,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .send(&ClientMsg::Signal {
             to: sharer.user,
             data: answer.into(),
+            request: None,
         })
         .await;
     assert_eq!(
@@ -104,6 +107,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
             .send(&ClientMsg::Signal {
                 to: viewer.user,
                 data: candidate.clone(),
+                request: None,
             })
             .await;
         assert_eq!(next_signal(&mut viewer).await.1, candidate);
@@ -111,6 +115,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
             .send(&ClientMsg::Signal {
                 to: sharer.user,
                 data: candidate.clone(),
+                request: None,
             })
             .await;
         assert_eq!(next_signal(&mut sharer).await.1, candidate);
@@ -123,6 +128,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .send(&ClientMsg::Signal {
             to: outsider.user,
             data: offer.into(),
+            request: None,
         })
         .await;
     sharer.expect_error(ErrorCode::NotFound).await;
@@ -131,6 +137,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .send(&ClientMsg::Signal {
             to: sharer.user,
             data: offer.into(),
+            request: None,
         })
         .await;
     sharer.expect_error(ErrorCode::NotFound).await;
@@ -138,6 +145,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .send(&ClientMsg::Signal {
             to: viewer.user,
             data: "x".repeat(16 * 1024 + 1),
+            request: None,
         })
         .await;
     sharer.expect_error(ErrorCode::TooLarge).await;
@@ -154,6 +162,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
     viewer
         .send(&ClientMsg::ScreenShareStart {
             kind: ShareKind::Camera,
+            request: None,
         })
         .await;
     sharer
@@ -200,6 +209,7 @@ async fn screen_sharing_can_be_switched_off() {
     client
         .send(&ClientMsg::ScreenShareStart {
             kind: ShareKind::Screen,
+            request: None,
         })
         .await;
     let message = client.expect_error(ErrorCode::Disabled).await;
@@ -207,6 +217,7 @@ async fn screen_sharing_can_be_switched_off() {
     client
         .send(&ClientMsg::Chat {
             text: "still here".into(),
+            request: None,
         })
         .await;
     client

@@ -150,6 +150,7 @@ async fn round_trip(store: &Durable, accepted: &Accepted) {
         space,
         state: ObjectState {
             id: Uuid::new_v4(),
+            index: 0,
             model: model.clone(),
             transform: plaza_systems::Transform::IDENTITY,
             props: props.clone(),
@@ -255,6 +256,7 @@ async fn nul_in_chat_or_props_is_refused_at_the_edge() {
     client
         .send(&ClientMsg::Chat {
             text: "before\0after".into(),
+            request: None,
         })
         .await;
     let message = client.expect_error(ErrorCode::BadMessage).await;
@@ -272,6 +274,7 @@ async fn nul_in_chat_or_props_is_refused_at_the_edge() {
     client
         .send(&ClientMsg::Chat {
             text: "fine".into(),
+            request: None,
         })
         .await;
     client

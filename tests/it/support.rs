@@ -118,6 +118,8 @@ pub struct Client {
     pub token: String,
     /// The guest secret from a new guest's welcome (for its next hello).
     pub guest_secret: Option<String>,
+    /// What compact motion refers to (raw WebSocket clients; plaza-net's keeps its own).
+    mirror: plaza_net::Mirror,
 }
 
 impl Client {
@@ -156,6 +158,7 @@ impl Client {
             user: Uuid::nil(),
             token: String::new(),
             guest_secret: None,
+            mirror: plaza_net::Mirror::default(),
         }
     }
 
@@ -172,6 +175,7 @@ impl Client {
             user: Uuid::nil(),
             token: String::new(),
             guest_secret: None,
+            mirror: plaza_net::Mirror::default(),
         }
     }
 
@@ -198,6 +202,7 @@ impl Client {
             user: Uuid::nil(),
             token: String::new(),
             guest_secret: None,
+            mirror: plaza_net::Mirror::default(),
         }
     }
 
@@ -271,6 +276,7 @@ impl Client {
             user: Uuid::nil(),
             token: String::new(),
             guest_secret: None,
+            mirror: plaza_net::Mirror::default(),
         }
     }
 
@@ -299,6 +305,7 @@ impl Client {
                 name,
                 registered,
                 guest_secret,
+                ..
             } => {
                 assert_eq!(token.len(), 64, "a session token comes with welcome");
                 self.token = token;
@@ -378,10 +385,13 @@ impl Client {
                 }
                 Some(Ok(_)) => continue,
             };
-            let msg = self
+            let mut msg = self
                 .codec
                 .decode_server(&payload)
                 .expect("server frames decode");
+            self.mirror
+                .absorb(&mut msg)
+                .expect("compact motion resolves against what was sent before");
             return Received::Msg(msg);
         }
     }
@@ -407,7 +417,9 @@ impl Client {
     /// Waits for an error with `code` (skipping deltas and the like) and returns its message.
     pub async fn expect_error(&mut self, code: ErrorCode) -> String {
         self.recv_until(|msg| match msg {
-            ServerMsg::Error { code: got, message } => {
+            ServerMsg::Error {
+                code: got, message, ..
+            } => {
                 assert_eq!(*got, code, "error message: {message}");
                 Some(message.clone())
             }
@@ -429,6 +441,7 @@ impl Client {
     pub async fn join(&mut self, space: &str) -> ServerMsg {
         self.send(&ClientMsg::Join {
             space: space.into(),
+            request: None,
         })
         .await;
         self.recv_until(|msg| matches!(msg, ServerMsg::Joined { .. }).then(|| msg.clone()))
@@ -704,6 +717,7 @@ pub async fn build_scene(client: &mut Client, space: &str, line: &str) -> Scene 
         .send(&ClientMsg::Move {
             id: kept,
             transform: moved_to,
+            request: None,
         })
         .await;
     let props = plaza_net::Props::from_json(r#"{"label":"keep me","n":[1,2]}"#).expect("an object");
@@ -711,10 +725,21 @@ pub async fn build_scene(client: &mut Client, space: &str, line: &str) -> Scene 
         .send(&ClientMsg::SetProps {
             id: kept,
             props: props.clone(),
+            request: None,
         })
         .await;
-    client.send(&ClientMsg::Despawn { id: gone }).await;
-    client.send(&ClientMsg::Chat { text: line.into() }).await;
+    client
+        .send(&ClientMsg::Despawn {
+            id: gone,
+            request: None,
+        })
+        .await;
+    client
+        .send(&ClientMsg::Chat {
+            text: line.into(),
+            request: None,
+        })
+        .await;
     client
         .recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == line).then_some(()))
         .await;

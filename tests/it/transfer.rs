@@ -91,6 +91,7 @@ async fn a_space_moves_from_sqlite_to_postgres_and_back_unchanged() {
         maker
             .send(&ClientMsg::Chat {
                 text: format!("note {n}"),
+                request: None,
             })
             .await;
     }

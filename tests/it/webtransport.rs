@@ -19,6 +19,7 @@ async fn the_spine_scenario_works_over_webtransport_with_both_codecs() {
         .send(&ClientMsg::Move {
             id,
             transform: WireTransform::at([7.0, 0.0, 0.0]),
+            request: None,
         })
         .await;
     for client in [&mut json, &mut binary] {
@@ -35,6 +36,7 @@ async fn the_spine_scenario_works_over_webtransport_with_both_codecs() {
     binary
         .send(&ClientMsg::Chat {
             text: "hello from h3".into(),
+            request: None,
         })
         .await;
     json.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "hello from h3").then_some(()))

@@ -27,11 +27,30 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<Arc<str>, Refusa
     Ok(Arc::from(name))
 }
 
+/// The `ref` a client message carries, which answers and refusals of it echo.
+pub fn request_of(msg: &ClientMsg) -> Option<u32> {
+    match msg {
+        ClientMsg::Spawn { client_ref, .. } => Some(*client_ref),
+        ClientMsg::Join { request, .. }
+        | ClientMsg::Move { request, .. }
+        | ClientMsg::SetProps { request, .. }
+        | ClientMsg::Despawn { request, .. }
+        | ClientMsg::Chat { request, .. }
+        | ClientMsg::ScreenShareStart { request, .. }
+        | ClientMsg::Signal { request, .. } => *request,
+        ClientMsg::Hello { .. }
+        | ClientMsg::Leave
+        | ClientMsg::Pose { .. }
+        | ClientMsg::Ping { .. }
+        | ClientMsg::ScreenShareStop => None,
+    }
+}
+
 /// Translates a client message (other than `hello` and `ping`, which the edge answers) into
 /// a world command, checking sizes and that every float is finite.
 pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command, Refusal> {
     Ok(match msg {
-        ClientMsg::Join { space } => Command::Join {
+        ClientMsg::Join { space, .. } => Command::Join {
             space: check_name("space name", &space, limits.max_name_chars)?,
         },
         ClientMsg::Leave => Command::Leave,
@@ -46,19 +65,19 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
             transform: transform_from_wire(&transform)?,
             props: props_from_wire(&props, limits)?,
         },
-        ClientMsg::Move { id, transform } => Command::Move {
+        ClientMsg::Move { id, transform, .. } => Command::Move {
             id,
             transform: transform_from_wire(&transform)?,
         },
-        ClientMsg::SetProps { id, props } => Command::SetProps {
+        ClientMsg::SetProps { id, props, .. } => Command::SetProps {
             id,
             props: props_from_wire(&props, limits)?,
         },
-        ClientMsg::Despawn { id } => Command::Despawn { id },
+        ClientMsg::Despawn { id, .. } => Command::Despawn { id },
         ClientMsg::Pose { transform } => Command::Pose {
             transform: transform_from_wire(&transform)?,
         },
-        ClientMsg::Chat { text } => {
+        ClientMsg::Chat { text, .. } => {
             let chars = text.chars().count();
             if chars > limits.max_chat_chars {
                 let message = format!("chat is limited to {} characters", limits.max_chat_chars);
@@ -82,11 +101,11 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
                 "screen sharing is switched off on this server",
             ));
         }
-        ClientMsg::ScreenShareStart { kind } => Command::ShareStart {
+        ClientMsg::ScreenShareStart { kind, .. } => Command::ShareStart {
             kind: share_kind_from_wire(kind),
         },
         ClientMsg::ScreenShareStop => Command::ShareStop,
-        ClientMsg::Signal { to, data } => {
+        ClientMsg::Signal { to, data, .. } => {
             if data.len() > limits.max_signal_bytes {
                 let message = format!(
                     "signal data is limited to {} bytes",
@@ -137,7 +156,12 @@ fn check_text(what: &'static str, text: &str) -> Result<(), Refusal> {
         .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))
 }
 
-/// A wire transform as a domain transform; non-finite numbers or a zero rotation are refused.
+/// The farthest a position may be from the origin on any axis: compact motion carries
+/// whole millimetres in 32 bits (±2,147 km), with room to spare.
+pub const MAX_POSITION_METRES: f32 = 1.0e6;
+
+/// A wire transform as a domain transform; non-finite numbers, positions beyond
+/// [`MAX_POSITION_METRES`] or a zero rotation are refused.
 pub(crate) fn transform_from_wire(t: &WireTransform) -> Result<Transform, Refusal> {
     let all = t.pos.iter().chain(&t.rot).chain(&t.scale);
     if !all.clone().all(|v| v.is_finite()) {
@@ -150,6 +174,12 @@ pub(crate) fn transform_from_wire(t: &WireTransform) -> Result<Transform, Refusa
         return Err(Refusal::new(
             ErrorCode::BadMessage,
             "transform is beyond ±1e9",
+        ));
+    }
+    if t.pos.iter().any(|v| v.abs() > MAX_POSITION_METRES) {
+        return Err(Refusal::new(
+            ErrorCode::BadMessage,
+            format!("positions are limited to ±{MAX_POSITION_METRES} m"),
         ));
     }
     let rotation = Quat::from_array(t.rot);
@@ -213,6 +243,7 @@ mod tests {
         };
         let long_chat = ClientMsg::Chat {
             text: "four".into(),
+            request: None,
         };
         assert_eq!(
             command_from_wire(long_chat, &limits)
@@ -224,12 +255,16 @@ mod tests {
         let set = ClientMsg::SetProps {
             id: uuid::Uuid::nil(),
             props,
+            request: None,
         };
         assert_eq!(
             command_from_wire(set, &limits).expect_err("big").code,
             ErrorCode::TooLarge
         );
-        let join = ClientMsg::Join { space: " ".into() };
+        let join = ClientMsg::Join {
+            space: " ".into(),
+            request: None,
+        };
         assert_eq!(
             command_from_wire(join, &limits).expect_err("blank").code,
             ErrorCode::BadMessage
@@ -237,7 +272,8 @@ mod tests {
         assert!(
             command_from_wire(
                 ClientMsg::Join {
-                    space: "hall".into()
+                    space: "hall".into(),
+                    request: None,
                 },
                 &limits
             )

@@ -3,13 +3,15 @@
 //! become server messages (`outbound`), encoded once per codec for however many
 //! recipients share them.
 
+mod bases;
 mod inbound;
 mod outbound;
 
 use bytes::Bytes;
 use plaza_net::{Codec, ErrorCode, ServerMsg};
 
-pub use inbound::{check_name, command_from_wire};
+pub(crate) use bases::MotionBases;
+pub use inbound::{check_name, command_from_wire, request_of};
 pub use outbound::event_to_wire;
 pub(crate) use outbound::{fallback_msg, is_empty_delta, motion_msg, rest_msg};
 
@@ -24,6 +26,31 @@ pub struct Frame {
     pub text: bool,
 }
 
+/// How a connection speaks: the protocol version and codec its hello settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dialect {
+    /// Protocol version (1 or [`plaza_net::PROTOCOL_VERSION`]).
+    pub version: u32,
+    /// Codec.
+    pub codec: Codec,
+}
+
+impl Dialect {
+    /// The current protocol in `codec`.
+    pub fn current(codec: Codec) -> Self {
+        Self {
+            version: plaza_net::PROTOCOL_VERSION,
+            codec,
+        }
+    }
+
+    /// Whether compact motion coded against the last pose it was sent reaches this
+    /// connection as such (binary, current version).
+    pub(crate) fn takes_relative_motion(self) -> bool {
+        self.version >= 2 && self.codec == Codec::Postcard
+    }
+}
+
 /// A refusal decided at the edge, before the world sees the message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
@@ -31,6 +58,8 @@ pub struct Refusal {
     pub code: ErrorCode,
     /// Human-readable detail.
     pub message: String,
+    /// The `ref` of the message refused, when it could be read.
+    pub request: Option<u32>,
 }
 
 impl Refusal {
@@ -38,7 +67,13 @@ impl Refusal {
         Self {
             code,
             message: message.into(),
+            request: None,
         }
+    }
+
+    /// The same refusal, naming the message's `ref`.
+    pub(crate) fn answering(self, request: Option<u32>) -> Self {
+        Self { request, ..self }
     }
 
     /// The `error` message telling the client.
@@ -46,6 +81,7 @@ impl Refusal {
         ServerMsg::Error {
             code: self.code,
             message: self.message.clone(),
+            request: self.request,
         }
     }
 }
@@ -81,23 +117,23 @@ impl InputLimits {
     }
 }
 
-/// Encodes a server message for `codec`.
-pub fn encode(codec: Codec, msg: &ServerMsg) -> Frame {
-    let bytes = codec
-        .encode_server(msg)
-        .expect("server messages always encode: they hold only strings, numbers and JSON objects");
+/// Encodes a server message (with plain motion lists) for `dialect`.
+pub fn encode(dialect: Dialect, msg: &ServerMsg) -> Frame {
+    let bytes = dialect.codec.encode_server_in(dialect.version, msg).expect(
+        "server messages with plain motion encode in every version: they hold only strings, numbers and JSON objects",
+    );
     Frame {
         bytes: Bytes::from(bytes),
-        text: codec.is_text(),
+        text: dialect.codec.is_text(),
     }
 }
 
-/// Encodes one message lazily, at most once per codec, for many recipients.
+/// Encodes one message lazily, at most once per dialect, for many recipients.
 #[derive(Debug)]
 pub(crate) struct SharedEncoding {
     msg: ServerMsg,
-    postcard: Option<Frame>,
-    json: Option<Frame>,
+    /// At most one frame per dialect (two versions × two codecs).
+    frames: Vec<(Dialect, Frame)>,
 }
 
 impl SharedEncoding {
@@ -105,17 +141,22 @@ impl SharedEncoding {
     pub fn new(msg: ServerMsg) -> Self {
         Self {
             msg,
-            postcard: None,
-            json: None,
+            frames: Vec::new(),
         }
     }
 
-    /// The frame for `codec`, encoding it on first use.
-    pub fn frame(&mut self, codec: Codec) -> Frame {
-        let slot = match codec {
-            Codec::Postcard => &mut self.postcard,
-            Codec::Json => &mut self.json,
-        };
-        slot.get_or_insert_with(|| encode(codec, &self.msg)).clone()
+    /// The message.
+    pub fn msg(&self) -> &ServerMsg {
+        &self.msg
+    }
+
+    /// The frame for `dialect`, encoding it on first use.
+    pub fn frame(&mut self, dialect: Dialect) -> Frame {
+        if let Some((_, frame)) = self.frames.iter().find(|(d, _)| *d == dialect) {
+            return frame.clone();
+        }
+        let frame = encode(dialect, &self.msg);
+        self.frames.push((dialect, frame.clone()));
+        frame
     }
 }

@@ -2,11 +2,11 @@
 //! datagrams, its motion and the rest of it.
 
 use plaza_net::{
-    ErrorCode, ServerMsg, ShareKind, WireAvatar, WireChat, WireMotion, WireObject, WireShare,
-    WireTransform, WireUser,
+    AvatarMove, ErrorCode, Moves, ObjectMove, Pose, ServerMsg, ShareKind, WireChat, WireObject,
+    WireShare, WireTransform, WireUser,
 };
 use plaza_systems::{
-    ChatLine, Delta, ErrorKind, Event, ObjectState, ShareState, Transform, UserState,
+    AvatarPose, ChatLine, Delta, ErrorKind, Event, ObjectState, ShareState, Transform, UserState,
 };
 
 use crate::clock::rfc3339;
@@ -23,6 +23,7 @@ pub(crate) fn transform_to_wire(t: &Transform) -> WireTransform {
 fn object_to_wire(o: &ObjectState) -> WireObject {
     WireObject {
         id: o.id,
+        index: o.index,
         model: o.model.to_string(),
         transform: transform_to_wire(&o.transform),
         props: plaza_net::Props::from_trusted(o.props.clone()),
@@ -34,13 +35,15 @@ fn object_to_wire(o: &ObjectState) -> WireObject {
 fn user_to_wire(u: &UserState) -> WireUser {
     WireUser {
         user: u.user,
+        index: u.index,
         name: u.name.to_string(),
-        transform: transform_to_wire(&u.transform),
+        transform: Pose::of(&transform_to_wire(&u.transform)),
     }
 }
 
 fn chat_to_wire(c: &ChatLine) -> WireChat {
     WireChat {
+        id: c.id,
         from: c.from,
         name: c.name.to_string(),
         text: c.text.to_string(),
@@ -103,25 +106,31 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             objects_to_wire([&d.objects, &d.moved]),
             avatars_to_wire([&d.avatars]),
         ),
-        Event::Error { kind, message } => ServerMsg::Error {
+        Event::Error {
+            kind,
+            message,
+            request,
+        } => ServerMsg::Error {
             code: error_code(*kind),
             message: message.clone(),
+            request: *request,
         },
         Event::Close { .. } => return None,
     })
 }
 
-fn avatars_to_wire<'a>(
-    lists: impl IntoIterator<Item = &'a Vec<(uuid::Uuid, Transform)>>,
-) -> Vec<WireAvatar> {
-    lists
-        .into_iter()
-        .flatten()
-        .map(|(user, t)| WireAvatar {
-            user: *user,
-            transform: transform_to_wire(t),
-        })
-        .collect()
+fn avatars_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<AvatarPose>>) -> Moves<AvatarMove> {
+    Moves::Plain(
+        lists
+            .into_iter()
+            .flatten()
+            .map(|a| AvatarMove {
+                index: a.index,
+                user: a.user,
+                transform: Pose::of(&transform_to_wire(&a.transform)),
+            })
+            .collect(),
+    )
 }
 
 fn objects_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<ObjectState>>) -> Vec<WireObject> {
@@ -129,7 +138,7 @@ fn objects_to_wire<'a>(lists: impl IntoIterator<Item = &'a Vec<ObjectState>>) ->
 }
 
 /// A `delta` message of `d` with the given objects and avatars.
-fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Vec<WireAvatar>) -> ServerMsg {
+fn delta_msg(d: &Delta, objects: Vec<WireObject>, avatars: Moves<AvatarMove>) -> ServerMsg {
     ServerMsg::Delta {
         tick: d.tick,
         objects,
@@ -153,15 +162,17 @@ pub(crate) fn motion_msg(d: &Delta) -> Option<ServerMsg> {
     (!d.avatars.is_empty() || !d.moved.is_empty()).then(|| ServerMsg::Motion {
         tick: d.tick,
         avatars: avatars_to_wire([&d.avatars]),
-        objects: d
-            .moved
-            .iter()
-            .map(|o| WireMotion {
-                id: o.id,
-                transform: transform_to_wire(&o.transform),
-                version: o.version,
-            })
-            .collect(),
+        objects: Moves::Plain(
+            d.moved
+                .iter()
+                .map(|o| ObjectMove {
+                    index: o.index,
+                    id: o.id,
+                    transform: Pose::of(&transform_to_wire(&o.transform)),
+                    version: o.version,
+                })
+                .collect(),
+        ),
     })
 }
 

@@ -107,10 +107,10 @@ pub(crate) async fn read_incoming<R: AsyncRead + Unpin>(
 ) -> Incoming {
     match framing::read_frame(recv, max, hard).await {
         FrameRead::Frame(payload) => Incoming::Data(payload),
-        FrameRead::Skipped { len } => Incoming::Refused(Refusal {
-            code: ErrorCode::TooLarge,
-            message: format!("frame of {len} bytes is over the limit of {max}"),
-        }),
+        FrameRead::Skipped { len } => Incoming::Refused(Refusal::new(
+            ErrorCode::TooLarge,
+            format!("frame of {len} bytes is over the limit of {max}"),
+        )),
         FrameRead::Oversized { len } => Incoming::Close(CloseReason::too_big(format!(
             "frame of {len} bytes is over the hard limit of {hard}"
         ))),

@@ -47,6 +47,8 @@ pub async fn upgrade(
     Extension(conn_slot): Extension<ConnSlot>,
     headers: HeaderMap,
 ) -> Response {
+    // Without `?codec=`, the hello's frame kind decides: text is JSON, binary postcard.
+    let fixed = query.codec.is_some();
     let Some(codec) = Codec::from_query(query.codec.as_deref()) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -85,7 +87,7 @@ pub async fn upgrade(
             let (sink, stream) = socket.split();
             let source = WsSource {
                 stream,
-                codec,
+                codec: fixed.then_some(codec),
                 max: edge.config.max_frame_bytes,
                 idle: std::time::Duration::from_millis(edge.config.ws_idle_timeout_ms),
             };
@@ -119,36 +121,34 @@ fn close_message(reason: &CloseReason) -> Message {
     }))
 }
 
-/// The payload of a data frame of the connection's codec, or why it is refused.
-fn classify(message: Result<Message, axum::Error>, codec: Codec, max: usize) -> Incoming {
-    let payload = match message {
-        Ok(Message::Binary(bytes)) if !codec.is_text() => bytes,
-        Ok(Message::Text(text)) if codec.is_text() => Bytes::from(text),
-        Ok(Message::Binary(_) | Message::Text(_)) => {
+/// The payload of a data frame of the connection's codec (of either kind while it is not
+/// settled), or why it is refused.
+fn classify(message: Result<Message, axum::Error>, codec: Option<Codec>, max: usize) -> Incoming {
+    let payload = match (message, codec) {
+        (Ok(Message::Binary(bytes)), None | Some(Codec::Postcard)) => bytes,
+        (Ok(Message::Text(text)), None | Some(Codec::Json)) => Bytes::from(text),
+        (Ok(Message::Binary(_) | Message::Text(_)), Some(codec)) => {
             let expected = if codec.is_text() {
                 "text (JSON)"
             } else {
                 "binary (postcard)"
             };
-            let refusal = Refusal {
-                code: ErrorCode::BadMessage,
-                message: format!("this connection takes {expected} frames"),
-            };
+            let refusal = Refusal::new(
+                ErrorCode::BadMessage,
+                format!("this connection takes {expected} frames"),
+            );
             return Incoming::Refused(refusal);
         }
-        Ok(Message::Ping(_) | Message::Pong(_)) => return Incoming::Skip,
-        Ok(Message::Close(_)) => return Incoming::End,
-        Err(error) => return read_error(error),
+        (Ok(Message::Ping(_) | Message::Pong(_)), _) => return Incoming::Skip,
+        (Ok(Message::Close(_)), _) => return Incoming::End,
+        (Err(error), _) => return read_error(error),
     };
     if payload.len() > max {
         let message = format!(
             "frame of {} bytes is over the limit of {max}",
             payload.len()
         );
-        return Incoming::Refused(Refusal {
-            code: ErrorCode::TooLarge,
-            message,
-        });
+        return Incoming::Refused(Refusal::new(ErrorCode::TooLarge, message));
     }
     Incoming::Data(payload)
 }
@@ -168,7 +168,8 @@ fn read_error(error: axum::Error) -> Incoming {
 /// a pong) arrives for `idle` is closed.
 struct WsSource {
     stream: Stream,
-    codec: Codec,
+    /// The codec, once known (`?codec=`, or the hello's).
+    codec: Option<Codec>,
     max: usize,
     idle: std::time::Duration,
 }
@@ -183,6 +184,10 @@ impl FrameSource for WsSource {
                 self.idle.as_secs_f32()
             ))),
         }
+    }
+
+    fn use_codec(&mut self, codec: Codec) {
+        self.codec = Some(codec);
     }
 }
 

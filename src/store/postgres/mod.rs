@@ -175,6 +175,7 @@ fn object_from_row(row: &PgRow) -> Result<ObjectState, StoreError> {
     let version: i64 = row.try_get("version")?;
     Ok(ObjectState {
         id: row.try_get("id")?,
+        index: 0,
         model: shared(row.try_get("model")?),
         transform: Transform {
             translation: Vec3::new(real("px")?, real("py")?, real("pz")?),

@@ -11,6 +11,7 @@ fn stored(n: usize) -> Vec<ObjectState> {
     (0..n)
         .map(|i| ObjectState {
             id: Uuid::from_u128(50_000 + i as u128),
+            index: 0,
             model: Arc::from("crate"),
             transform: Transform::from_translation(Vec3::new(i as f32, 0.0, 0.0)),
             props: Arc::from("{}"),

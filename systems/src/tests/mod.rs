@@ -120,6 +120,7 @@ fn join(conn: u64, space: &str) -> Input {
 
 fn cmd(conn: u64, command: Command) -> Input {
     Input::Command {
+        request: None,
         conn: ConnId(conn),
         command,
     }
@@ -251,6 +252,7 @@ fn join_waits_for_the_store_and_loaded_objects_are_not_written_back() {
     let space = Uuid::from_u128(99);
     let object = ObjectState {
         id: Uuid::from_u128(500),
+        index: 0,
         model: Arc::from("chair"),
         transform: Transform::IDENTITY,
         props: Arc::from(r#"{"c":1}"#),
@@ -513,6 +515,12 @@ fn an_avatar_that_stops_is_settled_once() {
     world.join_new(1, 1, "lobby");
     world.join_new(2, 2, "lobby");
     let pose = Transform::from_translation(Vec3::new(1.0, 0.0, 2.0));
+    // The first to join has the first index.
+    let walker = |transform| crate::AvatarPose {
+        user: Uuid::from_u128(1),
+        index: 0,
+        transform,
+    };
     let deltas = |out: &[Outgoing]| -> Vec<crate::Delta> {
         events_for(out, 2)
             .into_iter()
@@ -527,7 +535,7 @@ fn an_avatar_that_stops_is_settled_once() {
     assert_eq!(moved.len(), 1);
     assert_eq!(
         (moved[0].avatars.clone(), moved[0].settled.clone()),
-        (vec![(Uuid::from_u128(1), pose)], vec![])
+        (vec![walker(pose)], vec![])
     );
     // Walking at half the tick rate (a pose every other tick) is not stopping.
     let mut pose = pose;
@@ -552,7 +560,7 @@ fn an_avatar_that_stops_is_settled_once() {
     );
     assert_eq!(
         (stopped[0].avatars.clone(), stopped[0].settled.clone()),
-        (vec![], vec![(Uuid::from_u128(1), pose)])
+        (vec![], vec![walker(pose)])
     );
     let (out, _) = world.step(vec![]);
     assert!(deltas(&out).is_empty(), "settled once, then nothing");
