@@ -9,6 +9,8 @@
 #   everyone-ws-1k  1,000 bots in one space over WebSocket, no view radius
 #   sweep           100 / 500 / 1,000 / 1,500 / 2,000 / 3,000 bots in one space (QUIC, 20 m)
 #   sweep-everyone  the same sweep with no view radius, over WebSocket
+#   protocols       everyone sees everyone, 500 bots, WebSocket then QUIC, protocol 1
+#                   then 2 (the same binaries), and 1,000 over WebSocket with protocol 2
 # With no scenario, runs them all (about 20 minutes). Every bot walks at 10 Hz inside
 # 200 m × 200 m; the server ticks at 20 Hz. A scenario that misses its thresholds is
 # reported (FAIL lines) and the script goes on.
@@ -96,8 +98,21 @@ scenario() {
           --duration 30s --max-p99-tick 25ms
         stop_server
       done ;;
+    protocols)
+      for transport in ws quic; do
+        for protocol in 1 2; do
+          start_server "everyone-$transport-500-v$protocol"
+          run_bots "everyone-$transport-500-v$protocol" --transport "$transport" --protocol "$protocol" \
+            --bots 500 --spaces 1 --ramp 20s --duration 30s --max-failures 0 --max-p99-latency 100ms
+          stop_server
+        done
+      done
+      start_server everyone-ws-1k-v2
+      run_bots everyone-ws-1k-v2 --transport ws --protocol 2 --bots 1000 --spaces 1 --ramp 30s \
+        --duration 30s --max-failures 0 --max-p99-latency 100ms
+      stop_server ;;
     *)
-      echo "load: unknown scenario $1 (quic-1k, mixed-5k, everyone-ws-1k, sweep, sweep-everyone)" >&2
+      echo "load: unknown scenario $1 (quic-1k, mixed-5k, everyone-ws-1k, sweep, sweep-everyone, protocols)" >&2
       exit 2 ;;
   esac
 }

@@ -212,6 +212,8 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
     let mut latencies = Vec::new();
     let mut poses = u64::from(i as u32 % args.stamp_every.max(1));
 
+    // What `client` had received when the last message was counted.
+    let mut counted_bytes = client.received_bytes();
     loop {
         if window.is_none() && plan.phase.measuring() {
             window = Some((Instant::now(), client.received_bytes(), seen.deltas));
@@ -219,7 +221,8 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
         let sent = tokio::select! {
             _ = stop.changed() => break,
             received = client.next() => {
-                let before = client.received_bytes();
+                let arrived = client.received_bytes().saturating_sub(counted_bytes);
+                counted_bytes = client.received_bytes();
                 let ended = match received {
                     Ok(Received::Msg(msg)) => Ok(msg),
                     Ok(Received::Closed(closed)) => Err(closed_reason(closed)),
@@ -241,7 +244,7 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
                     rec.latencies(&latencies);
                     rec.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     rec.poses.fetch_add(poses_in(&msg), std::sync::atomic::Ordering::Relaxed);
-                    rec.bytes.fetch_add(client.received_bytes().saturating_sub(before), std::sync::atomic::Ordering::Relaxed);
+                    rec.bytes.fetch_add(arrived, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(())
             }

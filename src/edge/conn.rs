@@ -92,6 +92,8 @@ impl CloseSignal {
 pub trait DatagramSink: Send + Sync + std::fmt::Debug {
     /// Queues a datagram; false if it could not be sent (no datagrams, or too large).
     fn send(&self, payload: bytes::Bytes) -> bool;
+    /// The largest datagram the peer takes now; `None` if it takes none.
+    fn max_size(&self) -> Option<usize>;
 }
 
 /// The tick thread's handle on one connection.

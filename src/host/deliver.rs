@@ -12,8 +12,8 @@ use plaza_systems::{ConnId, Delta, Event, Outgoing, Recipients};
 use tokio::sync::mpsc;
 
 use crate::edge::bridge::{
-    Frame, MotionBases, SharedEncoding, event_to_wire, fallback_msg, is_empty_delta, motion_msg,
-    rest_msg,
+    Dialect, Frame, MotionBases, SharedEncoding, event_to_wire, fallback_msg, is_empty_delta,
+    motion_datagrams, motion_msg, rest_msg,
 };
 use crate::edge::conn::{CloseReason, ConnHandle};
 use crate::telemetry::{Telemetry, TickStats};
@@ -38,9 +38,36 @@ struct Forms {
     full: Option<Option<SharedEncoding>>,
     /// A whole-space delta with its avatars coded against the previous one's.
     relative: Option<SharedEncoding>,
-    motion: Option<Option<SharedEncoding>>,
+    motion: Option<Option<Motion>>,
     rest: Option<Option<SharedEncoding>>,
     fallback: Option<SharedEncoding>,
+}
+
+/// A delta's motion, encoded whole and, when that is too big for a datagram, split per
+/// dialect and size limit, each on first need.
+struct Motion {
+    whole: SharedEncoding,
+    /// `None`: one entry alone is over that limit.
+    datagrams: Vec<((Dialect, usize), Option<Vec<Frame>>)>,
+}
+
+impl Motion {
+    fn whole(&mut self, dialect: Dialect) -> Frame {
+        self.whole.frame(dialect)
+    }
+
+    fn datagrams(&mut self, dialect: Dialect, limit: usize) -> Option<&[Frame]> {
+        let key = (dialect, limit);
+        let at = match self.datagrams.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let split = motion_datagrams(self.whole.msg(), dialect, limit);
+                self.datagrams.push((key, split));
+                self.datagrams.len() - 1
+            }
+        };
+        self.datagrams[at].1.as_deref()
+    }
 }
 
 impl Delivery<'_> {
@@ -126,20 +153,37 @@ impl Delivery<'_> {
                 .filter(|full| !is_empty_delta(full.msg()))
                 .map(|full| full.frame(dialect));
         };
-        let motion = forms
-            .motion
-            .get_or_insert_with(|| motion_msg(d).map(SharedEncoding::new));
+        let motion = forms.motion.get_or_insert_with(|| {
+            motion_msg(d).map(|msg| Motion {
+                whole: SharedEncoding::new(msg),
+                datagrams: Vec::new(),
+            })
+        });
         let sent = motion.as_mut().is_none_or(|motion| {
-            let bytes = motion.frame(dialect).bytes;
-            let len = bytes.len() as u64;
-            // The transport refuses what exceeds the peer's datagram limit.
-            let sent = datagrams.send(bytes);
-            if sent {
-                let counters = self.telemetry.transport(handle.transport);
-                counters.messages_out.fetch_add(1, Ordering::Relaxed);
-                counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+            let counters = self.telemetry.transport(handle.transport);
+            let send = |frame: &Frame| {
+                let len = frame.bytes.len() as u64;
+                let sent = datagrams.send(frame.bytes.clone());
+                if sent {
+                    counters.messages_out.fetch_add(1, Ordering::Relaxed);
+                    counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+                }
+                sent
+            };
+            // Whole first: asking quinn for the datagram limit takes the connection's lock,
+            // which a thousand recipients a tick feel; only motion that does not fit needs it.
+            if send(&motion.whole(dialect)) {
+                return true;
             }
-            sent
+            let Some(frames) = datagrams
+                .max_size()
+                .and_then(|limit| motion.datagrams(dialect, limit))
+            else {
+                return false;
+            };
+            // Each datagram stands alone: one that cannot go sends the rest of this motion
+            // on the stream as well, where the newer state wins.
+            frames.iter().all(send)
         });
         if sent {
             let rest = forms

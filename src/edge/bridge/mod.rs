@@ -13,7 +13,7 @@ use plaza_net::{Codec, ErrorCode, ServerMsg};
 pub(crate) use bases::MotionBases;
 pub use inbound::{check_name, command_from_wire, request_of};
 pub use outbound::event_to_wire;
-pub(crate) use outbound::{fallback_msg, is_empty_delta, motion_msg, rest_msg};
+pub(crate) use outbound::{fallback_msg, is_empty_delta, motion_datagrams, motion_msg, rest_msg};
 
 use crate::config::Config;
 

@@ -207,3 +207,140 @@ pub(crate) fn is_empty_delta(msg: &ServerMsg) -> bool {
         if objects.is_empty() && removed.is_empty() && avatars.is_empty() && joined.is_empty() && left.is_empty()
             && appeared.is_empty() && vanished.is_empty() && hidden.is_empty())
 }
+
+/// `motion` (with plain lists) as datagrams of at most `limit` bytes in `dialect`: the whole
+/// message if it fits, else as few `motion`s of the same tick as it takes, each with some
+/// of the entries and each readable alone. `None` if one entry alone is over the limit.
+pub(crate) fn motion_datagrams(
+    motion: &ServerMsg,
+    dialect: super::Dialect,
+    limit: usize,
+) -> Option<Vec<super::Frame>> {
+    let ServerMsg::Motion {
+        tick,
+        avatars,
+        objects,
+    } = motion
+    else {
+        return None;
+    };
+    let whole = super::encode(dialect, motion);
+    if whole.bytes.len() <= limit {
+        return Some(vec![whole]);
+    }
+    let (avatars, objects) = (avatars.entries(), objects.entries());
+    let entries = avatars.len() + objects.len();
+    let mut parts = whole.bytes.len().div_ceil(limit.max(1)) + 1;
+    loop {
+        let parts_now = parts.min(entries.max(1));
+        let per = entries.div_ceil(parts_now);
+        let frames: Vec<super::Frame> = (0..entries)
+            .step_by(per.max(1))
+            .map(|from| {
+                let to = (from + per).min(entries);
+                let (a_from, a_to) = (from.min(avatars.len()), to.min(avatars.len()));
+                let (o_from, o_to) = (from.max(avatars.len()), to.max(avatars.len()));
+                let part = ServerMsg::Motion {
+                    tick: *tick,
+                    avatars: Moves::Plain(avatars[a_from..a_to].to_vec()),
+                    objects: Moves::Plain(
+                        objects[o_from - avatars.len()..o_to - avatars.len()].to_vec(),
+                    ),
+                };
+                super::encode(dialect, &part)
+            })
+            .collect();
+        if frames.iter().all(|f| f.bytes.len() <= limit) {
+            return Some(frames);
+        }
+        if parts_now >= entries {
+            return None;
+        }
+        parts *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plaza_net::{Codec, Mirror, WireUser};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::edge::bridge::Dialect;
+
+    #[test]
+    fn motion_too_big_for_one_datagram_goes_in_several_that_each_read_alone() {
+        let user = |i: u32| Uuid::from_u128(1_000 + u128::from(i));
+        let pose = |i: u32| Pose::of(&WireTransform::at([i as f32 * 1.7, 0.0, -(i as f32)]));
+        let motion = ServerMsg::Motion {
+            tick: 9,
+            avatars: Moves::Plain(
+                (0..400)
+                    .map(|i| AvatarMove {
+                        index: i,
+                        user: user(i),
+                        transform: pose(i),
+                    })
+                    .collect(),
+            ),
+            objects: Moves::Plain(vec![ObjectMove {
+                index: 0,
+                id: Uuid::from_u128(5),
+                transform: pose(3),
+                version: 2,
+            }]),
+        };
+        for codec in [Codec::Postcard, Codec::Json] {
+            let dialect = Dialect::current(codec);
+            let frames = motion_datagrams(&motion, dialect, 1200).expect("splits");
+            assert!(frames.len() > 1, "{codec:?}: {} datagram(s)", frames.len());
+            // A client that knows everyone reads each datagram on its own.
+            let mut known = Mirror::default();
+            let mut joined = ServerMsg::Joined {
+                space: Uuid::nil(),
+                name: "s".into(),
+                tick: 1,
+                objects: vec![WireObject {
+                    id: Uuid::from_u128(5),
+                    index: 0,
+                    model: "cube".into(),
+                    transform: WireTransform::IDENTITY,
+                    props: plaza_net::Props::default(),
+                    owner: Uuid::nil(),
+                    version: 1,
+                }],
+                users: (0..400)
+                    .map(|i| WireUser {
+                        user: user(i),
+                        index: i,
+                        name: "u".into(),
+                        transform: pose(0),
+                    })
+                    .collect(),
+                chat: vec![],
+                shares: vec![],
+            };
+            known.absorb(&mut joined).expect("absorbs");
+            let mut avatars = 0;
+            let mut objects = 0;
+            for frame in &frames {
+                assert!(frame.bytes.len() <= 1200, "{}", frame.bytes.len());
+                let mut msg = codec.decode_server(&frame.bytes).expect("decodes");
+                known.absorb(&mut msg).expect("resolves");
+                let ServerMsg::Motion {
+                    avatars: a,
+                    objects: o,
+                    ..
+                } = msg
+                else {
+                    panic!("a motion");
+                };
+                assert!(a.entries().iter().all(|m| m.transform == pose(m.index)));
+                avatars += a.entries().len();
+                objects += o.entries().len();
+            }
+            assert_eq!((avatars, objects), (400, 1), "{codec:?}: every entry, once");
+        }
+        assert!(motion_datagrams(&motion, Dialect::current(Codec::Json), 20).is_none());
+    }
+}

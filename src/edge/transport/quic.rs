@@ -73,10 +73,29 @@ pub fn endpoint(config: &Config, identity: &Identity) -> Result<Endpoint, QuicEr
         .max_concurrent_bidi_streams(VarInt::from_u32(config.quic_max_streams + 1))
         .max_concurrent_uni_streams(VarInt::from_u32(0));
     server.transport_config(Arc::new(transport));
-    Endpoint::server(server, config.quic_listen).map_err(|source| QuicError::Bind {
+    let bind = |source| QuicError::Bind {
         addr: config.quic_listen,
         source,
-    })
+    };
+    let socket = std::net::UdpSocket::bind(config.quic_listen).map_err(bind)?;
+    // quinn sends a burst of same-sized packets in one syscall (UDP GSO) where the kernel
+    // allows it; say whether it does here, since fan-out to many clients depends on it.
+    let gso_segments = quinn::udp::UdpSocketState::new((&socket).into())
+        .map(|state| state.max_gso_segments())
+        .unwrap_or(1);
+    tracing::info!(
+        gso_segments,
+        "QUIC socket bound (gso_segments > 1: GSO in use)"
+    );
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| bind(std::io::Error::other("no async runtime for QUIC")))?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        runtime,
+    )
+    .map_err(bind)
 }
 
 /// Accepts connections until the endpoint is closed.
@@ -120,6 +139,10 @@ impl StreamConnection for Connection {
 
     fn send_datagram(&self, payload: bytes::Bytes) -> bool {
         Connection::send_datagram(self, payload).is_ok()
+    }
+
+    fn max_datagram_size(&self) -> Option<usize> {
+        Connection::max_datagram_size(self)
     }
 
     async fn finish(send: &mut Self::Send) {

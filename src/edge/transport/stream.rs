@@ -160,6 +160,8 @@ pub(crate) trait StreamConnection: Clone + Send + Sync + 'static {
     /// Sends a datagram without waiting; false if it could not be (the peer takes no
     /// datagrams, or it is larger than the peer's limit).
     fn send_datagram(&self, payload: Bytes) -> bool;
+    /// The largest datagram the peer takes now; `None` if it takes none.
+    fn max_datagram_size(&self) -> Option<usize>;
     /// Finishes `send` and waits until the peer has what was sent.
     fn finish(send: &mut Self::Send) -> impl Future<Output = ()> + Send;
     /// Closes with an application code and reason.
@@ -241,6 +243,10 @@ impl<C> std::fmt::Debug for Datagrams<C> {
 impl<C: StreamConnection> DatagramSink for Datagrams<C> {
     fn send(&self, payload: Bytes) -> bool {
         self.0.send_datagram(payload)
+    }
+
+    fn max_size(&self) -> Option<usize> {
+        self.0.max_datagram_size()
     }
 }
 

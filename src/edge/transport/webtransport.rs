@@ -118,6 +118,10 @@ impl StreamConnection for Connection {
         Connection::send_datagram(self, payload).is_ok()
     }
 
+    fn max_datagram_size(&self) -> Option<usize> {
+        Connection::max_datagram_size(self)
+    }
+
     async fn finish(send: &mut Self::Send) {
         let _ = send.finish().await;
     }
