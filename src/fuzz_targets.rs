@@ -53,7 +53,7 @@ pub fn framing(data: &[u8]) {
         let mut stream = data;
         for _ in 0..data.len() + 1 {
             match crate::edge::transport::stream::read_incoming(&mut stream, 64, 256).await {
-                Incoming::End | Incoming::Close(_) => return,
+                Incoming::End | Incoming::Goodbye | Incoming::Close(_) => return,
                 Incoming::Data(payload) => codec_postcard(&payload),
                 Incoming::Refused(_) | Incoming::Skip => {}
             }

@@ -128,7 +128,7 @@ impl Readers {
                     FrameRead::Oversized { len } | FrameRead::Skipped { len } => {
                         Inbound::TooLarge(len)
                     }
-                    FrameRead::End => Inbound::End,
+                    FrameRead::End | FrameRead::Finished => Inbound::End,
                 };
                 let last = !matches!(item, Inbound::Frame(_));
                 if frames.send(item).await.is_err() || last {

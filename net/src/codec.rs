@@ -244,6 +244,7 @@ mod tests {
                 secret: None,
                 versions: vec![],
                 codec: None,
+                resume: None,
             }
         );
         let spawn = br#"{"type":"spawn","ref":7,"model":"cube","transform":{"pos":[1,2,3],"rot":[0,0,0,1],"scale":[1,1,1]},"props":{"c":1}}"#;
@@ -307,6 +308,9 @@ mod tests {
                 registered: false,
                 token: "t".into(),
                 guest_secret: Some("s".into()),
+                resume: Some("r".into()),
+                resume_grace_secs: 30,
+                resumed: false,
             },
             ServerMsg::Signal {
                 from: id,

@@ -30,7 +30,9 @@ pub enum FrameRead {
         /// The length it claimed.
         len: usize,
     },
-    /// The stream ended, between frames or in the middle of one, or failed.
+    /// The peer finished its stream cleanly, between frames.
+    Finished,
+    /// The stream ended in the middle of a frame, or failed.
     End,
 }
 
@@ -40,7 +42,13 @@ pub enum FrameRead {
 /// every frame over the cap is oversized.
 pub async fn read_frame<R: AsyncRead + Unpin>(recv: &mut R, max: usize, hard: usize) -> FrameRead {
     let mut prefix = [0_u8; PREFIX_BYTES];
-    if recv.read_exact(&mut prefix).await.is_err() {
+    // The first byte alone, to tell a clean finish (no byte at all) from a failure.
+    match recv.read(&mut prefix[..1]).await {
+        Ok(0) => return FrameRead::Finished,
+        Ok(_) => {}
+        Err(_) => return FrameRead::End,
+    }
+    if recv.read_exact(&mut prefix[1..]).await.is_err() {
         return FrameRead::End;
     }
     let len = u32::from_be_bytes(prefix) as usize;
@@ -107,7 +115,7 @@ mod tests {
         for want in expected {
             assert_eq!(read_frame(&mut reader, 10, 100).await, want);
         }
-        assert_eq!(read_frame(&mut reader, 10, 100).await, FrameRead::End);
+        assert_eq!(read_frame(&mut reader, 10, 100).await, FrameRead::Finished);
     }
 
     #[tokio::test]

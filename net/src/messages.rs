@@ -180,6 +180,10 @@ pub enum ClientMsg {
         /// The codec the client wants after `welcome` (absent: the one of this frame).
         #[serde(default)]
         codec: Option<Codec>,
+        /// The resume token of an earlier `welcome`: take that session back (same session,
+        /// space and avatar) if it is still held.
+        #[serde(default)]
+        resume: Option<String>,
     },
     /// Enter a space by name, creating it on first use.
     Join {
@@ -286,6 +290,7 @@ impl ClientMsg {
             secret: None,
             versions: PROTOCOL_VERSIONS.to_vec(),
             codec: None,
+            resume: None,
         }
     }
 
@@ -299,6 +304,7 @@ impl ClientMsg {
             secret: Some(secret.into()),
             versions: PROTOCOL_VERSIONS.to_vec(),
             codec: None,
+            resume: None,
         }
     }
 
@@ -312,6 +318,7 @@ impl ClientMsg {
             secret: None,
             versions: PROTOCOL_VERSIONS.to_vec(),
             codec: None,
+            resume: None,
         }
     }
 }
@@ -344,6 +351,17 @@ pub enum ServerMsg {
         /// it is not shown again.
         #[serde(default)]
         guest_secret: Option<String>,
+        /// A token that takes this session back on a new connection (`hello.resume`)
+        /// within `resume_grace_secs` of this one ending; absent when the server holds no
+        /// sessions. Keep it secret.
+        #[serde(default)]
+        resume: Option<String>,
+        /// How long the session is held for `resume` after the connection ends, in seconds.
+        #[serde(default)]
+        resume_grace_secs: u32,
+        /// Whether this is a session taken back with `hello.resume` (its `joined` follows).
+        #[serde(default)]
+        resumed: bool,
     },
     /// Answer to `join`: the whole visible state of the space.
     Joined {

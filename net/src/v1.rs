@@ -306,6 +306,7 @@ impl From<ClientMsg> for crate::ClientMsg {
                 secret,
                 versions: vec![1],
                 codec: None,
+                resume: None,
             },
             ClientMsg::Join { space } => Now::Join {
                 space,
@@ -639,6 +640,9 @@ impl From<ServerMsg> for crate::ServerMsg {
                 registered,
                 token,
                 guest_secret,
+                resume: None,
+                resume_grace_secs: 0,
+                resumed: false,
             },
             ServerMsg::Joined {
                 space,

@@ -163,6 +163,10 @@ pub struct Config {
     pub max_gltf_json_values: usize,
     /// Time a new connection has to say hello, in ms. Default 10000.
     pub handshake_timeout_ms: u64,
+    /// How long a session whose client went away is held for it to take back with the
+    /// resume token of its `welcome`, in seconds (0: sessions end with their connection).
+    /// At most 3600. Default 30.
+    pub resume_grace_secs: u64,
     /// Sustained messages per second one connection may send. Default 120.
     pub client_messages_per_sec: u32,
     /// Messages one connection may send in a burst above the sustained rate. Default 240.
@@ -307,6 +311,7 @@ impl Default for Config {
             max_gltf_json_bytes: 4 * 1024 * 1024,
             max_gltf_json_values: 250_000,
             handshake_timeout_ms: 10_000,
+            resume_grace_secs: 30,
             client_messages_per_sec: 120,
             client_message_burst: 240,
             message_rates: MessageRates::default(),

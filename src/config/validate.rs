@@ -148,6 +148,10 @@ impl Config {
             "handshake_timeout_ms must be at least 100",
         )?;
         check(
+            self.resume_grace_secs <= 3600,
+            "resume_grace_secs must be at most 3600 (an hour)",
+        )?;
+        check(
             (1_000..=600_000).contains(&self.quic_idle_timeout_ms),
             "quic_idle_timeout_ms must be between 1000 and 600000",
         )?;

@@ -23,6 +23,8 @@ pub(super) struct Hello {
     pub(super) guest_secret: Option<String>,
     /// The protocol version and codec the connection speaks from its welcome on.
     pub(super) dialect: Dialect,
+    /// The resume token the hello presented, if any.
+    pub(super) resume: Option<String>,
 }
 
 /// The codec of a first frame: JSON if it opens a JSON object (a postcard `hello` opens
@@ -67,7 +69,7 @@ pub(super) async fn handshake<S: FrameSource>(
             Incoming::Data(payload) => break payload,
             Incoming::Refused(refusal) => return Err(refusal),
             Incoming::Skip => continue,
-            Incoming::End => return Err(closed()),
+            Incoming::End | Incoming::Goodbye => return Err(closed()),
             Incoming::Close(reason) => {
                 return Err(Refusal::new(ErrorCode::TooLarge, reason.text));
             }
@@ -86,6 +88,7 @@ pub(super) async fn handshake<S: FrameSource>(
         secret,
         versions,
         codec: wanted,
+        resume,
     } = msg
     else {
         let message = "the first message must be hello";
@@ -119,6 +122,7 @@ pub(super) async fn handshake<S: FrameSource>(
             visitor,
             guest_secret: None,
             dialect,
+            resume,
         });
     }
     let name = check_name("name", &name, edge.config.max_name_chars)?;
@@ -136,12 +140,14 @@ pub(super) async fn handshake<S: FrameSource>(
             visitor,
             guest_secret: Some(fresh),
             dialect,
+            resume,
         }),
         GuestHello::Returning(account) => Ok(Hello {
             account,
             visitor,
             guest_secret: None,
             dialect,
+            resume,
         }),
         GuestHello::Registered => Err(unauthorized(format!(
             "{name:?} is a registered user: log in (POST /api/login) and send the token in hello"

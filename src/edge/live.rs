@@ -47,11 +47,16 @@ impl LiveSessions {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a session with its token's hash.
+    /// Adds a session with its token's hash. A session taken back on a new connection
+    /// replaces its entry, and its old token stops working.
     pub fn insert(&self, token_hash: [u8; 32], live: LiveSession) {
         let mut registry = self.lock();
         registry.by_token.insert(token_hash, live.session);
-        registry.by_id.insert(live.session, (token_hash, live));
+        if let Some((old_hash, _)) = registry.by_id.insert(live.session, (token_hash, live))
+            && old_hash != token_hash
+        {
+            registry.by_token.remove(&old_hash);
+        }
     }
 
     /// Removes a session; its token stops working.

@@ -1,13 +1,14 @@
 //! What faces a connection: the state every transport's connection tasks share (the way
 //! into the tick thread, the store for hello, limits, counters), the session core they all
 //! run, the one translation between wire and world, rate limits, connection slots, the
-//! registry of live sessions, and the transports themselves.
+//! registry of live sessions, resume tokens, and the transports themselves.
 
 pub mod bridge;
 pub(crate) mod conn;
 pub(crate) mod hello;
 pub(crate) mod live;
 pub(crate) mod rate;
+pub(crate) mod resume;
 pub(crate) mod session;
 pub(crate) mod slots;
 pub(crate) mod transport;
@@ -62,6 +63,8 @@ pub struct Edge {
     ports: [std::sync::atomic::AtomicU16; 2],
     /// Connected sessions and their tokens.
     pub(crate) sessions: LiveSessions,
+    /// Resume tokens, and the sessions held for them.
+    pub(crate) resumable: resume::Resumable,
     /// Where uploads are stored (`None` when uploads are switched off).
     pub(crate) files: Option<FileStore>,
     /// New connections per client address.
@@ -123,6 +126,7 @@ impl Edge {
             config.upload_concurrency,
             std::time::Duration::from_millis(config.upload_wait_ms),
         );
+        let resume_grace = std::time::Duration::from_secs(config.resume_grace_secs);
         Self {
             limits: InputLimits::from_config(&config),
             slots: Slots::new(config.max_connections, config.max_connections_per_addr),
@@ -137,6 +141,7 @@ impl Edge {
             cert_sha256,
             ports: Default::default(),
             sessions: LiveSessions::default(),
+            resumable: resume::Resumable::new(resume_grace),
             files,
             connection_limit: KeyedBuckets::new(config_rates.0, RATE_KEYS),
             http_limit: KeyedBuckets::new(config_rates.1, RATE_KEYS),

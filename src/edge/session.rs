@@ -23,6 +23,7 @@ use super::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use super::hello::{Hello, handshake};
 use super::live::LiveSession;
 use super::rate::{KindBuckets, MessageKind, TokenBucket};
+use super::resume::{Ending, Taken};
 use crate::auth;
 use crate::clock::now_ms;
 use crate::telemetry::TransportCounters;
@@ -41,8 +42,12 @@ pub enum Incoming {
     Skip,
     /// The transport cannot go on (a frame over the hard size limit): close for this reason.
     Close(CloseReason),
-    /// The peer closed, or the connection failed.
+    /// The connection failed or went away without a word: its session may be held for the
+    /// client to take back.
     End,
+    /// The peer closed the connection on purpose (a WebSocket close frame): its session
+    /// ends at once.
+    Goodbye,
 }
 
 /// The reading half of a transport.
@@ -95,9 +100,15 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         meta.visitor = Some(visitor);
     }
     let (tx, rx) = mpsc::channel(edge.config.outbound_queue_frames);
+    // A token that is unknown, expired or another user's just makes a new session, which
+    // the welcome says (`resumed: false`).
+    let taken = hello
+        .resume
+        .as_deref()
+        .and_then(|token| edge.resumable.take(token, hello.account.id));
     let live = Live {
         conn: edge.next_conn(),
-        session: Uuid::new_v4(),
+        session: taken.map_or_else(Uuid::new_v4, |t| t.session),
         user: hello.account.id,
         dialect: hello.dialect,
         tx,
@@ -106,7 +117,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         strikes: Strikes::new(edge.config.strike_policy()),
     };
     let transport = meta.transport;
-    live.welcome(&edge, hello, meta, datagrams);
+    let resume_token = live.welcome(&edge, hello, meta, datagrams, taken);
     let writer = tokio::spawn(write_frames(
         sink,
         rx,
@@ -114,14 +125,33 @@ pub async fn run<S: FrameSource, K: FrameSink>(
         edge.clone(),
         transport,
     ));
-    tokio::select! {
+    let client_ended = tokio::select! {
         () = read_commands(&mut source, &edge, &live) => {
+            // Ended by the client (or the network) unless the server had decided to close.
+            let client_ended = live.close.reason().is_none();
             live.close.close(CloseReason::policy("client closed the connection"));
+            client_ended
         }
-        _ = live.close.closed() => {}
+        _ = live.close.closed() => false,
+    };
+    match edge
+        .resumable
+        .end(resume_token.as_deref(), live.conn, client_ended)
+    {
+        Ending::Disconnect => {
+            edge.submit(Envelope::Input(Input::Disconnect { conn: live.conn }));
+            edge.sessions.remove(live.session);
+        }
+        Ending::Hold { until_ms } => {
+            edge.submit(Envelope::Input(Input::Suspend {
+                conn: live.conn,
+                until_ms,
+            }));
+            edge.sessions.remove(live.session);
+        }
+        // Taken back on a new connection, which owns the session now.
+        Ending::Moved => {}
     }
-    edge.submit(Envelope::Input(Input::Disconnect { conn: live.conn }));
-    edge.sessions.remove(live.session);
     let counters = live.counters;
     drop(live);
     let _ = writer.await;
@@ -144,16 +174,21 @@ struct Live<'a> {
 
 impl Live<'_> {
     /// Sends `welcome` (first in the queue), registers the session's token, and hands the
-    /// connection to the tick thread.
+    /// connection to the tick thread: a new session, or the one `taken` back. Returns the
+    /// session's resume token.
     fn welcome(
         &self,
         edge: &Edge,
         hello: Hello,
         meta: SessionMeta,
         datagrams: Option<Arc<dyn DatagramSink>>,
-    ) {
+        taken: Option<Taken>,
+    ) -> Option<String> {
         let (token, token_hash) = auth::new_token();
         let account = hello.account;
+        let resume = edge
+            .resumable
+            .issue(self.session, account.id, self.conn, self.close.clone());
         let welcome = ServerMsg::Welcome {
             session: self.session,
             user: account.id,
@@ -164,6 +199,9 @@ impl Live<'_> {
             registered: account.registered,
             token,
             guest_secret: hello.guest_secret,
+            resume: resume.clone(),
+            resume_grace_secs: u32::try_from(edge.resumable.grace().as_secs()).unwrap_or(u32::MAX),
+            resumed: taken.is_some(),
         };
         edge.sessions.insert(
             token_hash,
@@ -190,16 +228,24 @@ impl Live<'_> {
                 datagrams,
                 transport: meta.transport,
             },
-            input: Input::Connect {
-                conn: self.conn,
-                session: self.session,
-                user: account.id,
-                name: account.name,
-                admin: account.admin,
-                meta,
-                strikes: self.strikes.clone(),
+            input: match taken {
+                Some(taken) => Input::Resume {
+                    from: taken.from,
+                    conn: self.conn,
+                    strikes: self.strikes.clone(),
+                },
+                None => Input::Connect {
+                    conn: self.conn,
+                    session: self.session,
+                    user: account.id,
+                    name: account.name,
+                    admin: account.admin,
+                    meta,
+                    strikes: self.strikes.clone(),
+                },
             },
         });
+        resume
     }
 
     /// Queues a reply. A full queue means the client is not reading; the tick thread
@@ -240,6 +286,11 @@ async fn read_commands<S: FrameSource>(source: &mut S, edge: &Edge, live: &Live<
             Incoming::Refused(refusal) => Err(refusal),
             Incoming::Skip => Ok(()),
             Incoming::End => return,
+            Incoming::Goodbye => {
+                live.close
+                    .close(CloseReason::policy("the client said goodbye"));
+                return;
+            }
             Incoming::Close(reason) => {
                 if reason.code == CloseReason::TOO_BIG {
                     live.reply(&Refusal::new(ErrorCode::TooLarge, reason.text.clone()).to_msg());

@@ -71,7 +71,7 @@ impl TickLoop {
             let began = Instant::now();
             let sched_before = thread_schedstat();
             tick += 1;
-            self.tick(&mut app, tick, &mut conns, &mut bases);
+            self.tick(&mut app, (tick, stopping), &mut conns, &mut bases);
             let took = began.elapsed();
             self.record(tick, took);
             if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (sched_before, thread_schedstat()) {
@@ -120,13 +120,26 @@ impl TickLoop {
     fn tick(
         &mut self,
         app: &mut App,
-        tick: u64,
+        (tick, last): (u64, bool),
         conns: &mut HashMap<ConnId, ConnHandle>,
         bases: &mut MotionBases,
     ) {
         let began = Instant::now();
         let world = app.world_mut();
         self.take_inputs(world, conns);
+        if last {
+            // Sessions held for their clients end with the server, in its last tick.
+            let held = plaza_systems::resume::held_connections(world);
+            let mut inbox = world.resource_mut::<Inbox>();
+            for input in &mut inbox.0 {
+                if let Input::Suspend { conn, .. } = *input {
+                    *input = Input::Disconnect { conn };
+                }
+            }
+            inbox
+                .0
+                .extend(held.into_iter().map(|conn| Input::Disconnect { conn }));
+        }
         *world.resource_mut::<SimTime>() = SimTime {
             tick,
             unix_ms: now_ms(),
@@ -168,11 +181,14 @@ impl TickLoop {
                     handle,
                     input,
                 } => {
+                    if let Input::Resume { from, .. } = &input {
+                        conns.remove(from);
+                    }
                     conns.insert(conn, handle);
                     inbox.0.push(input);
                 }
                 Envelope::Input(input) => {
-                    if let Input::Disconnect { conn } = &input {
+                    if let Input::Disconnect { conn } | Input::Suspend { conn, .. } = &input {
                         conns.remove(conn);
                     }
                     inbox.0.push(input);

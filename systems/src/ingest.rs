@@ -7,7 +7,7 @@
 use bevy_ecs::prelude::*;
 
 use crate::reply::CurrentRequest;
-use crate::{Command, Inbox, Index, Input, TickLog, chat, objects, sessions, sharing};
+use crate::{Command, Inbox, Index, Input, TickLog, chat, objects, resume, sessions, sharing};
 
 /// Applies every input queued in [`Inbox`].
 pub fn apply_inputs(world: &mut World) {
@@ -34,6 +34,12 @@ pub fn apply_inputs(world: &mut World) {
                 sessions::connect(world, who, strikes)
             }
             Input::Disconnect { conn } => sessions::disconnect(world, conn),
+            Input::Suspend { conn, until_ms } => resume::suspend(world, conn, until_ms),
+            Input::Resume {
+                from,
+                conn,
+                strikes,
+            } => resume::resume(world, from, conn, strikes),
             Input::SpaceLoaded { name, result } => sessions::space_loaded(world, name, result),
             Input::AccessChanged { space, access } => {
                 sessions::access_changed(world, space, access)
@@ -56,6 +62,7 @@ pub fn apply_inputs(world: &mut World) {
     }
     // Hand the emptied buffer back so its allocation is reused next tick.
     world.resource_mut::<Inbox>().0 = inputs;
+    resume::expire(world);
 }
 
 fn apply_command(world: &mut World, session: Entity, command: Command) {

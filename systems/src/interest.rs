@@ -20,6 +20,7 @@ use crate::components::{
 };
 use crate::grid::Grid;
 use crate::replicate::{ObjectData, is_move_only, object_state, user_state};
+use crate::resume::Resumed;
 use crate::{AvatarPose, Delta, Event, Limits, Outbox, Outgoing, Recipients, SimTime, Snapshot};
 
 /// What an owed entry must send; a later, stronger need replaces a weaker one.
@@ -152,8 +153,11 @@ pub fn replicate_in_view(
         Changed<Version>,
     >,
     moved_avatars: Query<Entity, (Changed<Avatar>, With<Session>, Without<JustJoined>)>,
-    mut viewers: Query<(Entity, &Session, &Avatar, &InSpace, &mut View), Without<JustJoined>>,
-    arrivals: Query<(Entity, &Session, &Avatar, &InSpace), With<JustJoined>>,
+    mut viewers: Query<
+        (Entity, &Session, &Avatar, &InSpace, &mut View),
+        (Without<JustJoined>, Without<Resumed>),
+    >,
+    arrivals: Query<(Entity, &Session, &Avatar, &InSpace), Or<(With<JustJoined>, With<Resumed>)>>,
     people: People,
     objects: Objects,
     spaces: Query<(&Space, &ChatLog, &ScreenShares)>,
@@ -237,7 +241,10 @@ pub fn replicate_in_view(
             to: Recipients::One(session.conn),
             event: Event::Joined(Box::new(snapshot)),
         });
-        commands.entity(entity).insert(view).remove::<JustJoined>();
+        commands
+            .entity(entity)
+            .insert(view)
+            .remove::<(JustJoined, Resumed)>();
     }
 }
 

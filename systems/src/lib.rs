@@ -13,6 +13,7 @@ mod persist;
 mod replicate;
 mod reply;
 mod resources;
+pub mod resume;
 mod rows;
 mod schedule;
 mod sessions;

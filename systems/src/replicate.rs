@@ -14,6 +14,7 @@ use crate::components::{
     Avatar, Backfill, ChatLog, InSpace, JustJoined, Model, ObjectId, Owner, Props, ScreenShares,
     Session, Space, SpaceContents, Transform, Version,
 };
+use crate::resume::Resumed;
 use crate::slots::Slot;
 use crate::{
     AvatarPose, ConnId, Delta, Event, Limits, ObjectState, Outbox, Outgoing, Recipients, SimTime,
@@ -85,7 +86,16 @@ pub struct ReplicateState {
 }
 
 /// The queries replication reads, besides what changed this tick.
-type Sessions<'w, 's> = Query<'w, 's, (&'static Session, &'static Avatar, Has<JustJoined>)>;
+type Sessions<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Session,
+        &'static Avatar,
+        Has<JustJoined>,
+        Has<Resumed>,
+    ),
+>;
 type Spaces<'w, 's> = Query<
     'w,
     's,
@@ -122,6 +132,7 @@ pub fn replicate(
     spaces: Spaces,
     objects: Objects,
     mut backfills: Query<(Entity, &Session, &mut Backfill)>,
+    resumed: Query<(Entity, &InSpace), With<Resumed>>,
     mut state: Local<ReplicateState>,
     mut commands: Commands,
 ) {
@@ -211,6 +222,74 @@ pub fn replicate(
             &mut commands,
         );
     }
+    for (entity, in_space) in &resumed {
+        resend_snapshot(
+            tick,
+            (entity, in_space.0),
+            limits.load_slice_objects,
+            (&spaces, &sessions, &objects),
+            &mut outbox,
+            &mut commands,
+        );
+    }
+}
+
+/// A session taken back on a new connection gets its space's state anew, alone.
+fn resend_snapshot(
+    tick: u64,
+    (entity, space): (Entity, Entity),
+    slice: usize,
+    (spaces, sessions, objects): (&Spaces, &Sessions, &Objects),
+    outbox: &mut Outbox,
+    commands: &mut Commands,
+) {
+    commands.entity(entity).remove::<Resumed>();
+    let (Some((snapshot, rest)), Ok((session, ..))) = (
+        snapshot_of(tick, space, slice, (spaces, sessions, objects)),
+        sessions.get(entity),
+    ) else {
+        return;
+    };
+    commands.entity(entity).remove::<Backfill>();
+    if !rest.is_empty() {
+        commands.entity(entity).insert(Backfill(rest));
+    }
+    outbox.0.push(Outgoing {
+        to: Recipients::One(session.conn),
+        event: Event::Joined(Box::new(snapshot)),
+    });
+}
+
+/// The state of `space` as a newcomer first gets it (its first `slice` objects), and the
+/// objects left for later slices.
+fn snapshot_of(
+    tick: u64,
+    space: Entity,
+    slice: usize,
+    (spaces, sessions, objects): (&Spaces, &Sessions, &Objects),
+) -> Option<(Snapshot, Vec<Entity>)> {
+    let (info, contents, chat, shares) = spaces.get(space).ok()?;
+    let mut all = contents.objects.iter().copied();
+    let snapshot = Snapshot {
+        space: info.id,
+        name: info.name.clone(),
+        tick,
+        objects: all
+            .by_ref()
+            .take(slice.max(1))
+            .filter_map(|e| objects.get(e).ok())
+            .map(|(data, _)| object_state(data))
+            .collect(),
+        users: contents
+            .members
+            .iter()
+            .filter_map(|&m| sessions.get(m).ok())
+            .map(|(session, avatar, ..)| user_state(session, avatar))
+            .collect(),
+        chat: chat.0.iter().cloned().collect(),
+        shares: shares.0.clone(),
+    };
+    Some((snapshot, all.collect()))
 }
 
 /// Sessions still owed the objects their snapshot left out: a slice this tick, in all.
@@ -327,31 +406,14 @@ fn send_snapshot(
     outbox: &mut Outbox,
     commands: &mut Commands,
 ) {
-    let Ok((info, contents, chat, shares)) = spaces.get(space) else {
+    let Some((snapshot, rest)) = snapshot_of(tick, space, slice, (spaces, sessions, objects))
+    else {
         return;
     };
-    let mut all = contents.objects.iter().copied();
-    let snapshot = Snapshot {
-        space: info.id,
-        name: info.name.clone(),
-        tick,
-        objects: all
-            .by_ref()
-            .take(slice.max(1))
-            .filter_map(|e| objects.get(e).ok())
-            .map(|(data, _)| object_state(data))
-            .collect(),
-        users: contents
-            .members
-            .iter()
-            .filter_map(|&m| sessions.get(m).ok())
-            .map(|(session, avatar, _)| user_state(session, avatar))
-            .collect(),
-        chat: chat.0.iter().cloned().collect(),
-        shares: shares.0.clone(),
+    let Ok((_, contents, ..)) = spaces.get(space) else {
+        return;
     };
     let to = present_members(&contents.members, sessions, true);
-    let rest: Vec<Entity> = all.collect();
     if !rest.is_empty() {
         for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
             commands.entity(entity).insert(Backfill(rest.clone()));
@@ -367,12 +429,13 @@ fn delta_for(deltas: &mut HashMap<Entity, Delta>, space: Entity) -> &mut Delta {
     deltas.entry(space).or_default()
 }
 
-/// Connections of the members that did (`arrived = true`) or did not join this tick.
+/// Connections of the members that did (`arrived = true`) or did not join this tick. A
+/// session taken back this tick is neither: it gets a snapshot of its own.
 fn present_members(members: &[Entity], sessions: &Sessions, arrived: bool) -> Vec<ConnId> {
     members
         .iter()
         .filter_map(|&m| sessions.get(m).ok())
-        .filter(|&(_, _, just_joined)| just_joined == arrived)
-        .map(|(session, _, _)| session.conn)
+        .filter(|&(_, _, just_joined, resumed)| !resumed && just_joined == arrived)
+        .map(|(session, ..)| session.conn)
         .collect()
 }

@@ -32,6 +32,23 @@ pub enum Input {
         /// Its connection.
         conn: ConnId,
     },
+    /// A client's connection ended, but it may take its session back until `until_ms`
+    /// (ms since the epoch): the session stays where it is.
+    Suspend {
+        /// Its connection.
+        conn: ConnId,
+        /// When the session ends if not taken back.
+        until_ms: i64,
+    },
+    /// A client took back the session of connection `from` on connection `conn`.
+    Resume {
+        /// The connection the session had.
+        from: ConnId,
+        /// Its new connection.
+        conn: ConnId,
+        /// The new connection's strike counter.
+        strikes: Strikes,
+    },
     /// A command from a connected client.
     Command {
         /// Who sent it.

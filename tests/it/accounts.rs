@@ -498,6 +498,7 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
             visitor: Some("hello-visitor-01".into()),
             versions: vec![],
             codec: None,
+            resume: None,
         })
         .await;
     native.join("plaza").await;
@@ -510,6 +511,7 @@ async fn visitors_are_counted_per_space_from_a_cookie_or_hello() {
         visitor: Some("short".into()),
         versions: vec![],
         codec: None,
+        resume: None,
     })
     .await;
     bad.expect_error(ErrorCode::BadMessage).await;

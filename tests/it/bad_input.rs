@@ -131,6 +131,7 @@ async fn each_bad_input_gets_its_error_code() {
         visitor: None,
         versions: vec![],
         codec: None,
+        resume: None,
     })
     .await;
     json.expect_error(ErrorCode::BadMessage).await;
@@ -166,6 +167,7 @@ async fn handshake_errors_close_the_connection() {
             visitor: None,
             versions: vec![],
             codec: None,
+            resume: None,
         })
         .await;
     wrong.expect_error(ErrorCode::ProtocolMismatch).await;
@@ -196,6 +198,7 @@ async fn handshake_errors_close_the_connection() {
             visitor: None,
             versions: vec![],
             codec: None,
+            resume: None,
         })
         .await;
     nameless.expect_error(ErrorCode::BadMessage).await;

@@ -19,6 +19,7 @@ mod protocol;
 mod quic;
 mod redis;
 mod restart;
+mod resume;
 mod services;
 mod sharing;
 mod slots;

@@ -40,6 +40,7 @@ async fn the_product_works_on_postgres() {
         visitor: Some(visitor.into()),
         versions: vec![],
         codec: None,
+        resume: None,
     })
     .await;
     let mut guest = Client::connect(addr, Codec::Json).await;

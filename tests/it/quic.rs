@@ -218,6 +218,7 @@ async fn misbehaving_quic_clients_are_closed_and_others_keep_playing() {
         visitor: None,
         versions: vec![],
         codec: None,
+        resume: None,
     })
     .await;
     old.expect_error(ErrorCode::ProtocolMismatch).await;

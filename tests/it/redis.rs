@@ -163,7 +163,8 @@ async fn presence_is_published_with_an_expiry() {
         names
     };
     assert_eq!(names, vec!["alice".to_string()]);
-    drop((alice, bob));
+    alice.goodbye().await;
+    bob.goodbye().await;
     eventually(
         Duration::from_secs(5),
         "the empty space's presence is gone",

@@ -169,7 +169,7 @@ async fn two_peers_exchange_offer_answer_and_candidates_and_no_one_else_hears() 
         .recv_until(|m| share_news(m, viewer.user, true))
         .await;
     let viewer_user = viewer.user;
-    drop(viewer);
+    viewer.goodbye().await;
     sharer
         .recv_until(|m| share_news(m, viewer_user, false))
         .await;

@@ -120,6 +120,8 @@ pub struct Client {
     pub guest_secret: Option<String>,
     /// What compact motion refers to (raw WebSocket clients; plaza-net's keeps its own).
     mirror: plaza_net::Mirror,
+    /// The resume token from welcome.
+    pub resume: Option<String>,
 }
 
 impl Client {
@@ -159,6 +161,7 @@ impl Client {
             token: String::new(),
             guest_secret: None,
             mirror: plaza_net::Mirror::default(),
+            resume: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl Client {
             token: String::new(),
             guest_secret: None,
             mirror: plaza_net::Mirror::default(),
+            resume: None,
         }
     }
 
@@ -203,6 +207,7 @@ impl Client {
             token: String::new(),
             guest_secret: None,
             mirror: plaza_net::Mirror::default(),
+            resume: None,
         }
     }
 
@@ -277,6 +282,7 @@ impl Client {
             token: String::new(),
             guest_secret: None,
             mirror: plaza_net::Mirror::default(),
+            resume: None,
         }
     }
 
@@ -305,10 +311,12 @@ impl Client {
                 name,
                 registered,
                 guest_secret,
+                resume,
                 ..
             } => {
                 assert_eq!(token.len(), 64, "a session token comes with welcome");
                 self.token = token;
+                self.resume = resume;
                 if guest_secret.is_some() {
                     self.guest_secret = guest_secret;
                 }
@@ -337,6 +345,16 @@ impl Client {
             Message::Binary(bytes.into())
         };
         self.send_raw(frame).await;
+    }
+
+    /// Closes the connection on purpose (a WebSocket close frame, or finishing the QUIC
+    /// stream): the session ends at once, where a connection that just goes away is held
+    /// for resuming.
+    pub async fn goodbye(mut self) {
+        match &mut self.link {
+            Link::Ws(ws) => ws.close(None).await.expect("the close frame is sent"),
+            Link::Net(net) => net.finish().await.expect("the stream is finished"),
+        }
     }
 
     /// Sends a raw WebSocket message (WebSocket test clients only).

@@ -52,7 +52,10 @@ impl FramedSource {
         let reader = tokio::spawn(async move {
             loop {
                 let incoming = read_incoming(&mut recv, max, hard).await;
-                let end = matches!(incoming, Incoming::End | Incoming::Close(_));
+                let end = matches!(
+                    incoming,
+                    Incoming::End | Incoming::Goodbye | Incoming::Close(_)
+                );
                 if frames.send(incoming).await.is_err() || end {
                     return;
                 }
@@ -115,6 +118,7 @@ pub(crate) async fn read_incoming<R: AsyncRead + Unpin>(
             "frame of {len} bytes is over the hard limit of {hard}"
         ))),
         FrameRead::End => Incoming::End,
+        FrameRead::Finished => Incoming::Goodbye,
     }
 }
 

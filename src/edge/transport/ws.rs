@@ -140,7 +140,7 @@ fn classify(message: Result<Message, axum::Error>, codec: Option<Codec>, max: us
             return Incoming::Refused(refusal);
         }
         (Ok(Message::Ping(_) | Message::Pong(_)), _) => return Incoming::Skip,
-        (Ok(Message::Close(_)), _) => return Incoming::End,
+        (Ok(Message::Close(_)), _) => return Incoming::Goodbye,
         (Err(error), _) => return read_error(error),
     };
     if payload.len() > max {

@@ -626,6 +626,7 @@ fn a_moved_object_is_motion_then_settles_once() {
 
 mod interest;
 mod loading;
+mod resume;
 
 #[test]
 fn only_owners_and_space_admins_change_objects() {
