@@ -186,12 +186,8 @@ pub struct Client {
     codec: Codec,
     /// The newest tick of motion applied; older motion datagrams are stale.
     newest_avatars: u64,
-    /// What compact motion refers to.
-    mirror: crate::mirror::Mirror,
-    /// The protocol version spoken (1, or [`crate::PROTOCOL_VERSION`], the default).
-    version: u32,
-    /// Payload bytes received so far (frames and datagrams).
-    received_bytes: u64,
+    /// How what arrives is read.
+    inflow: Inflow,
 }
 
 impl Client {
@@ -313,9 +309,7 @@ impl Client {
             link,
             codec,
             newest_avatars: 0,
-            mirror: crate::mirror::Mirror::default(),
-            version: crate::PROTOCOL_VERSION,
-            received_bytes: 0,
+            inflow: Inflow::new(codec),
         }
     }
 
@@ -339,15 +333,13 @@ impl Client {
             link: Link::Ws(Box::new(ws)),
             codec,
             newest_avatars: 0,
-            mirror: crate::mirror::Mirror::default(),
-            version: crate::PROTOCOL_VERSION,
-            received_bytes: 0,
+            inflow: Inflow::new(codec),
         })
     }
 
     /// Payload bytes received so far, frames and datagrams.
     pub fn received_bytes(&self) -> u64 {
-        self.received_bytes
+        self.inflow.received_bytes
     }
 
     /// The codec in use.
@@ -370,11 +362,11 @@ impl Client {
     /// `hello`. Messages still come and go in the current version's types: what version 1
     /// lacks is dropped on the way out and left empty on the way in.
     pub fn speak_version(&mut self, version: u32) {
-        self.version = version;
+        self.inflow.version = version;
     }
 
     fn encode(&self, msg: &ClientMsg) -> Result<Vec<u8>, CodecError> {
-        if self.version == 1 {
+        if self.inflow.version == 1 {
             return crate::v1::encode_client(self.codec, &crate::v1::client_msg(msg));
         }
         self.codec.encode_client(msg)
@@ -458,8 +450,7 @@ impl Client {
                 let payload = match readers.rx.recv().await.unwrap_or(Inbound::End) {
                     Inbound::Frame(payload) => payload,
                     Inbound::Datagram(payload) => {
-                        self.received_bytes += payload.len() as u64;
-                        let msg = decode(self.version, self.codec, &mut self.mirror, &payload)?;
+                        let msg = self.inflow.take(&payload)?;
                         if let ServerMsg::Motion { tick, .. } = msg {
                             // Datagrams arrive out of order: an older one is stale.
                             if tick < self.newest_avatars {
@@ -477,13 +468,7 @@ impl Client {
                     }
                     Inbound::End => return Ok(Received::Closed(peer.closed().await)),
                 };
-                self.received_bytes += payload.len() as u64;
-                return Ok(Received::Msg(decode(
-                    self.version,
-                    self.codec,
-                    &mut self.mirror,
-                    &payload,
-                )?));
+                return Ok(Received::Msg(self.inflow.take(&payload)?));
             },
             Link::Ws(ws) => loop {
                 let payload = match ws.next().await {
@@ -508,31 +493,44 @@ impl Client {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(_)) => continue,
                 };
-                self.received_bytes += payload.len() as u64;
-                return Ok(Received::Msg(decode(
-                    self.version,
-                    self.codec,
-                    &mut self.mirror,
-                    &payload,
-                )?));
+                return Ok(Received::Msg(self.inflow.take(&payload)?));
             },
         }
     }
 }
 
-/// Decodes a server payload of protocol `version` and resolves its compact motion.
-fn decode(
+/// How a client reads what arrives: the protocol version and codec it speaks, what it
+/// knows of the space for compact motion, and how many bytes came.
+struct Inflow {
+    /// The protocol version spoken (1, or [`crate::PROTOCOL_VERSION`], the default).
     version: u32,
     codec: Codec,
-    mirror: &mut crate::mirror::Mirror,
-    payload: &[u8],
-) -> Result<ServerMsg, ClientError> {
-    if version == 1 {
-        return Ok(crate::v1::decode_server(codec, payload)?.into());
+    /// What compact motion refers to.
+    mirror: crate::mirror::Mirror,
+    /// Payload bytes received so far (frames and datagrams).
+    received_bytes: u64,
+}
+
+impl Inflow {
+    fn new(codec: Codec) -> Self {
+        Self {
+            version: crate::PROTOCOL_VERSION,
+            codec,
+            mirror: crate::mirror::Mirror::default(),
+            received_bytes: 0,
+        }
     }
-    let mut msg = codec.decode_server(payload)?;
-    mirror.absorb(&mut msg)?;
-    Ok(msg)
+
+    /// Counts and decodes a server payload, resolving its compact motion.
+    fn take(&mut self, payload: &[u8]) -> Result<ServerMsg, ClientError> {
+        self.received_bytes += payload.len() as u64;
+        if self.version == 1 {
+            return Ok(crate::v1::decode_server(self.codec, payload)?.into());
+        }
+        let mut msg = self.codec.decode_server(payload)?;
+        self.mirror.absorb(&mut msg)?;
+        Ok(msg)
+    }
 }
 
 impl Peer {

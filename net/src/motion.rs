@@ -172,20 +172,8 @@ impl<T> Default for Moves<T> {
 impl<T: Entry> Moves<T> {
     /// The binary form of `entries`, each coded against what `base_of` says the recipient
     /// has of its index (`None`: against the zero pose).
-    pub fn code(mut entries: Vec<T>, mut base_of: impl FnMut(&T) -> Option<QPose>) -> Self {
-        entries.sort_unstable_by_key(T::index);
-        let mut out = Vec::with_capacity(2 + entries.len() * 8);
-        write_varint(&mut out, entries.len() as u64);
-        let mut next = 0_u32;
-        for entry in &entries {
-            // Sorted, so the gap is never negative; a repeated index costs a gap of 0.
-            write_varint(&mut out, u64::from(entry.index().saturating_sub(next)));
-            next = entry.index().saturating_add(1);
-            let base = base_of(entry);
-            entry.pose().write(base.as_ref(), &mut out);
-            entry.write_rest(&mut out);
-        }
-        Self::Coded(Bytes::from(out))
+    pub fn code(entries: Vec<T>, base_of: impl FnMut(&T) -> Option<QPose>) -> Self {
+        Self::Coded(Bytes::from(code_slice(&entries, base_of)))
     }
 
     /// The entries of a plain list. A coded list (as decoded, before a client resolved it)
@@ -229,6 +217,29 @@ impl<T: Entry> Moves<T> {
     }
 }
 
+/// The coded bytes of `entries` in rising index order (sorted here when they are not).
+fn code_slice<T: Entry>(entries: &[T], mut base_of: impl FnMut(&T) -> Option<QPose>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + entries.len() * 8);
+    write_varint(&mut out, entries.len() as u64);
+    let mut next = 0_u32;
+    let mut write = |entry: &T| {
+        // Sorted, so the gap is never negative; a repeated index costs a gap of 0.
+        write_varint(&mut out, u64::from(entry.index().saturating_sub(next)));
+        next = entry.index().saturating_add(1);
+        let base = base_of(entry);
+        entry.pose().write(base.as_ref(), &mut out);
+        entry.write_rest(&mut out);
+    };
+    if entries.is_sorted_by_key(T::index) {
+        entries.iter().for_each(&mut write);
+    } else {
+        let mut sorted: Vec<&T> = entries.iter().collect();
+        sorted.sort_unstable_by_key(|e| e.index());
+        sorted.into_iter().for_each(write);
+    }
+    out
+}
+
 impl<T: Entry + Serialize> Serialize for Moves<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -239,10 +250,7 @@ impl<T: Entry + Serialize> Serialize for Moves<T> {
                 }
                 seq.end()
             }
-            Self::Plain(entries) => match Self::code(entries.clone(), |_| None) {
-                Self::Coded(bytes) => serializer.serialize_bytes(&bytes),
-                Self::Plain(_) => unreachable!("code always codes"),
-            },
+            Self::Plain(entries) => serializer.serialize_bytes(&code_slice(entries, |_| None)),
             Self::Coded(bytes) if !serializer.is_human_readable() => {
                 serializer.serialize_bytes(bytes)
             }

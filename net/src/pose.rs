@@ -215,17 +215,18 @@ impl QRot {
     /// The travelling form of the quaternion `[x, y, z, w]` (normalised first; a zero
     /// quaternion, which the server never holds, becomes the identity).
     pub fn quantize(q: [f32; 4]) -> Self {
-        let q = q.map(f64::from);
-        let norm = q.iter().map(|c| c * c).sum::<f64>().sqrt();
-        if !(norm.is_finite() && norm > 0.0) {
+        let [x, y, z, w] = q.map(f64::from);
+        let norm_sq = x * x + y * y + z * z + w * w;
+        if !(norm_sq.is_finite() && norm_sq > 0.0) {
             return Self::Yaw(0);
         }
-        let [x, y, z, w] = q.map(|c| c / norm);
-        if x.abs() < 1e-6 && z.abs() < 1e-6 {
+        // |x| and |z| below 1e-6 of the norm; atan2 needs no normalising.
+        if x * x < 1e-12 * norm_sq && z * z < 1e-12 * norm_sq {
             let turns = (2.0 * y.atan2(w)) / TAU;
             return Self::Yaw((turns * 65536.0).round().rem_euclid(65536.0) as u16);
         }
-        Self::Packed(Self::packed([x, y, z, w]))
+        let norm = norm_sq.sqrt();
+        Self::Packed(Self::packed([x, y, z, w].map(|c| c / norm)))
     }
 
     /// Smallest three: bits 31–30 name the largest-magnitude component (0 x, 1 y, 2 z,

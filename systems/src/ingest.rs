@@ -54,15 +54,23 @@ pub fn apply_inputs(world: &mut World) {
                     // The connection ended earlier in this tick; its last commands are moot.
                     continue;
                 };
-                world.insert_resource(CurrentRequest(request));
+                set_request(world, request);
                 apply_command(world, session, command);
-                world.insert_resource(CurrentRequest(None));
+                set_request(world, None);
             }
         }
     }
     // Hand the emptied buffer back so its allocation is reused next tick.
     world.resource_mut::<Inbox>().0 = inputs;
     resume::expire(world);
+}
+
+/// Sets the `ref` the refusals of the command being applied carry.
+fn set_request(world: &mut World, request: Option<u32>) {
+    match world.get_resource_mut::<CurrentRequest>() {
+        Some(mut current) => current.0 = request,
+        None => world.insert_resource(CurrentRequest(request)),
+    }
 }
 
 fn apply_command(world: &mut World, session: Entity, command: Command) {

@@ -59,6 +59,7 @@ impl Plugin for WorldPlugin {
             .insert_resource(IdGen::from_seed(self.id_seed))
             .init_resource::<SimTime>()
             .init_resource::<Inbox>()
+            .init_resource::<crate::reply::CurrentRequest>()
             .init_resource::<Outbox>()
             .init_resource::<LoadRequests>()
             .init_resource::<SpaceLoads>()

@@ -177,6 +177,15 @@ async fn a_json_hello_needs_no_codec_query_and_versions_are_negotiated() {
     assert_eq!((&pong["type"], &pong["t"]), (&"pong".into(), &5.0.into()));
 }
 
+/// The next refusal's code and `ref`.
+async fn refusal(c: &mut Client) -> (ErrorCode, Option<u32>) {
+    c.recv_until(|m| match m {
+        ServerMsg::Error { code, request, .. } => Some((*code, *request)),
+        _ => None,
+    })
+    .await
+}
+
 #[tokio::test]
 async fn refusals_carry_the_ref_and_chat_lines_their_id() {
     let server = TestServer::start().await;
@@ -187,12 +196,7 @@ async fn refusals_carry_the_ref_and_chat_lines_their_id() {
             request: Some(41),
         })
         .await;
-        let refused = c
-            .recv_until(|m| match m {
-                ServerMsg::Error { code, request, .. } => Some((*code, *request)),
-                _ => None,
-            })
-            .await;
+        let refused = refusal(&mut c).await;
         assert_eq!(
             refused,
             (ErrorCode::NotJoined, Some(41)),
@@ -204,12 +208,7 @@ async fn refusals_carry_the_ref_and_chat_lines_their_id() {
             request: Some(42),
         })
         .await;
-        let refused = c
-            .recv_until(|m| match m {
-                ServerMsg::Error { code, request, .. } => Some((*code, *request)),
-                _ => None,
-            })
-            .await;
+        let refused = refusal(&mut c).await;
         assert_eq!(
             refused,
             (ErrorCode::TooLarge, Some(42)),
