@@ -127,6 +127,8 @@ impl Edge {
             std::time::Duration::from_millis(config.upload_wait_ms),
         );
         let resume_grace = std::time::Duration::from_secs(config.resume_grace_secs);
+        // A held session stands for a connection that went away: as many as may be open.
+        let max_held = config.max_connections;
         Self {
             limits: InputLimits::from_config(&config),
             slots: Slots::new(config.max_connections, config.max_connections_per_addr),
@@ -141,7 +143,7 @@ impl Edge {
             cert_sha256,
             ports: Default::default(),
             sessions: LiveSessions::default(),
-            resumable: resume::Resumable::new(resume_grace),
+            resumable: resume::Resumable::new(resume_grace, max_held),
             files,
             connection_limit: KeyedBuckets::new(config_rates.0, RATE_KEYS),
             http_limit: KeyedBuckets::new(config_rates.1, RATE_KEYS),

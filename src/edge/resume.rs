@@ -49,19 +49,23 @@ pub(crate) enum Ending {
     Moved,
 }
 
-/// Resume tokens by hash. Bounded: one entry per connection, plus the held ones, which
-/// end after the grace period (and are swept when more are added).
+/// Resume tokens by hash. Bounded: one entry per open connection, plus at most
+/// `max_held` held ones, which end after the grace period (and are swept when more are
+/// added). Past `max_held`, a connection that goes away ends its session at once.
 #[derive(Debug)]
 pub(crate) struct Resumable {
     grace: Duration,
+    max_held: usize,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
 impl Resumable {
-    /// Tokens that hold a session for `grace` after its connection ends (zero: never).
-    pub(crate) fn new(grace: Duration) -> Self {
+    /// Tokens that hold a session for `grace` after its connection ends (zero: never), at
+    /// most `max_held` at a time.
+    pub(crate) fn new(grace: Duration, max_held: usize) -> Self {
         Self {
             grace,
+            max_held,
             entries: Mutex::default(),
         }
     }
@@ -140,6 +144,14 @@ impl Resumable {
         let now = Instant::now();
         entry.state = State::Held(now + self.grace);
         entries.retain(|_, e| !matches!(e.state, State::Held(until) if until <= now));
+        let held = entries
+            .values()
+            .filter(|e| matches!(e.state, State::Held(_)))
+            .count();
+        if held > self.max_held {
+            entries.remove(&hash);
+            return Ending::Disconnect;
+        }
         Ending::Hold {
             until_ms: crate::clock::now_ms() + self.grace.as_millis() as i64,
         }
@@ -161,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_token_takes_back_its_own_users_session_once() {
-        let resumable = Resumable::new(Duration::from_secs(30));
+        let resumable = Resumable::new(Duration::from_secs(30), 1);
         let (session, user) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let close = CloseSignal::default();
         let token = resumable
@@ -193,6 +205,15 @@ mod tests {
             Ending::Hold { .. }
         ));
         assert_eq!(resumable.held(), 1);
+        let second = resumable
+            .issue(Uuid::from_u128(4), user, ConnId(10), CloseSignal::default())
+            .expect("on");
+        assert_eq!(
+            resumable.end(Some(&second), ConnId(10), true),
+            Ending::Disconnect,
+            "one held session at most here: the second ends at once"
+        );
+        assert_eq!(resumable.held(), 1);
         assert!(resumable.take(&token, user).is_some(), "held, then taken");
 
         let token = resumable
@@ -205,7 +226,7 @@ mod tests {
         );
         assert_eq!(resumable.take(&token, user), None);
         assert!(
-            Resumable::new(Duration::ZERO)
+            Resumable::new(Duration::ZERO, 1)
                 .issue(session, user, ConnId(1), CloseSignal::default())
                 .is_none()
         );
