@@ -11,7 +11,7 @@
 #   sweep-everyone  the same sweep with no view radius, over WebSocket
 #   protocols       everyone sees everyone, 500 bots, WebSocket then QUIC, protocol 1
 #                   then 2 (the same binaries), and 1,000 over WebSocket with protocol 2
-# With no scenario, runs them all (about 20 minutes). Every bot walks at 10 Hz inside
+# With no scenario, runs them all (about 27 minutes). Every bot walks at 10 Hz inside
 # 200 m × 200 m; the server ticks at 20 Hz. A scenario that misses its thresholds is
 # reported (FAIL lines) and the script goes on.
 set -euo pipefail
@@ -118,7 +118,7 @@ scenario() {
 }
 
 if [[ $# -eq 0 ]]; then
-  set -- quic-1k mixed-5k everyone-ws-1k sweep sweep-everyone
+  set -- quic-1k mixed-5k everyone-ws-1k sweep sweep-everyone protocols
 fi
 for s in "$@"; do
   scenario "$s"
