@@ -183,7 +183,6 @@ enum Link {
 /// A connection to a Plaza server.
 pub struct Client {
     link: Link,
-    codec: Codec,
     /// The newest tick of motion applied; older motion datagrams are stale.
     newest_avatars: u64,
     /// How what arrives is read.
@@ -307,7 +306,6 @@ impl Client {
         };
         Self {
             link,
-            codec,
             newest_avatars: 0,
             inflow: Inflow::new(codec),
         }
@@ -331,7 +329,6 @@ impl Client {
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         Ok(Self {
             link: Link::Ws(Box::new(ws)),
-            codec,
             newest_avatars: 0,
             inflow: Inflow::new(codec),
         })
@@ -344,7 +341,7 @@ impl Client {
 
     /// The codec in use.
     pub fn codec(&self) -> Codec {
-        self.codec
+        self.inflow.codec
     }
 
     /// The QUIC connection, for tests that misbehave on purpose (extra streams).
@@ -367,9 +364,9 @@ impl Client {
 
     fn encode(&self, msg: &ClientMsg) -> Result<Vec<u8>, CodecError> {
         if self.inflow.version == 1 {
-            return crate::v1::encode_client(self.codec, &crate::v1::client_msg(msg));
+            return crate::v1::encode_client(self.inflow.codec, &crate::v1::client_msg(msg));
         }
-        self.codec.encode_client(msg)
+        self.inflow.codec.encode_client(msg)
     }
 
     /// Sends a message.
@@ -388,7 +385,7 @@ impl Client {
                 send.write_all(&frame).await.map_err(|e| io(&e))
             }
             Link::Ws(ws) => {
-                let message = if self.codec.is_text() {
+                let message = if self.inflow.codec.is_text() {
                     Message::Text(String::from_utf8_lossy(payload).into_owned().into())
                 } else {
                     Message::Binary(payload.to_vec().into())
@@ -499,7 +496,7 @@ impl Client {
     }
 }
 
-/// How a client reads what arrives: the protocol version and codec it speaks, what it
+/// How a client speaks and reads: the protocol version and codec (both ways), what it
 /// knows of the space for compact motion, and how many bytes came.
 struct Inflow {
     /// The protocol version spoken (1, or [`crate::PROTOCOL_VERSION`], the default).

@@ -262,8 +262,7 @@ fn code_relative(msg: &mut ServerMsg, context: &Value) {
         panic!("a context is a joined message");
     };
     if let ServerMsg::Delta { avatars, .. } = msg {
-        let plain = avatars.entries().to_vec();
-        *avatars = Moves::code(plain, |a| {
+        *avatars = Moves::code(avatars.entries(), |a| {
             users
                 .iter()
                 .find(|u| u.index == a.index)

@@ -172,8 +172,8 @@ impl<T> Default for Moves<T> {
 impl<T: Entry> Moves<T> {
     /// The binary form of `entries`, each coded against what `base_of` says the recipient
     /// has of its index (`None`: against the zero pose).
-    pub fn code(entries: Vec<T>, base_of: impl FnMut(&T) -> Option<QPose>) -> Self {
-        Self::Coded(Bytes::from(code_slice(&entries, base_of)))
+    pub fn code(entries: &[T], base_of: impl FnMut(&T) -> Option<QPose>) -> Self {
+        Self::Coded(Bytes::from(code_slice(entries, base_of)))
     }
 
     /// The entries of a plain list. A coded list (as decoded, before a client resolved it)
@@ -345,7 +345,7 @@ mod tests {
             space.people.insert(a.index, (a.user, Some(a.transform.0)));
         }
         let after: Vec<AvatarMove> = [2, 0].iter().map(|&i| walker(i, i as f32 + 0.14)).collect();
-        let coded = Moves::code(after.clone(), |a| space.person(a.index).and_then(|p| p.1));
+        let coded = Moves::code(&after, |a| space.person(a.index).and_then(|p| p.1));
         let Moves::Coded(bytes) = &coded else {
             panic!("coded");
         };

@@ -143,11 +143,16 @@ impl Resumable {
         }
         let now = Instant::now();
         entry.state = State::Held(now + self.grace);
-        entries.retain(|_, e| !matches!(e.state, State::Held(until) if until <= now));
-        let held = entries
-            .values()
-            .filter(|e| matches!(e.state, State::Held(_)))
-            .count();
+        // Sweep the expired and count the rest in one pass.
+        let mut held = 0;
+        entries.retain(|_, e| match e.state {
+            State::Held(until) if until <= now => false,
+            State::Held(_) => {
+                held += 1;
+                true
+            }
+            State::Live(_) => true,
+        });
         if held > self.max_held {
             entries.remove(&hash);
             return Ending::Disconnect;

@@ -43,6 +43,20 @@ struct Forms {
     fallback: Option<SharedEncoding>,
 }
 
+impl Forms {
+    /// The whole message, for connections that get every change reliably; `None` for a
+    /// close, and for a delta of only settled states, which carries nothing for them.
+    fn full(&mut self, event: &Event) -> Option<&mut SharedEncoding> {
+        self.full
+            .get_or_insert_with(|| {
+                event_to_wire(event)
+                    .filter(|msg| !is_empty_delta(msg))
+                    .map(SharedEncoding::new)
+            })
+            .as_mut()
+    }
+}
+
 /// A delta's motion, encoded whole and, when that is too big for a datagram, split per
 /// dialect and size limit, each on first need.
 struct Motion {
@@ -61,7 +75,8 @@ impl Motion {
         let at = match self.datagrams.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
-                let split = motion_datagrams(self.whole.msg(), dialect, limit);
+                let whole = self.whole.frame(dialect);
+                let split = motion_datagrams(self.whole.msg(), whole, dialect, limit);
                 self.datagrams.push((key, split));
                 self.datagrams.len() - 1
             }
@@ -108,11 +123,9 @@ impl Delivery<'_> {
 
     /// Every whole-space delta moves the space's bases on, whoever gets it; its relative
     /// form is kept for the connections that take it.
+    /// A delta that is empty for reliable connections moves nothing on either.
     fn advance_bases(&mut self, d: &Delta, event: &Event, forms: &mut Forms) {
-        let full = forms
-            .full
-            .get_or_insert_with(|| event_to_wire(event).map(SharedEncoding::new));
-        let Some(full) = full else {
+        let Some(full) = forms.full(event) else {
             return;
         };
         let Some(coded) = self.bases.advance(d.space, full.msg()) else {
@@ -122,7 +135,7 @@ impl Delivery<'_> {
         if let plaza_net::ServerMsg::Delta { avatars, .. } = &mut relative {
             *avatars = coded;
         }
-        forms.relative = (!is_empty_delta(&relative)).then(|| SharedEncoding::new(relative));
+        forms.relative = Some(SharedEncoding::new(relative));
     }
 
     /// The frame `handle` gets on its stream for `event` (after its motion datagram, if it
@@ -141,17 +154,7 @@ impl Delivery<'_> {
             {
                 return Some(relative.frame(dialect));
             }
-            // A delta of only settled states carries nothing for connections that got
-            // every change reliably.
-            let full = forms.full.get_or_insert_with(|| {
-                event_to_wire(event)
-                    .filter(|msg| !is_empty_delta(msg))
-                    .map(SharedEncoding::new)
-            });
-            return full
-                .as_mut()
-                .filter(|full| !is_empty_delta(full.msg()))
-                .map(|full| full.frame(dialect));
+            return forms.full(event).map(|full| full.frame(dialect));
         };
         let motion = forms.motion.get_or_insert_with(|| {
             motion_msg(d).map(|msg| Motion {

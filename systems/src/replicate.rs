@@ -244,12 +244,10 @@ fn resend_snapshot(
     commands: &mut Commands,
 ) {
     commands.entity(entity).remove::<Resumed>();
-    let (Some((snapshot, rest)), Ok((session, ..))) = (
-        snapshot_of(tick, space, slice, (spaces, sessions, objects)),
-        sessions.get(entity),
-    ) else {
+    let (Ok(space_data), Ok((session, ..))) = (spaces.get(space), sessions.get(entity)) else {
         return;
     };
+    let (snapshot, rest) = snapshot_of(tick, space_data, slice, (sessions, objects));
     commands.entity(entity).remove::<Backfill>();
     if !rest.is_empty() {
         commands.entity(entity).insert(Backfill(rest));
@@ -264,11 +262,10 @@ fn resend_snapshot(
 /// objects left for later slices.
 fn snapshot_of(
     tick: u64,
-    space: Entity,
+    (info, contents, chat, shares): (&Space, &SpaceContents, &ChatLog, &ScreenShares),
     slice: usize,
-    (spaces, sessions, objects): (&Spaces, &Sessions, &Objects),
-) -> Option<(Snapshot, Vec<Entity>)> {
-    let (info, contents, chat, shares) = spaces.get(space).ok()?;
+    (sessions, objects): (&Sessions, &Objects),
+) -> (Snapshot, Vec<Entity>) {
     let mut all = contents.objects.iter().copied();
     let snapshot = Snapshot {
         space: info.id,
@@ -289,7 +286,7 @@ fn snapshot_of(
         chat: chat.0.iter().cloned().collect(),
         shares: shares.0.clone(),
     };
-    Some((snapshot, all.collect()))
+    (snapshot, all.collect())
 }
 
 /// Sessions still owed the objects their snapshot left out: a slice this tick, in all.
@@ -406,14 +403,11 @@ fn send_snapshot(
     outbox: &mut Outbox,
     commands: &mut Commands,
 ) {
-    let Some((snapshot, rest)) = snapshot_of(tick, space, slice, (spaces, sessions, objects))
-    else {
+    let Ok(space_data) = spaces.get(space) else {
         return;
     };
-    let Ok((_, contents, ..)) = spaces.get(space) else {
-        return;
-    };
-    let to = present_members(&contents.members, sessions, true);
+    let (snapshot, rest) = snapshot_of(tick, space_data, slice, (sessions, objects));
+    let to = present_members(&space_data.1.members, sessions, true);
     if !rest.is_empty() {
         for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
             commands.entity(entity).insert(Backfill(rest.clone()));

@@ -44,9 +44,7 @@ impl MotionBases {
             bases.index_of.insert(person.user, person.index);
             bases.poses.insert(person.index, person.transform.0);
         }
-        let coded = Moves::code(avatars.clone(), |a: &AvatarMove| {
-            bases.poses.get(&a.index).copied()
-        });
+        let coded = Moves::code(avatars, |a: &AvatarMove| bases.poses.get(&a.index).copied());
         for a in avatars {
             bases.poses.insert(a.index, a.transform.0);
         }

@@ -208,11 +208,13 @@ pub(crate) fn is_empty_delta(msg: &ServerMsg) -> bool {
             && appeared.is_empty() && vanished.is_empty() && hidden.is_empty())
 }
 
-/// `motion` (with plain lists) as datagrams of at most `limit` bytes in `dialect`: the whole
-/// message if it fits, else as few `motion`s of the same tick as it takes, each with some
-/// of the entries and each readable alone. `None` if one entry alone is over the limit.
+/// `motion` (with plain lists), already encoded `whole` in `dialect`, as datagrams of at
+/// most `limit` bytes: the whole message if it fits, else as few `motion`s of the same tick
+/// as it takes, each with some of the entries and each readable alone. `None` if one entry
+/// alone is over the limit.
 pub(crate) fn motion_datagrams(
     motion: &ServerMsg,
+    whole: super::Frame,
     dialect: super::Dialect,
     limit: usize,
 ) -> Option<Vec<super::Frame>> {
@@ -224,7 +226,6 @@ pub(crate) fn motion_datagrams(
     else {
         return None;
     };
-    let whole = super::encode(dialect, motion);
     if whole.bytes.len() <= limit {
         return Some(vec![whole]);
     }
@@ -292,7 +293,8 @@ mod tests {
         };
         for codec in [Codec::Postcard, Codec::Json] {
             let dialect = Dialect::current(codec);
-            let frames = motion_datagrams(&motion, dialect, 1200).expect("splits");
+            let whole = crate::edge::bridge::encode(dialect, &motion);
+            let frames = motion_datagrams(&motion, whole, dialect, 1200).expect("splits");
             assert!(frames.len() > 1, "{codec:?}: {} datagram(s)", frames.len());
             // A client that knows everyone reads each datagram on its own.
             let mut known = Mirror::default();
@@ -341,6 +343,8 @@ mod tests {
             }
             assert_eq!((avatars, objects), (400, 1), "{codec:?}: every entry, once");
         }
-        assert!(motion_datagrams(&motion, Dialect::current(Codec::Json), 20).is_none());
+        let json = Dialect::current(Codec::Json);
+        let whole = crate::edge::bridge::encode(json, &motion);
+        assert!(motion_datagrams(&motion, whole, json, 20).is_none());
     }
 }

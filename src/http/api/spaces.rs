@@ -74,18 +74,22 @@ pub(super) async fn listing(
     Ok(json!({ "spaces": spaces }))
 }
 
+/// The space `id`'s row, or 404.
+async fn space_info(edge: &Edge, id: Uuid) -> Result<SpaceInfo, ApiError> {
+    edge.store
+        .durable
+        .space_info(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("space"))
+}
+
 /// A space the caller may see (public, or private and the caller may enter it), or 404.
 pub(super) async fn visible_space(
     edge: &Edge,
     id: Uuid,
     caller: &Caller,
 ) -> Result<(SpaceInfo, SpaceAccess), ApiError> {
-    let info = edge
-        .store
-        .durable
-        .space_info(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("space"))?;
+    let info = space_info(edge, id).await?;
     let access = edge.store.durable.space_access(id).await?;
     let visible = match &caller.0 {
         _ if !info.private => true,
@@ -149,13 +153,7 @@ pub async fn create(
             format!("a space named {name:?} exists already"),
         ));
     }
-    let id = header.id;
-    let info = edge
-        .store
-        .durable
-        .space_info(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("space"))?;
+    let info = space_info(&edge, header.id).await?;
     Ok((StatusCode::CREATED, Json(space_json(&info, None))))
 }
 
