@@ -19,6 +19,7 @@ use crate::clock::now_ms;
 use crate::config::{Config, ConfigError};
 use crate::edge::transport::{quic, webtransport};
 use crate::edge::{Edge, Published};
+use crate::host::datagrams::DatagramPost;
 use crate::host::loader::load_spaces;
 use crate::host::tick::TickLoop;
 use crate::ops::maintenance;
@@ -117,6 +118,8 @@ impl Server {
         let (load_tx, load_rx) = mpsc::unbounded_channel();
         let loader = tokio::spawn(load_spaces(load_rx, edge.clone()));
         let tick_stop = Arc::new(AtomicBool::new(false));
+        let (datagram_post, posting) = DatagramPost::new(published.telemetry.clone());
+        tokio::spawn(posting);
         let tick_loop = TickLoop {
             envelopes: envelope_rx,
             loads: load_tx,
@@ -127,6 +130,7 @@ impl Server {
             telemetry: published.telemetry.clone(),
             directory: published.directory.clone(),
             outbound_queue_frames: config.outbound_queue_frames,
+            datagram_post,
         };
         let tick_thread = spawn_tick_thread(&config, tick_loop)?;
         let (addr, stop_accepting, http) = serve_http(&config, &edge).await?;

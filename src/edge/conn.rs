@@ -91,9 +91,11 @@ impl CloseSignal {
 /// Sending never waits: the transport queues the datagram or drops its oldest.
 pub trait DatagramSink: Send + Sync + std::fmt::Debug {
     /// Queues a datagram; false if it could not be sent (no datagrams, or too large).
+    /// Called by the datagram post, off the tick thread.
     fn send(&self, payload: bytes::Bytes) -> bool;
-    /// The largest datagram the peer takes now; `None` if it takes none.
-    fn max_size(&self) -> Option<usize>;
+    /// The largest datagram the peer took when last asked, 0 if it takes none: a cheap
+    /// read for the tick thread, which decides from it what goes as datagrams.
+    fn limit(&self) -> usize;
 }
 
 /// The tick thread's handle on one connection.

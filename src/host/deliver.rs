@@ -16,14 +16,15 @@ use crate::edge::bridge::{
     motion_datagrams, motion_msg, rest_msg,
 };
 use crate::edge::conn::{CloseReason, ConnHandle};
-use crate::telemetry::{Telemetry, TickStats};
+use crate::telemetry::TickStats;
+use super::datagrams::DatagramPost;
 
 /// What delivery counts into, and the queue size it names to a client closed as too slow.
 pub(crate) struct Delivery<'a> {
     /// What connections have of each avatar, per space.
     pub(crate) bases: &'a mut MotionBases,
-    /// Per-transport traffic (datagrams are counted here; stream frames by their writer).
-    pub(crate) telemetry: &'a Telemetry,
+    /// Where motion datagrams go, a batch per tick.
+    pub(crate) post: &'a mut DatagramPost,
     /// Slow disconnects.
     pub(crate) stats: &'a TickStats,
     /// Capacity of each outbound queue.
@@ -119,6 +120,7 @@ impl Delivery<'_> {
                 }
             }
         }
+        self.post.flush(self.stats);
     }
 
     /// Every whole-space delta moves the space's bases on, whoever gets it; its relative
@@ -141,7 +143,7 @@ impl Delivery<'_> {
     /// The frame `handle` gets on its stream for `event` (after its motion datagram, if it
     /// takes datagrams and the event is a delta); `None` if nothing is left for the stream.
     fn frame_for(
-        &self,
+        &mut self,
         handle: &ConnHandle,
         event: &Event,
         delta: Option<&Delta>,
@@ -162,31 +164,24 @@ impl Delivery<'_> {
                 datagrams: Vec::new(),
             })
         });
+        // Decided from the connection's last known limit, so the tick never waits for a
+        // transport; the datagram post hands them over after the tick.
+        let limit = datagrams.limit();
+        let post = &mut *self.post;
         let sent = motion.as_mut().is_none_or(|motion| {
-            let counters = self.telemetry.transport(handle.transport);
-            let send = |frame: &Frame| {
-                let len = frame.bytes.len() as u64;
-                let sent = datagrams.send(frame.bytes.clone());
-                if sent {
-                    counters.messages_out.fetch_add(1, Ordering::Relaxed);
-                    counters.bytes_out.fetch_add(len, Ordering::Relaxed);
-                }
-                sent
-            };
-            // Whole first: asking quinn for the datagram limit takes the connection's lock,
-            // which a thousand recipients a tick feel; only motion that does not fit needs it.
-            if send(&motion.whole(dialect)) {
+            let whole = motion.whole(dialect);
+            if whole.bytes.len() <= limit {
+                post.push(datagrams, whole.bytes, handle.transport);
                 return true;
             }
-            let Some(frames) = datagrams
-                .max_size()
-                .and_then(|limit| motion.datagrams(dialect, limit))
+            let Some(frames) = (limit > 0).then(|| motion.datagrams(dialect, limit)).flatten()
             else {
                 return false;
             };
-            // Each datagram stands alone: one that cannot go sends the rest of this motion
-            // on the stream as well, where the newer state wins.
-            frames.iter().all(send)
+            for frame in frames {
+                post.push(datagrams, frame.bytes.clone(), handle.transport);
+            }
+            true
         });
         if sent {
             let rest = forms

@@ -18,6 +18,7 @@ use plaza_systems::components::{ObjectId, Session, SpaceContents};
 use plaza_systems::{App, ConnId, Inbox, Input, LoadRequests, Outbox, SimTime, WriteSetOut};
 use tokio::sync::mpsc;
 
+use super::datagrams::DatagramPost;
 use super::deliver::Delivery;
 use super::directory::Directory;
 use crate::clock::now_ms;
@@ -51,6 +52,8 @@ pub(crate) struct TickLoop {
     pub directory: Arc<Directory>,
     /// Capacity of each outbound queue, for the too-slow message.
     pub outbound_queue_frames: usize,
+    /// Where each tick's motion datagrams go.
+    pub datagram_post: DatagramPost,
 }
 
 impl TickLoop {
@@ -151,7 +154,7 @@ impl TickLoop {
         let mut outgoing = std::mem::take(&mut world.resource_mut::<Outbox>().0);
         let mut delivery = Delivery {
             bases,
-            telemetry: &self.telemetry,
+            post: &mut self.datagram_post,
             stats: &self.stats,
             outbound_queue_frames: self.outbound_queue_frames,
         };

@@ -74,6 +74,7 @@ pub(crate) async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
         "connections": connections,
         "connections_open": edge.connections(),
         "slow_disconnects": tick.slow_disconnects.load(Ordering::Relaxed),
+        "datagram_batches_dropped": tick.datagram_batches_dropped.load(Ordering::Relaxed),
         "rate_limited": edge.rate_limited.load(Ordering::Relaxed),
         "connection_addresses": edge.slots.addresses(),
         "gates": {
@@ -210,6 +211,13 @@ fn render_connections(out: &mut String, edge: &Edge) {
         "counter",
         "Connections closed because they did not read fast enough.",
         &[("", load(&edge.tick_stats.slow_disconnects))],
+    );
+    metric(
+        out,
+        "plaza_datagram_batches_dropped_total",
+        "counter",
+        "Ticks whose motion datagrams were dropped because the datagram post was behind.",
+        &[("", load(&edge.tick_stats.datagram_batches_dropped))],
     );
     let gates = [
         ("gate=\"password_checks\"", &edge.password_hashing),

@@ -82,6 +82,8 @@ pub struct TickStats {
     pub max_tick_us: AtomicU64,
     /// Connections closed because their outbound queue was full.
     pub slow_disconnects: AtomicU64,
+    /// Ticks whose motion datagrams were dropped because the datagram post was behind.
+    pub datagram_batches_dropped: AtomicU64,
 }
 
 /// How the store writer is doing, for health, metrics and tests.

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -215,7 +216,7 @@ pub(crate) async fn serve_connection<C: StreamConnection>(
         let connection = incoming.clone();
         async move { connection.read_datagram().await }
     });
-    let datagrams: Arc<dyn DatagramSink> = Arc::new(Datagrams(connection.clone()));
+    let datagrams: Arc<dyn DatagramSink> = Arc::new(Datagrams::new(connection.clone()));
     let sink = FramedSink::new(send, End(connection));
     crate::edge::session::run(source, sink, edge, codec, meta, Some(datagrams)).await;
     guard.abort();
@@ -235,22 +236,49 @@ async fn refuse_extra_streams<C: StreamConnection>(connection: C, max: u32) {
     }
 }
 
-/// The datagrams of a stream connection, for the tick thread.
-struct Datagrams<C>(C);
+/// Sends between two readings of a connection's datagram limit: path MTU discovery
+/// raises it as the connection lives, and reading it takes the connection's lock.
+const SENDS_PER_LIMIT_READING: u32 = 64;
+
+/// The datagrams of a stream connection, with its datagram limit as last read.
+struct Datagrams<C> {
+    connection: C,
+    limit: AtomicUsize,
+    sends: AtomicU32,
+}
+
+impl<C: StreamConnection> Datagrams<C> {
+    fn new(connection: C) -> Self {
+        let limit = connection.max_datagram_size().unwrap_or(0);
+        Self {
+            connection,
+            limit: AtomicUsize::new(limit),
+            sends: AtomicU32::new(0),
+        }
+    }
+}
 
 impl<C> std::fmt::Debug for Datagrams<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Datagrams")
+        f.debug_struct("Datagrams")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
     }
 }
 
 impl<C: StreamConnection> DatagramSink for Datagrams<C> {
     fn send(&self, payload: Bytes) -> bool {
-        self.0.send_datagram(payload)
+        let sent = self.connection.send_datagram(payload);
+        let sends = self.sends.fetch_add(1, Ordering::Relaxed);
+        if !sent || sends % SENDS_PER_LIMIT_READING == 0 {
+            let limit = self.connection.max_datagram_size().unwrap_or(0);
+            self.limit.store(limit, Ordering::Relaxed);
+        }
+        sent
     }
 
-    fn max_size(&self) -> Option<usize> {
-        self.0.max_datagram_size()
+    fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
     }
 }
 
