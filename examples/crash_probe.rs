@@ -52,7 +52,7 @@ async fn write(addr: SocketAddr) {
     client
         .send(&ClientMsg::Spawn {
             client_ref: 1,
-            model: "probe".into(),
+            model: "cube".into(),
             transform: WireTransform::at([0.0, 0.0, 0.0]),
             props: Default::default(),
         })

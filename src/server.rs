@@ -115,6 +115,8 @@ impl Server {
             identity.sha256,
             files,
         ));
+        // Models imported or uploaded by another run: spawns may name them from the start.
+        edge.limits.models.extend(store.durable.model_ids().await?);
         let (load_tx, load_rx) = mpsc::unbounded_channel();
         let loader = tokio::spawn(load_spaces(load_rx, edge.clone()));
         let tick_stop = Arc::new(AtomicBool::new(false));

@@ -374,7 +374,7 @@ impl Building {
                 self.next_ref += 1;
                 Some(ClientMsg::Spawn {
                     client_ref: self.next_ref,
-                    model: "bot-crate".into(),
+                    model: "cube".into(),
                     transform: walk.transform(stamp()),
                     props: Props::default(),
                 })

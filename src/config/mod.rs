@@ -179,6 +179,11 @@ pub struct Config {
     pub connections_per_addr: Rate,
     /// HTTP requests per client address. Default 100/s, burst 200; more get 429.
     pub http_requests_per_addr: Rate,
+    /// Web origins (`https://app.example:5173`, or `*` for any) whose pages may call `/api`
+    /// and `/cert-hash` from the browser (CORS). Default none: only pages Plaza serves.
+    /// Requests authenticate with bearer tokens, never cookies, so `*` exposes nothing a
+    /// page could not already fetch without a token.
+    pub cors_origins: Vec<String>,
     /// Refused messages within `strike_window_secs` before a connection is closed. Default 20.
     pub max_strikes: u32,
     /// Window for counting refused messages, in seconds. Default 10.
@@ -317,6 +322,7 @@ impl Default for Config {
             message_rates: MessageRates::default(),
             connections_per_addr: Rate::new(20.0, 200),
             http_requests_per_addr: Rate::new(100.0, 200),
+            cors_origins: Vec::new(),
             max_strikes: 20,
             strike_window_secs: 10,
             view_radius: None,
@@ -476,6 +482,23 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_must_be_origins() {
+        for bad in ["app.example", "http://app.example/", "http://app.example/path", "http://"] {
+            let config = Config {
+                cors_origins: vec![bad.to_owned()],
+                ..Config::default()
+            };
+            let error = config.validate().expect_err(bad).to_string();
+            assert!(error.contains("cors_origins"), "{error}");
+        }
+        let config = Config {
+            cors_origins: vec!["*".into(), "https://[::1]:8443".into()],
+            ..Config::default()
+        };
+        config.validate().expect("* and a bracketed IPv6 origin are origins");
+    }
+
+    #[test]
     #[allow(
         clippy::result_large_err,
         reason = "figment::Jail's closure returns figment::Error"
@@ -486,7 +509,9 @@ mod tests {
             jail.set_env("PLAZA_FLUSH_INTERVAL_MS", "25");
             jail.set_env("PLAZA_MESSAGE_RATES__CHAT__PER_SEC", "0.5");
             jail.set_env("PLAZA_ADMIN_TOKEN", "a secret admin token");
+            jail.set_env("PLAZA_CORS_ORIGINS", r#"["http://localhost:5173"]"#);
             let config = Config::load(Some(Path::new("custom.toml"))).expect("loads");
+            assert_eq!(config.cors_origins, ["http://localhost:5173"]);
             assert_eq!((config.tick_rate_hz, config.flush_interval_ms), (30, 25));
             assert_eq!(
                 config.message_rates.chat.per_sec, 0.5,

@@ -12,6 +12,22 @@ fn check(ok: bool, what: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// `*`, or what a browser sends as `Origin`: `http(s)://host[:port]` and nothing after.
+fn is_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+}
+
 impl Config {
     /// Checks every value is in its valid range.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -127,6 +143,12 @@ impl Config {
 
     /// Connections: slots, deadlines, QUIC and TLS.
     fn validate_connections(&self) -> Result<(), ConfigError> {
+        for origin in &self.cors_origins {
+            check(
+                is_origin(origin),
+                "each of cors_origins must be \"*\" or an origin: scheme://host[:port], no path",
+            )?;
+        }
         check(
             self.write_timeout_ms >= 100 && self.ws_idle_timeout_ms >= 1_000,
             "write_timeout_ms must be at least 100 and ws_idle_timeout_ms at least 1000",

@@ -24,21 +24,59 @@ use serde_json::{Value, json};
 use crate::edge::Edge;
 use crate::edge::transport::ws;
 
-/// All routes.
+/// All routes. What a web app on another origin calls (`/api`, `/cert-hash`) answers
+/// CORS for `cors_origins`; unknown routes and methods get the API's JSON errors.
 pub(crate) fn router(edge: Arc<Edge>) -> Router {
+    let cross_origin = Router::new()
+        .route("/cert-hash", get(cert_hash))
+        .route("/api/statistics", get(metrics::statistics))
+        .merge(api::routes(&edge))
+        // Before the CORS layer: a method router's fallback set later would replace the
+        // layered one, and preflight requests (OPTIONS) would never reach CORS.
+        .method_not_allowed_fallback(api::wrong_method);
+    let cross_origin = match cors_layer(&edge.config.cors_origins) {
+        Some(cors) => cross_origin.layer(cors),
+        None => cross_origin,
+    };
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/health", get(health))
-        .route("/cert-hash", get(cert_hash))
         .route("/metrics", get(metrics::prometheus))
-        .route("/api/statistics", get(metrics::statistics))
         .route("/", get(page))
-        .merge(api::routes(&edge))
+        .method_not_allowed_fallback(api::wrong_method)
+        .merge(cross_origin)
+        .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             limit_requests,
         ))
         .with_state(edge)
+}
+
+/// CORS for `origins` (checked by `Config::validate`), or none when there are none.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 /// Refuses requests from an address over `http_requests_per_addr` with 429.

@@ -281,4 +281,68 @@ impl Durable {
             }
         }
     }
+    /// Every uploaded model's id, for the edge's check of spawns.
+    pub(crate) async fn model_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        match self {
+            Durable::Sqlite(s) => sqlx::query("SELECT id FROM uploaded_models")
+                .fetch_all(s.pool())
+                .await?
+                .iter()
+                .map(|row| parse_uuid("uploaded_models", &row.try_get::<String, _>("id")?))
+                .collect(),
+            Durable::Postgres(p) => sqlx::query("SELECT id FROM uploaded_models")
+                .fetch_all(p.pool())
+                .await?
+                .iter()
+                .map(|row| Ok(row.try_get("id")?))
+                .collect(),
+        }
+    }
+
+    /// Uploaded models, newest first, at most `limit`: those `owner` uploaded, those objects
+    /// of `space` use, or both at once.
+    pub(crate) async fn models(
+        &self,
+        owner: Option<Uuid>,
+        space: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<FileRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Durable::Sqlite(s) => sqlx::query(
+                "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
+                        NULL AS space_id, metadata, created_at
+                 FROM uploaded_models
+                 WHERE (?1 IS NULL OR uploaded_by = ?1)
+                   AND (?2 IS NULL OR id IN (SELECT model FROM world_objects WHERE space_id = ?2))
+                 ORDER BY created_at DESC, id LIMIT ?3",
+            )
+            .bind(owner.map(|o| o.to_string()))
+            .bind(space.map(|s| s.to_string()))
+            .bind(limit)
+            .fetch_all(s.pool())
+            .await?
+            .iter()
+            .map(sqlite_row)
+            .collect(),
+            Durable::Postgres(p) => sqlx::query(
+                "SELECT id, name, size_bytes, content_type, storage_key, uploaded_by AS owner,
+                        NULL::uuid AS space_id, metadata::text AS metadata,
+                        (extract(epoch FROM created_at) * 1000)::int8 AS created_ms
+                 FROM uploaded_models
+                 WHERE ($1::uuid IS NULL OR uploaded_by = $1)
+                   AND ($2::uuid IS NULL
+                        OR id::text IN (SELECT model FROM world_objects WHERE space_id = $2))
+                 ORDER BY created_at DESC, id LIMIT $3",
+            )
+            .bind(owner)
+            .bind(space)
+            .bind(limit)
+            .fetch_all(p.pool())
+            .await?
+            .iter()
+            .map(pg_row)
+            .collect(),
+        }
+    }
 }

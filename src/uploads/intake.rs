@@ -119,6 +119,9 @@ impl Intake<'_> {
             .map_err(IntakeError::Storage)?;
         let durable = &self.edge.store.durable;
         let (row, new) = durable.record_file(table, &file, now_ms()).await?;
+        if table == FileTable::Models {
+            self.edge.limits.models.extend([row.id]);
+        }
         if new {
             self.edge.submit_side(Input::Log(EventRecord {
                 kind: EventKind::Upload,

@@ -4,4 +4,5 @@
 pub(crate) mod intake;
 pub(crate) mod json_budget;
 pub mod media;
+pub mod models;
 pub(crate) mod storage;

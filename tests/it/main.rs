@@ -29,4 +29,5 @@ mod support;
 mod telemetry;
 mod transfer;
 mod uploads;
+mod web_api;
 mod webtransport;

@@ -27,6 +27,16 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<Arc<str>, Refusa
     Ok(Arc::from(name))
 }
 
+/// Checks an object's model: a built-in primitive or an uploaded model this server knows.
+fn check_model(model: &str, limits: &InputLimits) -> Result<Arc<str>, Refusal> {
+    let model = check_name("model", model, limits.max_model_chars)?;
+    limits
+        .models
+        .check(&model)
+        .map_err(|message| Refusal::new(ErrorCode::NotFound, message))?;
+    Ok(model)
+}
+
 /// The `ref` a client message carries, which answers and refusals of it echo.
 pub fn request_of(msg: &ClientMsg) -> Option<u32> {
     match msg {
@@ -61,7 +71,7 @@ pub fn command_from_wire(msg: ClientMsg, limits: &InputLimits) -> Result<Command
             props,
         } => Command::Spawn {
             client_ref,
-            model: check_name("model", &model, limits.max_model_chars)?,
+            model: check_model(&model, limits)?,
             transform: transform_from_wire(&transform)?,
             props: props_from_wire(&props, limits)?,
         },
@@ -240,6 +250,7 @@ mod tests {
             max_model_chars: 5,
             max_signal_bytes: 300,
             screen_sharing: true,
+            models: Default::default(),
         };
         let long_chat = ClientMsg::Chat {
             text: "four".into(),

@@ -101,6 +101,8 @@ pub struct InputLimits {
     pub max_signal_bytes: usize,
     /// Whether screen sharing (and its signaling) is switched on.
     pub screen_sharing: bool,
+    /// The uploaded models a spawn may name (besides the built-in primitives).
+    pub models: std::sync::Arc<crate::uploads::models::KnownModels>,
 }
 
 impl InputLimits {
@@ -113,6 +115,7 @@ impl InputLimits {
             max_model_chars: 256,
             max_signal_bytes: config.max_signal_bytes,
             screen_sharing: config.screen_sharing_enabled,
+            models: Default::default(),
         }
     }
 }

@@ -270,7 +270,7 @@ impl<C: StreamConnection> DatagramSink for Datagrams<C> {
     fn send(&self, payload: Bytes) -> bool {
         let sent = self.connection.send_datagram(payload);
         let sends = self.sends.fetch_add(1, Ordering::Relaxed);
-        if !sent || sends % SENDS_PER_LIMIT_READING == 0 {
+        if !sent || sends.is_multiple_of(SENDS_PER_LIMIT_READING) {
             let limit = self.connection.max_datagram_size().unwrap_or(0);
             self.limit.store(limit, Ordering::Relaxed);
         }

@@ -9,6 +9,7 @@ use axum::response::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::ApiJson;
 use super::{ApiError, Caller};
 use crate::auth::{self, Account};
 use crate::clock::now_ms;
@@ -19,6 +20,7 @@ use crate::store::accounts::{GuestClaim, Registered};
 
 /// Name and password.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Credentials {
     name: String,
     password: String,
@@ -26,6 +28,7 @@ pub struct Credentials {
 
 /// A registration: name and password, and for a guest name, proof of being that guest.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAccount {
     name: String,
     password: String,
@@ -58,7 +61,7 @@ fn account_json(account: &Account) -> Value {
 pub async fn register(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
-    Json(body): Json<NewAccount>,
+    ApiJson(body): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !edge.config.registration_enabled {
         return Err(ApiError::forbidden(
@@ -105,7 +108,7 @@ pub async fn register(
 /// `POST /api/login` `{"name","password"}`: a login token for `hello` and HTTP.
 pub async fn login(
     State(edge): State<Arc<Edge>>,
-    Json(body): Json<Credentials>,
+    ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
     let wrong = || ApiError::unauthorized("wrong name or password");
     if body.name.len() > 4 * edge.config.max_name_chars

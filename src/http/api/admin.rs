@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::spaces::listing;
+use super::extract::{ApiJson, ApiPath};
 use super::{AdminToken, ApiError};
 use crate::clock::rfc3339;
 use crate::edge::Edge;
@@ -62,7 +63,7 @@ pub async fn sessions(_admin: AdminToken, State(edge): State<Arc<Edge>>) -> Json
 pub async fn kick(
     _admin: AdminToken,
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     if edge.sessions.kick(id, "kicked by an administrator") {
         tracing::info!(session = %id, "session kicked by an administrator");
@@ -74,6 +75,7 @@ pub async fn kick(
 
 /// What to change about a user.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserChange {
     admin: bool,
 }
@@ -83,8 +85,8 @@ pub struct UserChange {
 pub async fn set_user(
     _admin: AdminToken,
     State(edge): State<Arc<Edge>>,
-    Path(name): Path<String>,
-    Json(change): Json<UserChange>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(change): ApiJson<UserChange>,
 ) -> Result<Json<Value>, ApiError> {
     // No stored name holds NUL (which PostgreSQL cannot even compare).
     if !name.contains('\0') && edge.store.durable.set_admin(&name, change.admin).await? {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod extract;
 mod spaces;
 mod uploads;
 
@@ -21,8 +22,10 @@ use crate::auth::{self, Account};
 use crate::edge::Edge;
 use crate::store::StoreError;
 
+pub(crate) use extract::{no_route, wrong_method};
+
 /// Largest JSON request body.
-const MAX_JSON_BODY: usize = 64 * 1024;
+pub(super) const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// The `/api` routes (uploads get their own body limit from the configuration).
 pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
@@ -50,7 +53,10 @@ pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
         .route("/api/admin/users/{name}", post(admin::set_user))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     let upload_routes = Router::new()
-        .route("/api/models", post(uploads::upload_model))
+        .route(
+            "/api/models",
+            get(uploads::models).post(uploads::upload_model),
+        )
         .route("/api/media", post(uploads::upload_media))
         .layer(DefaultBodyLimit::max(upload_limit));
     json_routes.merge(upload_routes)

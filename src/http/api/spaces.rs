@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
 use plaza_systems::{Input, SpaceAccess};
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiError, Caller};
 use crate::auth::Account;
 use crate::clock::now_ms;
@@ -53,7 +54,7 @@ fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
 /// `GET /api/spaces`: public spaces by name, with people online and objects.
 pub async fn list(
     State(edge): State<Arc<Edge>>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
     Ok(Json(listing(&edge, true, limit).await?))
@@ -72,6 +73,23 @@ pub(super) async fn listing(
         .map(|info| space_json(info, directory.get(info.id).as_ref()))
         .collect();
     Ok(json!({ "spaces": spaces }))
+}
+
+/// The space a path names, by id or by name; 404 if there is none.
+pub(super) async fn space_id(edge: &Edge, key: &str) -> Result<Uuid, ApiError> {
+    if let Ok(id) = key.parse::<Uuid>() {
+        return Ok(id);
+    }
+    // No stored name is longer or holds NUL (which PostgreSQL cannot even compare).
+    if key.chars().count() > edge.config.max_name_chars || key.contains('\0') {
+        return Err(ApiError::not_found("space"));
+    }
+    edge.store
+        .durable
+        .space_header(key)
+        .await?
+        .map(|header| header.id)
+        .ok_or_else(|| ApiError::not_found("space"))
 }
 
 /// The space `id`'s row, or 404.
@@ -106,9 +124,10 @@ pub(super) async fn visible_space(
 /// `GET /api/spaces/{id}`.
 pub async fn one(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(space): ApiPath<String>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    let id = space_id(&edge, &space).await?;
     let (info, _) = visible_space(&edge, id, &caller).await?;
     let live = edge.directory.get(id);
     Ok(Json(space_json(&info, live.as_ref())))
@@ -116,6 +135,7 @@ pub async fn one(
 
 /// A new space.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSpace {
     name: String,
     #[serde(default)]
@@ -129,7 +149,7 @@ pub struct CreateSpace {
 pub async fn create(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
-    Json(body): Json<CreateSpace>,
+    ApiJson(body): ApiJson<CreateSpace>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let account = caller.required()?;
     if !account.registered {
@@ -172,6 +192,7 @@ impl CreateSpace {
 
 /// Whom to add, and as what.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewMember {
     user: String,
     #[serde(default)]
@@ -206,10 +227,11 @@ fn require_space_admin(account: &Account, access: &SpaceAccess) -> Result<(), Ap
 /// someone to a space (or makes them an admin of it).
 pub async fn add_member(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(space): ApiPath<String>,
     caller: Caller,
-    Json(body): Json<NewMember>,
+    ApiJson(body): ApiJson<NewMember>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = space_id(&edge, &space).await?;
     let account = caller.clone().required()?;
     let (_, access) = visible_space(&edge, id, &caller).await?;
     require_space_admin(&account, &access)?;
@@ -229,9 +251,10 @@ pub async fn add_member(
 /// the space if they may no longer be there.
 pub async fn remove_member(
     State(edge): State<Arc<Edge>>,
-    Path((id, name)): Path<(Uuid, String)>,
+    ApiPath((space, name)): ApiPath<(String, String)>,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
+    let id = space_id(&edge, &space).await?;
     let account = caller.clone().required()?;
     let (_, access) = visible_space(&edge, id, &caller).await?;
     require_space_admin(&account, &access)?;
@@ -275,10 +298,11 @@ pub struct ChatQuery {
 /// cursor of the following page (absent on the last).
 pub async fn chat(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
-    Query(query): Query<ChatQuery>,
+    ApiPath(space): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ChatQuery>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    let id = space_id(&edge, &space).await?;
     visible_space(&edge, id, &caller).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_CHAT_PAGE);
     let before = query.before.as_deref().map(parse_cursor).transpose()?;

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::extract::{ApiPath, ApiQuery};
 use super::{ApiError, Caller};
 use crate::clock::rfc3339;
 use crate::edge::Edge;
@@ -165,7 +166,7 @@ fn kept_response(kept: &Kept, table: FileTable) -> (StatusCode, Json<Value>) {
 pub async fn upload_model(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let files = file_store(&edge)?;
@@ -190,7 +191,7 @@ pub async fn upload_model(
 pub async fn upload_media(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let files = file_store(&edge)?;
@@ -278,10 +279,40 @@ async fn serve_file(
         .into_response())
 }
 
+/// Whose models (`GET /api/models`).
+#[derive(Debug, Deserialize)]
+pub struct ModelsQuery {
+    /// A space (id or name): the models its objects use.
+    space: Option<String>,
+    /// How many (default 100, at most 500).
+    limit: Option<usize>,
+}
+
+/// `GET /api/models?space=ID|NAME&limit=100`: the models a space's objects use (a space the
+/// caller may see), or without `space`, the caller's own uploads (bearer). Newest first.
+pub async fn models(
+    State(edge): State<Arc<Edge>>,
+    ApiQuery(query): ApiQuery<ModelsQuery>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let (owner, space) = match &query.space {
+        Some(key) => {
+            let id = super::spaces::space_id(&edge, key).await?;
+            super::spaces::visible_space(&edge, id, &caller).await?;
+            (None, Some(id))
+        }
+        None => (Some(caller.required()?.id), None),
+    };
+    let rows = edge.store.durable.models(owner, space, limit).await?;
+    let models: Vec<Value> = rows.iter().map(|r| row_json(r, FileTable::Models)).collect();
+    Ok(Json(json!({ "models": models })))
+}
+
 /// `GET /api/models/{id}`: the model's row.
 pub async fn model(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Value>, ApiError> {
     let row = row_or_404(&edge, FileTable::Models, id).await?;
     Ok(Json(row_json(&row, FileTable::Models)))
@@ -290,7 +321,7 @@ pub async fn model(
 /// `GET /api/models/{id}/file`: the GLB.
 pub async fn model_file(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     serve_file(&edge, FileTable::Models, id, &caller).await
@@ -300,7 +331,7 @@ pub async fn model_file(
 /// caller may enter the space).
 pub async fn media(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let row = visible_row(&edge, FileTable::Media, id, &caller).await?;
@@ -310,7 +341,7 @@ pub async fn media(
 /// `GET /api/media/{id}/file`: the bytes (same visibility as the row).
 pub async fn media_file(
     State(edge): State<Arc<Edge>>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     serve_file(&edge, FileTable::Media, id, &caller).await
