@@ -388,11 +388,12 @@ async fn spaces_and_chat_history_are_served_over_http() {
     );
     let unknown = format!("/api/spaces/{}/chat", uuid::Uuid::new_v4());
     assert_eq!(http_json(addr, "GET", &unknown, None, None).await.0, 404);
+    // Not an id, so a name: one no space has.
     assert_eq!(
         http_json(addr, "GET", "/api/spaces/not-a-uuid", None, None)
             .await
             .0,
-        400
+        404
     );
     server.stop().await;
 }
