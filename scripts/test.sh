@@ -7,3 +7,14 @@ bash scripts/services.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 cargo test --workspace --all-targets --locked
+# The TypeScript SDK (clients/js): its pinned toolchain from the lockfile, then its tests:
+# golden vectors, the client against a fake and a live server (the debug binary built
+# above), and the SDK in headless Chromium over WebTransport and WebSocket.
+(
+  cd clients/js
+  npm ci --no-audit --no-fund
+  npm run build
+  export PLAZA_BIN="$PWD/../../target/debug/plaza"
+  npm test
+  npm run test:browser
+)

@@ -1,0 +1,392 @@
+// Keeping a session alive: opening a link (transport.ts), the hello and welcome, decoding
+// what arrives against the space's indices, a bounded outbox for what is sent while
+// there is no link, a heartbeat that notices a dead link, and reconnecting with
+// exponential backoff, taking the session back with the welcome's resume token within
+// the server's grace period. What the application does with the session is client.ts.
+
+import { PlazaError, type ClientErrorCode } from "./events.js";
+import { IndexTable } from "./indices.js";
+import { decodeServer, encodeClient } from "./messages.js";
+import { MotionDesyncError } from "./motion.js";
+import { openLink, type Link, type LinkClosed, type TransportKind, type TransportOptions } from "./transport.js";
+import { PROTOCOL_VERSION, type ClientMsg, type Codec, type MsgOf, type ServerMsg } from "./types.js";
+
+export interface ReconnectPolicy {
+  /** Delay before the first attempt; each failed attempt doubles it. Default 250 ms. */
+  initialDelayMs: number;
+  /** Longest delay between attempts. Default 10 s. */
+  maxDelayMs: number;
+  /** Attempts before giving up for good. Default 30. */
+  maxAttempts: number;
+}
+
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+/** Who says hello. */
+export interface Identity {
+  name: string;
+  token: string | null;
+  secret: string | null;
+  visitor: string | null;
+}
+
+export interface ConnectionSettings {
+  transport: Omit<TransportOptions, "codec" | "transport"> & { transport: TransportOptions["transport"] };
+  codec: Codec;
+  reconnect: ReconnectPolicy | null;
+  /** Messages that may wait for a link; past it a request is refused with `queue_full`. */
+  maxQueued: number;
+  heartbeatMs: number;
+  poseDatagrams: boolean;
+}
+
+/** A message waiting to go out tells its request when it went, or why it never will. */
+export interface Outgoing {
+  sent(): void;
+  fail(code: ClientErrorCode, message: string): void;
+}
+
+export interface ConnectionHooks {
+  /** Every message after the welcome, decoded and with its motion resolved. */
+  message(msg: ServerMsg): void;
+  /** A welcome. After a reconnect, a returned promise holds queued messages until it settles. */
+  welcomed(welcome: MsgOf<ServerMsg, "welcome">, reconnected: boolean): Promise<unknown> | null;
+  /** The link dropped; a new one is on its way. */
+  lost(reason: string): void;
+  reconnecting(info: { attempt: number; delayMs: number; reason: string }): void;
+  /** WebTransport was not used, and why. */
+  fallback(reason: string): void;
+  /** Ended for good (`onPurpose`: by `close()`). */
+  finished(info: LinkClosed, onPurpose: boolean): void;
+  report(error: PlazaError): void;
+}
+
+/** Close codes after which reconnecting would be refused or fight someone: kicked, replaced, too big, streams. */
+const FINAL_CLOSE_CODES = new Set([1000, 1008, 1009, 4001, 4002]);
+/** Welcome refusals no retry cures. */
+const FINAL_HELLO_ERRORS = new Set(["unauthorized", "protocol_mismatch", "bad_message", "too_large"]);
+
+export class Connection {
+  state: ConnectionState = "connecting";
+  transport: TransportKind | null = null;
+  /** The round trip of the last heartbeat, in ms. */
+  rttMs: number | null = null;
+  tickRate = 20;
+  /** Kept from the first welcome of a new guest name, for every later hello. */
+  guestSecret: string | null;
+
+  private link: Link | null = null;
+  private readonly table = new IndexTable();
+  private forceWebSocket = false;
+  private outbox: Array<{ payload: Uint8Array | string; outgoing: Outgoing | null }> = [];
+  /** The newest pose not sent yet: poses are not queued, the newest wins. */
+  private unsentPose: Uint8Array | string | null = null;
+  private holdOutbox = false;
+  private handshake: { resolve: () => void; reject: (error: PlazaError) => void } | null = null;
+  private resumeToken: string | null = null;
+  private resumeGraceMs = 0;
+  private lostAt: number | null = null;
+  private lastFrameAt = 0;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private wake: (() => void) | null = null;
+  private backoffTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly identity: Identity,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.guestSecret = identity.secret;
+  }
+
+  /** The first connection; rejects (and ends for good) if it is not welcomed. */
+  async start(): Promise<void> {
+    try {
+      await this.establish();
+    } catch (error) {
+      this.finish({ code: null, reason: error instanceof Error ? error.message : String(error) }, false);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends `payload` now, or queues it until there is a link. `first`: goes ahead of the
+   * queue even while it is held (a join the held messages wait for).
+   */
+  submit(payload: Uint8Array | string, outgoing: Outgoing | null, first = false): void {
+    if (this.state === "closed") return outgoing?.fail("closed", "the client is closed");
+    if (first) this.outbox = this.outbox.filter((queued) => queued.outgoing !== outgoing || outgoing === null);
+    if (this.state === "open" && this.link && (!this.holdOutbox || first)) return this.transmit(payload, outgoing);
+    if (this.outbox.length >= this.settings.maxQueued) {
+      return outgoing?.fail("queue_full", `${this.settings.maxQueued} messages already wait for a connection`);
+    }
+    this.outbox.push({ payload, outgoing });
+  }
+
+  /** Sends a pose: as a datagram where possible; without a link only the newest is kept. */
+  pose(payload: Uint8Array | string): void {
+    if (this.state !== "open" || this.holdOutbox || !this.link) {
+      if (this.state !== "closed") this.unsentPose = payload;
+      return;
+    }
+    if (this.settings.poseDatagrams && this.link.sendDatagram(payload)) return;
+    this.transmit(payload, null, "pose");
+  }
+
+  /** Closes on purpose: the server ends the session at once. */
+  close(): void {
+    if (this.state === "closed") return;
+    const link = this.link;
+    this.link = null;
+    link?.close(1000, "closed by the client");
+    this.finish({ code: 1000, reason: "closed by the client" }, true);
+  }
+
+  /** Lets the link go without a close handshake, as a lost network would; then reconnects. */
+  drop(): void {
+    const link = this.link;
+    if (!link || this.state !== "open") return;
+    link.abandon();
+    this.onLinkClosed(link, { code: null, reason: "dropped by the client" });
+  }
+
+  /**
+   * Sends on the link. If the link fails under it, a message is kept for the next link
+   * (`keep`: at the head of the queue; `pose`: as the newest pose; `drop`: not at all).
+   */
+  private transmit(payload: Uint8Array | string, outgoing: Outgoing | null, ifFailed: "keep" | "pose" | "drop" = "keep"): void {
+    try {
+      this.link!.send(payload);
+    } catch {
+      if (ifFailed === "keep") this.outbox.unshift({ payload, outgoing });
+      else if (ifFailed === "pose") this.unsentPose ??= payload;
+      const link = this.link!;
+      link.abandon();
+      this.onLinkClosed(link, { code: null, reason: "sending failed" });
+      return;
+    }
+    outgoing?.sent();
+  }
+
+  private flush(): void {
+    while (this.outbox.length && this.state === "open" && !this.holdOutbox && this.link) {
+      const { payload, outgoing } = this.outbox.shift()!;
+      this.transmit(payload, outgoing);
+    }
+    if (this.unsentPose && this.state === "open" && !this.holdOutbox && this.link) {
+      const pose = this.unsentPose;
+      this.unsentPose = null;
+      this.transmit(pose, null, "pose");
+    }
+  }
+
+  /** Opens a link, says hello and waits for the welcome. */
+  private async establish(): Promise<void> {
+    let link: Link;
+    try {
+      const transport = this.forceWebSocket ? "websocket" : this.settings.transport.transport;
+      link = await openLink(
+        { ...this.settings.transport, codec: this.settings.codec, transport },
+        {
+          frame: (payload, datagram) => this.onFrame(link, payload, datagram),
+          closed: (info) => this.onLinkClosed(link, info),
+          failure: (message) => link === this.link && this.hooks.report(new PlazaError("bad_frame", message)),
+        },
+        (why) => {
+          // WebTransport failed once: later reconnects go straight to WebSocket.
+          this.forceWebSocket = true;
+          this.hooks.fallback(why);
+        },
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new PlazaError("connect_failed", `cannot connect to ${this.settings.transport.url}: ${reason}`, null, { cause: error });
+    }
+    if (this.state === "closed") {
+      link.close(1000, "closed by the client");
+      throw new PlazaError("closed", "the client was closed while connecting");
+    }
+    this.link = link;
+    this.transport = link.kind;
+    this.table.reset();
+    this.lastFrameAt = now();
+    const welcomed = new Promise<void>((resolve, reject) => (this.handshake = { resolve, reject }));
+    const timeoutMs = this.settings.transport.connectTimeoutMs;
+    const timer = setTimeout(() => this.handshake?.reject(new PlazaError("timeout", `no welcome within ${timeoutMs} ms`)), timeoutMs);
+    const resume = this.resumeToken && this.lostAt !== null && now() - this.lostAt < this.resumeGraceMs ? this.resumeToken : null;
+    const { name, token, visitor } = this.identity;
+    const hello: ClientMsg = {
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      name: token ? "" : name,
+      token,
+      visitor,
+      secret: token ? null : this.guestSecret,
+      versions: [PROTOCOL_VERSION],
+      codec: null,
+      resume,
+    };
+    try {
+      link.send(encodeClient(hello, this.settings.codec));
+      await welcomed;
+    } catch (error) {
+      if (this.link === link) this.link = null;
+      // No session came of it: nothing to keep open for a resume.
+      link.close(1000, "no welcome");
+      throw error instanceof PlazaError ? error : new PlazaError("connect_failed", String(error), null, { cause: error });
+    } finally {
+      clearTimeout(timer);
+      this.handshake = null;
+    }
+  }
+
+  private onWelcome(welcome: MsgOf<ServerMsg, "welcome">): void {
+    if (welcome.protocol !== PROTOCOL_VERSION) {
+      this.handshake?.reject(new PlazaError("protocol_mismatch", `the server answered in protocol ${welcome.protocol}; this client speaks ${PROTOCOL_VERSION}`));
+      return;
+    }
+    const reconnected = this.state === "reconnecting";
+    this.guestSecret = welcome.guest_secret ?? this.guestSecret;
+    this.resumeToken = welcome.resume;
+    this.resumeGraceMs = welcome.resume_grace_secs * 1000;
+    this.tickRate = welcome.tick_rate || 20;
+    this.lostAt = null;
+    this.state = "open";
+    this.handshake?.resolve();
+    this.startHeartbeat();
+    const hold = this.hooks.welcomed(welcome, reconnected);
+    if (hold) {
+      this.holdOutbox = true;
+      hold
+        .finally(() => {
+          this.holdOutbox = false;
+          this.flush();
+        })
+        .catch(() => {});
+    }
+    this.flush();
+  }
+
+  private onFrame(link: Link, payload: Uint8Array | string, datagram: boolean): void {
+    if (link !== this.link) return;
+    this.lastFrameAt = now();
+    let msg: ServerMsg | null;
+    try {
+      msg = decodeServer(payload, this.settings.codec, this.table);
+    } catch (error) {
+      if (error instanceof MotionDesyncError) {
+        this.hooks.report(new PlazaError("desync", `${error.message}; reconnecting to start over`, null, { cause: error }));
+        link.abandon();
+        this.onLinkClosed(link, { code: null, reason: "compact motion out of step" });
+        return;
+      }
+      const reason = error instanceof Error ? error.message : String(error);
+      this.hooks.report(new PlazaError("bad_frame", `a ${datagram ? "datagram" : "frame"} from the server was dropped: ${reason}`, null, { cause: error }));
+      return;
+    }
+    if (!msg) return;
+    if (this.handshake) {
+      if (msg.type === "welcome") this.onWelcome(msg);
+      else if (msg.type === "error") this.handshake.reject(new PlazaError(msg.code, msg.message, msg.ref));
+      return;
+    }
+    if (msg.type === "pong" && msg.t > 0) this.rttMs = Math.max(0, now() - msg.t);
+    if (msg.type === "welcome") return;
+    try {
+      this.hooks.message(msg);
+    } catch (error) {
+      // A fault of ours must not take the link down with it.
+      this.hooks.report(new PlazaError("bad_frame", `a ${msg.type} could not be applied: ${String(error)}`, null, { cause: error }));
+    }
+  }
+
+  private onLinkClosed(link: Link, info: LinkClosed): void {
+    if (link !== this.link) return;
+    this.link = null;
+    this.stopHeartbeat();
+    if (this.handshake) {
+      this.handshake.reject(new PlazaError(info.code === null ? "connect_failed" : "closed", `the connection closed before the welcome: ${info.reason || info.code}`));
+      return;
+    }
+    if (this.state !== "open") return;
+    if (!this.settings.reconnect || (info.code !== null && FINAL_CLOSE_CODES.has(info.code))) {
+      this.finish(info, false);
+      return;
+    }
+    this.state = "reconnecting";
+    this.lostAt = now();
+    const reason = info.reason || `closed with code ${info.code}`;
+    this.hooks.lost(reason);
+    void this.reconnectLoop(reason);
+  }
+
+  private async reconnectLoop(reason: string): Promise<void> {
+    const policy = this.settings.reconnect!;
+    for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+      const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
+      // Jitter, so that many clients dropped at once do not come back at once.
+      const delayMs = Math.round(base * (0.5 + Math.random() / 2));
+      this.hooks.reconnecting({ attempt, delayMs, reason });
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.backoffTimer = setTimeout(resolve, delayMs);
+      });
+      this.wake = null;
+      if ((this.state as ConnectionState) === "closed") return;
+      try {
+        await this.establish();
+        return;
+      } catch (error) {
+        if ((this.state as ConnectionState) === "closed") return;
+        if (error instanceof PlazaError && FINAL_HELLO_ERRORS.has(error.code)) {
+          this.finish({ code: null, reason: `the server refused the session: ${error.message}` }, false);
+          return;
+        }
+        reason = error instanceof Error ? error.message : String(error);
+      }
+    }
+    this.finish({ code: null, reason: `gave up reconnecting after ${policy.maxAttempts} attempts: ${reason}` }, false);
+  }
+
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
+    const every = this.settings.heartbeatMs;
+    if (every <= 0) return;
+    this.heartbeat = setInterval(() => {
+      const link = this.link;
+      if (!link || this.state !== "open") return;
+      if (now() - this.lastFrameAt > 2 * every + 5000) {
+        link.abandon();
+        this.onLinkClosed(link, { code: null, reason: `nothing from the server for ${Math.round(now() - this.lastFrameAt)} ms` });
+        return;
+      }
+      this.transmit(encodeClient({ type: "ping", t: now() }, this.settings.codec), null, "drop");
+    }, every);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private finish(info: LinkClosed, onPurpose: boolean): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.handshake?.reject(new PlazaError("closed", "the client was closed while connecting"));
+    this.stopHeartbeat();
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.wake?.();
+    this.link?.abandon();
+    this.link = null;
+    const message = onPurpose ? "the client was closed" : `the connection closed: ${info.reason || info.code}`;
+    for (const { outgoing } of this.outbox) outgoing?.fail("closed", message);
+    this.outbox = [];
+    this.unsentPose = null;
+    this.hooks.finished(info, onPurpose);
+  }
+}
+
+/** Milliseconds on a clock that only goes forward. */
+export function now(): number {
+  return typeof performance !== "undefined" ? performance.now() : Date.now();
+}
