@@ -183,6 +183,17 @@ fn cases() -> Vec<Case> {
     );
     motion.context = Some(joined());
     cases.push(motion);
+    // A rotation that is not about +Y alone travels packed (smallest three); these are the
+    // floats its 32 bits decode to, so the vector holds both ways.
+    let mut tilted = server(
+        "motion_packed_rotation",
+        json!({"type": "motion", "tick": 103, "avatars": [],
+        "objects": [{"index": 0, "id": O, "transform": {"pos": [1.0, 0.0, 2.5],
+                     "rot": [0.1002253, 0.1997594, 0.3006759, 0.92717046],
+                     "scale": [1.0, 1.0, 1.0]}, "version": 6}]}),
+    );
+    tilted.context = Some(joined());
+    cases.push(tilted);
     cases
 }
 
