@@ -483,7 +483,12 @@ mod tests {
 
     #[test]
     fn cors_origins_must_be_origins() {
-        for bad in ["app.example", "http://app.example/", "http://app.example/path", "http://"] {
+        for bad in [
+            "app.example",
+            "http://app.example/",
+            "http://app.example/path",
+            "http://",
+        ] {
             let config = Config {
                 cors_origins: vec![bad.to_owned()],
                 ..Config::default()
@@ -495,7 +500,9 @@ mod tests {
             cors_origins: vec!["*".into(), "https://[::1]:8443".into()],
             ..Config::default()
         };
-        config.validate().expect("* and a bracketed IPv6 origin are origins");
+        config
+            .validate()
+            .expect("* and a bracketed IPv6 origin are origins");
     }
 
     #[test]

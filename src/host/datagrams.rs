@@ -59,7 +59,12 @@ impl DatagramPost {
     }
 
     /// Adds a datagram to this tick's batch.
-    pub(crate) fn push(&mut self, sink: &Arc<dyn DatagramSink>, payload: Bytes, transport: Transport) {
+    pub(crate) fn push(
+        &mut self,
+        sink: &Arc<dyn DatagramSink>,
+        payload: Bytes,
+        transport: Transport,
+    ) {
         self.batch.push(Letter {
             sink: Arc::clone(sink),
             payload,
@@ -75,7 +80,9 @@ impl DatagramPost {
         let next = self.spare.try_recv().unwrap_or_default();
         let batch = std::mem::replace(&mut self.batch, next);
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(batch) {
-            stats.datagram_batches_dropped.fetch_add(1, Ordering::Relaxed);
+            stats
+                .datagram_batches_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -111,7 +118,10 @@ mod tests {
 
     impl DatagramSink for Recorder {
         fn send(&self, payload: Bytes) -> bool {
-            self.0.lock().expect("no test thread panics holding it").push(payload);
+            self.0
+                .lock()
+                .expect("no test thread panics holding it")
+                .push(payload);
             true
         }
 
@@ -137,13 +147,23 @@ mod tests {
         assert_eq!(stats.datagram_batches_dropped.load(Ordering::Relaxed), 2);
         drop(post);
         task.await;
-        let got = recorder.0.lock().expect("no test thread panics holding it").clone();
+        let got = recorder
+            .0
+            .lock()
+            .expect("no test thread panics holding it")
+            .clone();
         let expected: Vec<Bytes> = (0..BATCHES_WAITING)
             .flat_map(|t| [Bytes::from(vec![t as u8; 3]), Bytes::from(vec![t as u8; 2])])
             .collect();
         assert_eq!(got, expected);
         let counters = telemetry.transport(Transport::Quic);
-        assert_eq!(counters.messages_out.load(Ordering::Relaxed), 2 * BATCHES_WAITING as u64);
-        assert_eq!(counters.bytes_out.load(Ordering::Relaxed), 5 * BATCHES_WAITING as u64);
+        assert_eq!(
+            counters.messages_out.load(Ordering::Relaxed),
+            2 * BATCHES_WAITING as u64
+        );
+        assert_eq!(
+            counters.bytes_out.load(Ordering::Relaxed),
+            5 * BATCHES_WAITING as u64
+        );
     }
 }

@@ -11,13 +11,13 @@ use std::sync::atomic::Ordering;
 use plaza_systems::{ConnId, Delta, Event, Outgoing, Recipients};
 use tokio::sync::mpsc;
 
+use super::datagrams::DatagramPost;
 use crate::edge::bridge::{
     Dialect, Frame, MotionBases, SharedEncoding, event_to_wire, fallback_msg, is_empty_delta,
     motion_datagrams, motion_msg, rest_msg,
 };
 use crate::edge::conn::{CloseReason, ConnHandle};
 use crate::telemetry::TickStats;
-use super::datagrams::DatagramPost;
 
 /// What delivery counts into, and the queue size it names to a client closed as too slow.
 pub(crate) struct Delivery<'a> {
@@ -174,7 +174,9 @@ impl Delivery<'_> {
                 post.push(datagrams, whole.bytes, handle.transport);
                 return true;
             }
-            let Some(frames) = (limit > 0).then(|| motion.datagrams(dialect, limit)).flatten()
+            let Some(frames) = (limit > 0)
+                .then(|| motion.datagrams(dialect, limit))
+                .flatten()
             else {
                 return false;
             };

@@ -63,7 +63,9 @@ mod tests {
         known.extend([id]);
         assert!(known.check(&id.to_string()).is_ok());
         for refused in ["Cube", "models/crate.glb", "", &Uuid::now_v7().to_string()] {
-            let message = known.check(refused).expect_err("neither primitive nor upload");
+            let message = known
+                .check(refused)
+                .expect_err("neither primitive nor upload");
             assert!(message.contains("cube"), "{message}");
         }
     }

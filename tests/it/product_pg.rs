@@ -138,7 +138,11 @@ async fn the_product_works_on_postgres() {
     let model: serde_json::Value = serde_json::from_slice(&body).expect("json");
     // Both listings' SQL, on PostgreSQL: hers, and the (private) space's by name.
     let (status, mine) = http_json(addr, "GET", "/api/models", Some(&erin.token), None).await;
-    assert_eq!((status, &mine["models"][0]["id"]), (200, &model["id"]), "{mine}");
+    assert_eq!(
+        (status, &mine["models"][0]["id"]),
+        (200, &model["id"]),
+        "{mine}"
+    );
     let used = format!("/api/models?space={space_id}");
     let (status, used) = http_json(addr, "GET", &used, Some(&token), None).await;
     assert_eq!(status, 200, "{used}");

@@ -14,7 +14,9 @@ use crate::support::{Client, TestServer, http, http_json, register};
 /// Sends `head` (request line and headers, without the blank line) and returns the status,
 /// the response head in lower case, and the body.
 async fn raw(addr: SocketAddr, head: &str) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
     let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("sends");
     let mut response = String::new();
@@ -45,22 +47,88 @@ async fn every_refusal_is_json_and_unknown_fields_are_refused() {
     let token = register(addr, "maker", "a long enough password").await;
     let json_type = Some("application/json");
     let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("POST", "/api/spaces", json_type, b"{\"name\":".to_vec(), 400, "not JSON"),
-        ("POST", "/api/spaces", Some("text/plain"), b"{\"name\":\"a\"}".to_vec(), 415, "application/json"),
-        ("POST", "/api/spaces", json_type, b"{\"description\":\"x\"}".to_vec(), 422, "name"),
+        (
+            "POST",
+            "/api/spaces",
+            json_type,
+            b"{\"name\":".to_vec(),
+            400,
+            "not JSON",
+        ),
+        (
+            "POST",
+            "/api/spaces",
+            Some("text/plain"),
+            b"{\"name\":\"a\"}".to_vec(),
+            415,
+            "application/json",
+        ),
+        (
+            "POST",
+            "/api/spaces",
+            json_type,
+            b"{\"description\":\"x\"}".to_vec(),
+            422,
+            "name",
+        ),
         // Today's trap: `public` is not a field, and must not make a public space.
-        ("POST", "/api/spaces", json_type, b"{\"name\":\"secret\",\"public\":false}".to_vec(), 422, "public"),
-        ("POST", "/api/spaces", json_type, format!("{{\"name\":\"{}\"}}", "x".repeat(70_000)).into_bytes(), 413, "limited"),
-        ("GET", "/api/models/not-a-uuid", None, Vec::new(), 400, "path"),
-        ("GET", "/api/spaces?limit=many", None, Vec::new(), 400, "query"),
-        ("GET", "/api/no-such-thing", None, Vec::new(), 404, "no such route"),
-        ("DELETE", "/api/me", None, Vec::new(), 405, "does not take DELETE"),
+        (
+            "POST",
+            "/api/spaces",
+            json_type,
+            b"{\"name\":\"secret\",\"public\":false}".to_vec(),
+            422,
+            "public",
+        ),
+        (
+            "POST",
+            "/api/spaces",
+            json_type,
+            format!("{{\"name\":\"{}\"}}", "x".repeat(70_000)).into_bytes(),
+            413,
+            "limited",
+        ),
+        (
+            "GET",
+            "/api/models/not-a-uuid",
+            None,
+            Vec::new(),
+            400,
+            "path",
+        ),
+        (
+            "GET",
+            "/api/spaces?limit=many",
+            None,
+            Vec::new(),
+            400,
+            "query",
+        ),
+        (
+            "GET",
+            "/api/no-such-thing",
+            None,
+            Vec::new(),
+            404,
+            "no such route",
+        ),
+        (
+            "DELETE",
+            "/api/me",
+            None,
+            Vec::new(),
+            405,
+            "does not take DELETE",
+        ),
     ];
     for (method, path, content_type, body, status, says) in cases {
         let (got, answer) = http(addr, method, path, Some(&token), content_type, &body).await;
         let message = error_of(got, &answer);
         assert_eq!(got, status, "{method} {path}: {message}");
-        assert!(message.contains(says), "{method} {path}: {message:?} should say {says:?}");
+        assert!(
+            message.contains(says),
+            "{method} {path}: {message:?} should say {says:?}"
+        );
     }
     let (status, spaces) = http_json(addr, "GET", "/api/spaces", None, None).await;
     assert_eq!(status, 200);
@@ -94,13 +162,19 @@ async fn cors_answers_the_configured_origins_and_no_others() {
     };
     let (status, head, _) = raw(addr, &preflight(app)).await;
     assert_eq!(status, 200, "{head}");
-    assert!(head.contains(&format!("access-control-allow-origin: {app}")), "{head}");
+    assert!(
+        head.contains(&format!("access-control-allow-origin: {app}")),
+        "{head}"
+    );
     assert!(head.contains("access-control-allow-methods"), "{head}");
     assert!(head.contains("authorization"), "{head}");
     for path in ["/cert-hash", "/api/spaces"] {
         let (status, head, _) = raw(addr, &format!("GET {path} HTTP/1.1\r\nOrigin: {app}")).await;
         assert_eq!(status, 200);
-        assert!(head.contains(&format!("access-control-allow-origin: {app}")), "{path}: {head}");
+        assert!(
+            head.contains(&format!("access-control-allow-origin: {app}")),
+            "{path}: {head}"
+        );
     }
     // Another origin is told nothing, so its page cannot read the answer.
     let (_, head, _) = raw(addr, &preflight("http://evil.example")).await;
@@ -108,7 +182,11 @@ async fn cors_answers_the_configured_origins_and_no_others() {
 
     // With no cors_origins (the default), no origin is.
     let plain = TestServer::start().await;
-    let (_, head, _) = raw(plain.addr(), &format!("GET /cert-hash HTTP/1.1\r\nOrigin: {app}")).await;
+    let (_, head, _) = raw(
+        plain.addr(),
+        &format!("GET /cert-hash HTTP/1.1\r\nOrigin: {app}"),
+    )
+    .await;
     assert!(!head.contains("access-control-allow-origin"), "{head}");
 }
 
@@ -146,7 +224,11 @@ async fn spaces_by_name_models_listed_and_spawns_name_only_known_models() {
     client.send(&spawn(7, "chair")).await;
     let (code, request, message) = client
         .recv_until(|m| match m {
-            ServerMsg::Error { code, request, message } => Some((*code, *request, message.clone())),
+            ServerMsg::Error {
+                code,
+                request,
+                message,
+            } => Some((*code, *request, message.clone())),
             _ => None,
         })
         .await;
@@ -174,10 +256,16 @@ async fn spaces_by_name_models_listed_and_spawns_name_only_known_models() {
     assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["models"][0]["id"].as_str(), Some(&*model_id), "{mine}");
     // The space's models are those its objects use, once written.
-    crate::support::eventually(crate::support::WAIT, "the space lists its model", || async {
-        let (_, used) = http_json(addr, "GET", "/api/models?space=Atelier", None, None).await;
-        used["models"].as_array().is_some_and(|m| m.len() == 1 && m[0]["id"] == model["id"])
-    })
+    crate::support::eventually(
+        crate::support::WAIT,
+        "the space lists its model",
+        || async {
+            let (_, used) = http_json(addr, "GET", "/api/models?space=Atelier", None, None).await;
+            used["models"]
+                .as_array()
+                .is_some_and(|m| m.len() == 1 && m[0]["id"] == model["id"])
+        },
+    )
     .await;
     let (status, answer) = http_json(addr, "GET", "/api/models", None, None).await;
     assert_eq!(status, 401, "yours needs a token: {answer}");
@@ -187,7 +275,9 @@ async fn wait_spawned(client: &mut Client, client_ref: u32) {
     client
         .recv_until(|m| match m {
             ServerMsg::Spawned { client_ref: r, .. } if *r == client_ref => Some(()),
-            ServerMsg::Error { message, request, .. } if *request == Some(client_ref) => {
+            ServerMsg::Error {
+                message, request, ..
+            } if *request == Some(client_ref) => {
                 panic!("spawn {client_ref} refused: {message}")
             }
             _ => None,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::ApiJson;
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, could_be_stored_name};
 use crate::auth::{self, Account};
 use crate::clock::now_ms;
 use crate::clock::rfc3339;
@@ -111,10 +111,7 @@ pub async fn login(
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
     let wrong = || ApiError::unauthorized("wrong name or password");
-    if body.name.len() > 4 * edge.config.max_name_chars
-        || body.name.contains('\0')
-        || body.password.len() > auth::MAX_PASSWORD_BYTES
-    {
+    if !could_be_stored_name(&edge, &body.name) || body.password.len() > auth::MAX_PASSWORD_BYTES {
         return Err(wrong());
     }
     let found = edge.store.durable.credentials(&body.name).await?;

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::spaces::listing;
 use super::extract::{ApiJson, ApiPath};
-use super::{AdminToken, ApiError};
+use super::spaces::listing;
+use super::{AdminToken, ApiError, could_be_stored_name};
 use crate::clock::rfc3339;
 use crate::edge::Edge;
 
@@ -88,8 +88,9 @@ pub async fn set_user(
     ApiPath(name): ApiPath<String>,
     ApiJson(change): ApiJson<UserChange>,
 ) -> Result<Json<Value>, ApiError> {
-    // No stored name holds NUL (which PostgreSQL cannot even compare).
-    if !name.contains('\0') && edge.store.durable.set_admin(&name, change.admin).await? {
+    if could_be_stored_name(&edge, &name)
+        && edge.store.durable.set_admin(&name, change.admin).await?
+    {
         Ok(Json(json!({ "name": name, "admin": change.admin })))
     } else {
         Err(ApiError::not_found("user"))

@@ -113,7 +113,10 @@ where
 pub async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("no such route: {method} {}; docs/api.md lists them", uri.path()),
+        format!(
+            "no such route: {method} {}; docs/api.md lists them",
+            uri.path()
+        ),
     )
 }
 
@@ -121,6 +124,9 @@ pub async fn no_route(method: Method, uri: Uri) -> ApiError {
 pub async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} does not take {method}; docs/api.md lists what it takes", uri.path()),
+        format!(
+            "{} does not take {method}; docs/api.md lists what it takes",
+            uri.path()
+        ),
     )
 }

@@ -102,6 +102,13 @@ pub fn check_body(kind: Body, bytes: &[u8], config: &crate::Config) -> Result<()
     }
 }
 
+/// Whether `name` could be a stored user or space name: none is longer (in bytes, at most
+/// four per character) or holds NUL (which PostgreSQL cannot even compare). Names that
+/// could not be are answered without asking a store.
+fn could_be_stored_name(edge: &Edge, name: &str) -> bool {
+    name.len() <= 4 * edge.config.max_name_chars && !name.contains('\0')
+}
+
 /// A refused or failed API request.
 #[derive(Debug)]
 pub struct ApiError {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, could_be_stored_name};
 use crate::auth::Account;
 use crate::clock::now_ms;
 use crate::clock::rfc3339;
@@ -80,8 +80,7 @@ pub(super) async fn space_id(edge: &Edge, key: &str) -> Result<Uuid, ApiError> {
     if let Ok(id) = key.parse::<Uuid>() {
         return Ok(id);
     }
-    // No stored name is longer or holds NUL (which PostgreSQL cannot even compare).
-    if key.chars().count() > edge.config.max_name_chars || key.contains('\0') {
+    if !could_be_stored_name(edge, key) {
         return Err(ApiError::not_found("space"));
     }
     edge.store
@@ -268,8 +267,7 @@ pub async fn remove_member(
 }
 
 async fn member_id(edge: &Edge, name: &str) -> Result<Uuid, ApiError> {
-    // No stored name is longer or holds NUL (which PostgreSQL cannot even compare).
-    if name.len() > 4 * edge.config.max_name_chars || name.contains('\0') {
+    if !could_be_stored_name(edge, name) {
         return Err(ApiError::not_found("user"));
     }
     edge.store

@@ -305,7 +305,10 @@ pub async fn models(
         None => (Some(caller.required()?.id), None),
     };
     let rows = edge.store.durable.models(owner, space, limit).await?;
-    let models: Vec<Value> = rows.iter().map(|r| row_json(r, FileTable::Models)).collect();
+    let models: Vec<Value> = rows
+        .iter()
+        .map(|r| row_json(r, FileTable::Models))
+        .collect();
     Ok(Json(json!({ "models": models })))
 }
 
