@@ -62,9 +62,13 @@ pub struct BotArgs {
     /// Number of spaces the bots are spread over (bot `i` joins space `i mod k`).
     #[arg(long, default_value_t = 1)]
     pub spaces: usize,
-    /// Space names are this prefix and a number.
+    /// Space names are this prefix and a number. Those that do not exist are made as
+    /// temporary spaces (left out of the public list) and deleted after the run.
     #[arg(long, default_value = "bots")]
     pub space_prefix: String,
+    /// Keep the temporary spaces this run made instead of deleting them at the end.
+    #[arg(long)]
+    pub keep_spaces: bool,
     /// Time over which the bots connect, evenly spaced (e.g. `30s`).
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub ramp: Duration,

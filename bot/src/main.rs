@@ -8,6 +8,7 @@ mod args;
 mod progress;
 mod report;
 mod server_stats;
+mod spaces;
 mod stats;
 mod swarm;
 
@@ -66,6 +67,11 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
             .map_or(0, |d| d.as_micros() as u64)
             & 0xFF_FFFF
     );
+    let space_names: Vec<String> = (0..args.spaces.max(1))
+        .map(|i| format!("{}-{i}", args.space_prefix))
+        .collect();
+    let host_name = format!("{}-host-{run_id}", args.space_prefix);
+    let run_spaces = spaces::RunSpaces::prepare(target.http, &host_name, &space_names).await?;
     let (quic_endpoints, wt_endpoints) = Plan::endpoints(&args, &target)?;
     let plan = Arc::new(Plan {
         args: args.clone(),
@@ -154,6 +160,14 @@ async fn run(args: BotArgs) -> anyhow::Result<Report> {
     }
     live.abort();
     progress.finish();
+    if args.keep_spaces {
+        eprintln!(
+            "kept the {} temporary space(s) this run made (--keep-spaces)",
+            run_spaces.made()
+        );
+    } else if let Err(error) = run_spaces.clean_up().await {
+        eprintln!("{error:#}");
+    }
 
     let server = match (&before, &after) {
         (Ok(b), Ok(a)) => ServerReport::between(b, a, wall),

@@ -16,9 +16,33 @@ use crate::swarm::Target;
 
 /// `GET path` on `addr`; the body, if the status is 200.
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let (status, body) = http_request(addr, "GET", path, None, None).await?;
+    if status != 200 {
+        bail!("GET {path}: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// One HTTP/1.1 request (a JSON `body` and a bearer token if given); the status and body.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        if let Some(token) = bearer {
+            request += &format!("Authorization: Bearer {token}\r\n");
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() {
+            request += "Content-Type: application/json\r\n";
+        }
+        request += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
         stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
         stream.take(64 << 20).read_to_end(&mut response).await?;
@@ -31,10 +55,12 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .context("the answer is not HTTP")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
-    }
-    Ok(body.to_string())
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("{method} {path}: not an HTTP/1.1 status line"))?;
+    Ok((status, body.to_string()))
 }
 
 /// Finds the server's transports from its HTTP address (`http://host:port`).

@@ -21,6 +21,23 @@ async fn start_server(dir: &tempfile::TempDir) -> Server {
     Server::start(config).await.expect("the server starts")
 }
 
+/// The status of `GET path`.
+async fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaza_bot_measures_a_mixed_swarm_and_fails_on_a_missed_threshold() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -106,6 +123,11 @@ async fn plaza_bot_measures_a_mixed_swarm_and_fails_on_a_missed_threshold() {
     assert!(server_side["tick"]["p99_ms"].as_f64() > Some(0.0));
     assert!(server_side["sent_bytes_per_sec"].as_f64() > Some(0.0));
     assert_eq!(report["passed"], false);
+    // The run made its spaces temporary and deleted them when it ended.
+    for space in ["bots-0", "bots-1"] {
+        let status = http_status(server.local_addr(), &format!("/api/spaces/{space}")).await;
+        assert_eq!(status, 404, "{space} was deleted after the run");
+    }
     let unwritten = server.shutdown().await.expect("the server stops cleanly");
     assert_eq!(
         unwritten.unwritten_rows, 0,

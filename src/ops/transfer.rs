@@ -65,6 +65,9 @@ pub struct SpaceDoc {
     pub description: String,
     /// Private or not.
     pub private: bool,
+    /// Left out of the public list (absent in exports made before it existed).
+    #[serde(default)]
+    pub temporary: bool,
     /// Owner, if created over HTTP.
     pub owner: Option<Uuid>,
 }
@@ -219,6 +222,7 @@ pub async fn export(store: &Durable, name: &str) -> Result<SpaceExport, Transfer
             name: info.name.to_string(),
             description: info.description,
             private: info.private,
+            temporary: info.temporary,
             owner: info.owner,
         },
         users,
@@ -273,6 +277,7 @@ pub async fn import(
         name: &doc.space.name,
         description: &doc.space.description,
         private: doc.space.private,
+        temporary: doc.space.temporary,
         owner: doc.space.owner.map(user),
         now_ms: now,
     };

@@ -21,6 +21,8 @@ pub struct SpaceInfo {
     pub description: String,
     /// Whether joining needs an invitation.
     pub private: bool,
+    /// Whether it is left out of the public list.
+    pub temporary: bool,
     /// Creator over HTTP, if any.
     pub owner: Option<Uuid>,
     /// Objects stored.

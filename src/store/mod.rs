@@ -8,6 +8,7 @@
 //! back to the durable store otherwise, re-warming the snapshot.
 
 pub mod accounts;
+mod deletions;
 pub(crate) mod files;
 mod pending;
 pub mod postgres;
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use plaza_systems::{ChatLine, LoadedSpace, ObjectState, Rows};
 use uuid::Uuid;
 
+pub use deletions::SpaceDeletions;
 pub(crate) use pending::{DeadRow, Pending, dead_rows};
 pub use postgres::PostgresStore;
 pub use redis::{RedisSnapshots, SnapshotChanges};
@@ -63,6 +65,9 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The space is being deleted; a join by its name makes a new one once it is gone.
+    #[error("space {0} is being deleted; try again in a moment")]
+    SpaceDeleting(Uuid),
 }
 
 impl StoreError {
@@ -217,6 +222,8 @@ pub struct Store {
     pub snapshots: Option<RedisSnapshots>,
     /// Shared counters.
     pub stats: Arc<StoreStats>,
+    /// Spaces being deleted (loads of them are refused until the writer is done).
+    pub deletions: Arc<SpaceDeletions>,
 }
 
 impl Store {
@@ -266,6 +273,7 @@ impl Store {
             durable,
             snapshots,
             stats: Arc::new(StoreStats::default()),
+            deletions: Arc::default(),
         })
     }
 
@@ -297,6 +305,9 @@ impl Store {
                 self.durable.ensure_space(&new).await?.0
             }
         };
+        if self.deletions.is_deleting(header.id) {
+            return Err(StoreError::SpaceDeleting(header.id));
+        }
         let objects = match self.snapshot_objects(&header).await {
             Some(objects) => {
                 self.stats.snapshot_hits.fetch_add(1, Ordering::Relaxed);

@@ -99,6 +99,11 @@ pub(crate) fn dead_rows(rows: &Rows) -> Vec<DeadRow> {
         });
         row("events", e.user.to_string(), payload)
     }));
+    dead.extend(
+        rows.spaces_deleted
+            .iter()
+            .map(|&space| row("spaces", space.to_string(), json!({ "delete": space }))),
+    );
     dead
 }
 
@@ -187,6 +192,7 @@ pub(crate) struct Pending {
     chat: Capped<ChatLine>,
     events: Capped<EventRecord>,
     presence: HashMap<Uuid, Vec<(Uuid, Arc<str>)>>,
+    spaces_deleted: Vec<Uuid>,
     max_appended: usize,
 }
 
@@ -224,6 +230,28 @@ impl Pending {
         }
         self.chat.extend(rows.chat, self.max_appended);
         self.events.extend(rows.events, self.max_appended);
+        self.merge_space_deletions(rows.spaces_deleted);
+    }
+
+    /// Spaces to delete: their objects' pending writes are moot (the deletion takes the
+    /// rows), and so is their presence. Other rows of theirs still go first, as history.
+    fn merge_space_deletions(&mut self, spaces: Vec<Uuid>) {
+        if spaces.is_empty() {
+            return;
+        }
+        self.objects.retain(|_, write| {
+            let space = match write {
+                ObjectWrite::Upsert(record) => record.space,
+                ObjectWrite::Delete { space } => *space,
+            };
+            !spaces.contains(&space)
+        });
+        for space in spaces {
+            self.presence.remove(&space);
+            if !self.spaces_deleted.contains(&space) {
+                self.spaces_deleted.push(space);
+            }
+        }
     }
 
     /// Adds up visits of one visitor to one space; the latest time and user win.
@@ -261,6 +289,7 @@ impl Pending {
             shares: self.shares.drain().map(|(_, s)| s).collect(),
             visits: self.visits.drain().map(|(_, v)| v).collect(),
             events: std::mem::take(&mut self.events.items),
+            spaces_deleted: std::mem::take(&mut self.spaces_deleted),
         }
     }
 
@@ -295,6 +324,11 @@ impl Pending {
         }
         self.chat.restore(failed.chat, self.max_appended);
         self.events.restore(failed.events, self.max_appended);
+        for space in failed.spaces_deleted {
+            if !self.spaces_deleted.contains(&space) {
+                self.spaces_deleted.push(space);
+            }
+        }
     }
 
     /// Rows waiting for the durable store.
@@ -305,6 +339,7 @@ impl Pending {
             + self.visits.len()
             + self.chat.items.len()
             + self.events.items.len()
+            + self.spaces_deleted.len()
     }
 
     /// Whether no rows wait for the durable store (presence for Redis may still wait).
@@ -411,6 +446,36 @@ mod tests {
             vec![session(Some(99))],
             "the end is not undone by the restore"
         );
+    }
+
+    #[test]
+    fn a_space_deletion_drops_its_pending_objects_and_comes_last() {
+        let mut pending = Pending::new(10);
+        let (space, other) = (Uuid::from_u128(1), Uuid::from_u128(9));
+        let mut elsewhere = record(12, 1);
+        elsewhere.space = other;
+        pending.merge(
+            Rows {
+                objects: vec![record(10, 1), elsewhere.clone()],
+                deleted: vec![(space, Uuid::from_u128(11))],
+                ..Default::default()
+            }
+            .into(),
+        );
+        pending.merge(
+            Rows {
+                spaces_deleted: vec![space],
+                ..Default::default()
+            }
+            .into(),
+        );
+        let failed = pending.take();
+        assert_eq!(failed.objects, vec![elsewhere]);
+        assert!(failed.deleted.is_empty());
+        assert_eq!(failed.spaces_deleted, vec![space]);
+        pending.restore(failed.clone());
+        pending.restore(failed);
+        assert_eq!(pending.take().spaces_deleted, vec![space], "restored once");
     }
 
     #[test]

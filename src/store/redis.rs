@@ -86,6 +86,8 @@ pub struct SnapshotChanges {
     objects: HashMap<Uuid, (Uuid, Option<ObjectState>)>,
     versions: HashMap<Uuid, u64>,
     presence: HashMap<Uuid, Vec<(Uuid, Arc<str>)>>,
+    /// Spaces deleted: their snapshot and presence keys go.
+    spaces_deleted: HashSet<Uuid>,
 }
 
 impl SnapshotChanges {
@@ -100,6 +102,20 @@ impl SnapshotChanges {
         for &(space, version) in versions {
             let kept = self.versions.entry(space).or_default();
             *kept = (*kept).max(version);
+        }
+        self.merge_space_deletions(&batch.spaces_deleted);
+    }
+
+    /// Nothing of a deleted space is written again; its keys are removed.
+    fn merge_space_deletions(&mut self, spaces: &[Uuid]) {
+        if spaces.is_empty() {
+            return;
+        }
+        self.objects.retain(|_, (space, _)| !spaces.contains(space));
+        for space in spaces {
+            self.versions.remove(space);
+            self.presence.remove(space);
+            self.spaces_deleted.insert(*space);
         }
     }
 
@@ -122,11 +138,12 @@ impl SnapshotChanges {
         for (space, members) in failed.presence {
             self.presence.entry(space).or_insert(members);
         }
+        self.spaces_deleted.extend(failed.spaces_deleted);
     }
 
     /// Objects and presence entries waiting.
     pub fn len(&self) -> usize {
-        self.objects.len() + self.presence.len() + self.versions.len()
+        self.objects.len() + self.presence.len() + self.versions.len() + self.spaces_deleted.len()
     }
 
     /// Whether nothing waits.
@@ -245,6 +262,12 @@ impl RedisSnapshots {
                     .arg(self.presence_ttl_secs)
                     .ignore();
             }
+        }
+        for space in &changes.spaces_deleted {
+            pipe.cmd("DEL")
+                .arg(self.space_key(*space))
+                .arg(self.presence_key(*space))
+                .ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;

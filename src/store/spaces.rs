@@ -21,6 +21,8 @@ pub struct NewSpace<'a> {
     pub description: &'a str,
     /// Whether joining needs an invitation.
     pub private: bool,
+    /// Whether it is left out of the public list (a load test's, a demo's).
+    pub temporary: bool,
     /// Creator, if any.
     pub owner: Option<Uuid>,
     /// Now, ms since the Unix epoch.
@@ -35,6 +37,7 @@ impl<'a> NewSpace<'a> {
             name,
             description: "",
             private: false,
+            temporary: false,
             owner: None,
             now_ms,
         }
@@ -83,7 +86,7 @@ ORDER BY created_at DESC, id DESC LIMIT $2";
 macro_rules! space_info_sql {
     ($rest:literal) => {
         concat!(
-            "SELECT s.id, s.name, s.description, s.is_private, s.owner_id,
+            "SELECT s.id, s.name, s.description, s.is_private, s.is_temporary, s.owner_id,
                     (SELECT count(*) FROM world_objects o WHERE o.space_id = s.id) AS objects
              FROM spaces s ",
             $rest
@@ -98,6 +101,7 @@ fn sqlite_info(row: &sqlx::sqlite::SqliteRow) -> Result<SpaceInfo, StoreError> {
         name: shared(row.try_get("name")?),
         description: row.try_get("description")?,
         private: row.try_get::<i64, _>("is_private")? != 0,
+        temporary: row.try_get::<i64, _>("is_temporary")? != 0,
         owner: owner.map(|o| parse_uuid("spaces", &o)).transpose()?,
         objects: u64::try_from(row.try_get::<i64, _>("objects")?).unwrap_or(0),
     })
@@ -109,13 +113,14 @@ fn pg_info(row: &sqlx::postgres::PgRow) -> Result<SpaceInfo, StoreError> {
         name: shared(row.try_get("name")?),
         description: row.try_get("description")?,
         private: row.try_get("is_private")?,
+        temporary: row.try_get("is_temporary")?,
         owner: row.try_get("owner_id")?,
         objects: u64::try_from(row.try_get::<i64, _>("objects")?).unwrap_or(0),
     })
 }
 
 impl Durable {
-    /// Spaces by name, at most `limit`: only public ones, or (for admins) every one.
+    /// Spaces by name, at most `limit`: only public, lasting ones, or (for admins) every one.
     pub async fn spaces(
         &self,
         public_only: bool,
@@ -124,7 +129,7 @@ impl Durable {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self {
             Durable::Sqlite(s) => sqlx::query(space_info_sql!(
-                "WHERE (?1 = 0 OR s.is_private = 0) ORDER BY s.name LIMIT ?2"
+                "WHERE (?1 = 0 OR (s.is_private = 0 AND s.is_temporary = 0)) ORDER BY s.name LIMIT ?2"
             ))
             .bind(i64::from(public_only))
             .bind(limit)
@@ -134,7 +139,7 @@ impl Durable {
             .map(sqlite_info)
             .collect(),
             Durable::Postgres(p) => sqlx::query(space_info_sql!(
-                "WHERE NOT ($1 AND s.is_private) ORDER BY s.name LIMIT $2"
+                "WHERE NOT ($1 AND (s.is_private OR s.is_temporary)) ORDER BY s.name LIMIT $2"
             ))
             .bind(public_only)
             .bind(limit)
@@ -177,26 +182,28 @@ impl Durable {
         loop {
             let inserted = match self {
                 Durable::Sqlite(s) => sqlx::query(
-                    "INSERT INTO spaces (id, name, description, is_private, owner_id, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    "INSERT INTO spaces (id, name, description, is_private, is_temporary, owner_id, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 )
                 .bind(id.to_string())
                 .bind(new.name)
                 .bind(new.description)
                 .bind(i64::from(new.private))
+                .bind(i64::from(new.temporary))
                 .bind(new.owner.map(|o| o.to_string()))
                 .bind(new.now_ms)
                 .execute(s.pool())
                 .await?
                 .rows_affected(),
                 Durable::Postgres(p) => sqlx::query(
-                    "INSERT INTO spaces (id, name, description, is_private, owner_id)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO spaces (id, name, description, is_private, is_temporary, owner_id)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(new.name)
                 .bind(new.description)
                 .bind(new.private)
+                .bind(new.temporary)
                 .bind(new.owner)
                 .execute(p.pool())
                 .await?

@@ -44,6 +44,10 @@ WHERE excluded.version >= world_objects.version";
 const DELETE_OBJECTS: &str =
     "DELETE FROM world_objects WHERE id IN (SELECT value FROM json_each(?1))";
 
+/// Every row referring to a space goes with it (`ON DELETE CASCADE`, or `SET NULL` for
+/// history).
+const DELETE_SPACES: &str = "DELETE FROM spaces WHERE id IN (SELECT value FROM json_each(?1))";
+
 const UPSERT_SESSIONS: &str = "
 INSERT INTO sessions (id, user_id, transport, client_addr, user_agent, started_at, ended_at)
 SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, max(r->>6, r->>5) FROM (SELECT value AS r FROM json_each(?1)) WHERE true
@@ -279,6 +283,9 @@ impl SqliteStore {
             .await?
             .unwrap_or(0);
             versions.push((space, u64::try_from(version).unwrap_or(0)));
+        }
+        for chunk in batch.spaces_deleted.chunks(max_rows) {
+            execute(&mut tx, DELETE_SPACES, chunk, None).await?;
         }
         tx.commit().await?;
         Ok(versions)

@@ -339,6 +339,12 @@ impl Writer {
         let started = Instant::now();
         let outcome =
             receive_while(self.write_isolating(batch), rx, &self.pending, &self.stats).await;
+        for (part, _) in &outcome.written {
+            self.store.deletions.finished(&part.spaces_deleted);
+        }
+        for (part, _) in &outcome.refused {
+            self.store.deletions.abandoned(&part.spaces_deleted);
+        }
         let refused = self.dead_letter(outcome.refused).await;
         let written: usize = outcome.written.iter().map(|(part, _)| part.len()).sum();
         if written > 0 {

@@ -44,6 +44,7 @@ pub fn apply_inputs(world: &mut World) {
             Input::AccessChanged { space, access } => {
                 sessions::access_changed(world, space, access)
             }
+            Input::SpaceDeleted { space } => crate::deletion::delete_space(world, space),
             Input::Log(event) => world.resource_mut::<TickLog>().rows.events.push(event),
             Input::Command {
                 conn,

@@ -5,6 +5,7 @@
 
 mod chat;
 pub mod components;
+mod deletion;
 mod grid;
 mod ingest;
 mod interest;

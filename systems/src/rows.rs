@@ -65,6 +65,9 @@ rows! {
     visits: VisitRecord,
     /// Events, in order.
     events: EventRecord,
+    /// Spaces deleted, with every row that refers to them: last, so that the rows of a
+    /// space written in the same batch go first and the deletion takes them too.
+    spaces_deleted: Uuid,
 }
 
 /// The part of `rows` past the first `keep` rows (counting kinds in order); `keep` goes
@@ -81,7 +84,7 @@ impl Rows {
         self.len() == 0
     }
 
-    /// Spaces whose objects these rows change.
+    /// Spaces whose objects these rows change (and that they do not delete).
     pub fn touched_spaces(&self) -> Vec<Uuid> {
         let mut spaces: Vec<Uuid> = self
             .objects
@@ -91,6 +94,7 @@ impl Rows {
             .collect();
         spaces.sort_unstable();
         spaces.dedup();
+        spaces.retain(|space| !self.spaces_deleted.contains(space));
         spaces
     }
 }

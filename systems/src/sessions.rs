@@ -148,7 +148,19 @@ pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<Loa
         }
         return;
     }
+    let deleted = |loaded: &LoadedSpace| {
+        world
+            .get_resource::<crate::deletion::DeletedSpaces>()
+            .is_some_and(|d| d.contains(loaded.id))
+    };
     match result {
+        // The store answered from before the space was deleted.
+        Ok(loaded) if deleted(&loaded) => {
+            for session in take_waiting(world, &name) {
+                let message = format!("space {name:?} was deleted");
+                send_error(world, session, ErrorKind::NotFound, message);
+            }
+        }
         Ok(loaded) => {
             let keep = world.resource::<Limits>().chat_history;
             let skip = loaded.chat.len().saturating_sub(keep);
@@ -197,7 +209,7 @@ pub fn load_slices(world: &mut World) {
 
 /// Ends the wait for `name`: the sessions that waited for it and still want it (they may
 /// have left or gone elsewhere), with their wish cleared.
-fn take_waiting(world: &mut World, name: &str) -> Vec<Entity> {
+pub(crate) fn take_waiting(world: &mut World, name: &str) -> Vec<Entity> {
     let waiting = world
         .resource_mut::<Index>()
         .loading

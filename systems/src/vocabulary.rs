@@ -74,6 +74,12 @@ pub enum Input {
         /// Its access now.
         access: SpaceAccess,
     },
+    /// A space was deleted (through the HTTP API): everyone leaves it and the store
+    /// deletes it after what was written before.
+    SpaceDeleted {
+        /// Space id.
+        space: Uuid,
+    },
     /// Something that happened outside the tick (an upload) for the event log, so that it
     /// is written in the same batches as the rest.
     Log(EventRecord),

@@ -188,7 +188,7 @@ async fn only_owners_and_space_admins_change_objects_and_private_spaces_need_inv
     .await;
     assert_eq!(
         status, 403,
-        "guests create spaces by joining, not over HTTP"
+        "guests create lasting spaces by joining, not over HTTP"
     );
     let (_, listed) = http_json(addr, "GET", "/api/spaces", None, None).await;
     let names: Vec<&str> = listed["spaces"]

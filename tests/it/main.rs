@@ -23,6 +23,7 @@ mod resume;
 mod services;
 mod sharing;
 mod slots;
+mod space_deletion;
 mod stall;
 mod storable;
 mod support;

@@ -36,7 +36,7 @@ pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
         .route("/api/logout", post(accounts::logout))
         .route("/api/me", get(accounts::me))
         .route("/api/spaces", get(spaces::list).post(spaces::create))
-        .route("/api/spaces/{id}", get(spaces::one))
+        .route("/api/spaces/{id}", get(spaces::one).delete(spaces::delete))
         .route("/api/spaces/{id}/chat", get(spaces::chat))
         .route("/api/spaces/{id}/members", post(spaces::add_member))
         .route(

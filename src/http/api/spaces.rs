@@ -43,6 +43,7 @@ fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
         "name": &*info.name,
         "description": info.description,
         "private": info.private,
+        "temporary": info.temporary,
         "owner": info.owner,
         "people_online": people.len(),
         "people": people,
@@ -141,19 +142,22 @@ pub struct CreateSpace {
     description: String,
     #[serde(default)]
     private: bool,
+    #[serde(default)]
+    temporary: bool,
 }
 
-/// `POST /api/spaces` `{"name","description","private"}`: creates a space owned by the
-/// caller (a registered user). 409 if the name is taken.
+/// `POST /api/spaces` `{"name","description","private","temporary"}`: creates a space
+/// owned by the caller: a registered user, or a guest if the space is temporary (guests
+/// make lasting public spaces by joining them). 409 if the name is taken.
 pub async fn create(
     State(edge): State<Arc<Edge>>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateSpace>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let account = caller.required()?;
-    if !account.registered {
+    if !account.registered && !body.temporary {
         return Err(ApiError::forbidden(
-            "only registered users create spaces over HTTP; guests create public spaces by joining them",
+            "guests create only temporary spaces over HTTP (\"temporary\": true); lasting ones by joining them, or register",
         ));
     }
     let name = body.checked_name(&edge.config)?;
@@ -162,6 +166,7 @@ pub async fn create(
         name: &name,
         description: &body.description,
         private: body.private,
+        temporary: body.temporary,
         owner: Some(account.id),
         now_ms: now_ms(),
     };
@@ -186,6 +191,46 @@ impl CreateSpace {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         check_name("space name", &self.name, config.max_name_chars)
             .map_err(|r| ApiError::bad_request(r.message))
+    }
+}
+
+/// How long `DELETE /api/spaces/{id}` waits for the store before answering 202.
+const DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `DELETE /api/spaces/{id}` (the owner or a server admin): everyone in the space is told
+/// (`not_found`, then `left`), the world drops it, and the writer deletes it with its
+/// objects, chat and members after every write of it before. 204 once the store has
+/// done so; 202 if it has not within 10 s (it completes when the store is back; the name
+/// stays taken until then).
+pub async fn delete(
+    State(edge): State<Arc<Edge>>,
+    ApiPath(space): ApiPath<String>,
+    caller: Caller,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id = space_id(&edge, &space).await?;
+    let account = caller.clone().required()?;
+    let (info, _) = visible_space(&edge, id, &caller).await?;
+    if !account.admin && info.owner != Some(account.id) {
+        return Err(ApiError::forbidden(
+            "only the space's owner or a server admin deletes it",
+        ));
+    }
+    let pending = || {
+        let body = json!({ "id": id, "status": "deleting", "message": "the store has not confirmed the deletion yet; it completes when the store answers" });
+        (StatusCode::ACCEPTED, Json(body)).into_response()
+    };
+    let Some(done) = edge.store.deletions.begin(id) else {
+        return Ok(pending());
+    };
+    edge.submit(Envelope::Input(Input::SpaceDeleted { space: id }));
+    match tokio::time::timeout(DELETE_WAIT, done).await {
+        Ok(Ok(())) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the store refused to delete the space (see dead_letters); the space has left the world",
+        )),
+        Err(_) => Ok(pending()),
     }
 }
 

@@ -51,6 +51,14 @@ impl PostgresStore {
             write_events(&mut tx, chunk).await?;
         }
         let versions = raise_versions(&mut tx, batch.touched_spaces()).await?;
+        for chunk in batch.spaces_deleted.chunks(max_rows) {
+            // Every row referring to a space goes with it (`ON DELETE CASCADE`, or
+            // `SET NULL` for history).
+            sqlx::query("DELETE FROM spaces WHERE id = ANY($1)")
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(versions)
     }

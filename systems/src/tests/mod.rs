@@ -624,6 +624,7 @@ fn a_moved_object_is_motion_then_settles_once() {
     assert!(delta_of(&out).is_empty(), "settled once");
 }
 
+mod deletion;
 mod interest;
 mod loading;
 mod resume;

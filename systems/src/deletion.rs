@@ -1,0 +1,102 @@
+//! Deleting a space (`DELETE /api/spaces/{id}`): everyone in it is told and taken out, its
+//! objects and entity leave the world, and the store is asked to delete it after every
+//! row of the space written before.
+
+use std::collections::{HashSet, VecDeque};
+
+use bevy_ecs::prelude::*;
+use uuid::Uuid;
+
+use crate::components::{Space, SpaceContents};
+use crate::reply::send_error;
+use crate::{ErrorKind, Index, SpaceLoads, TickLog};
+
+/// How many deleted space ids the world remembers, to refuse a load of one that the store
+/// answered before the deletion reached it. Such answers arrive within seconds; this
+/// bounds the memory a stream of deletions can take.
+const REMEMBERED: usize = 1024;
+
+/// Spaces deleted recently (newest last), so that a load answered from before the
+/// deletion never brings one back.
+#[derive(Resource, Debug, Default)]
+pub struct DeletedSpaces {
+    order: VecDeque<Uuid>,
+    ids: HashSet<Uuid>,
+}
+
+impl DeletedSpaces {
+    /// Whether `space` was deleted recently.
+    pub fn contains(&self, space: Uuid) -> bool {
+        self.ids.contains(&space)
+    }
+
+    fn remember(&mut self, space: Uuid) {
+        if !self.ids.insert(space) {
+            return;
+        }
+        self.order.push_back(space);
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+    }
+}
+
+/// Deletes the space `space_id`, loaded, loading or not: whoever is in it or waits for it
+/// gets `not_found` (and `left`), its objects leave the world without being written, and
+/// the store deletes it (with every row of it) once what was written before is.
+pub(crate) fn delete_space(world: &mut World, space_id: Uuid) {
+    world
+        .get_resource_or_init::<DeletedSpaces>()
+        .remember(space_id);
+    world
+        .resource_mut::<TickLog>()
+        .rows
+        .spaces_deleted
+        .push(space_id);
+    let mut spaces = world.query::<(Entity, &Space)>();
+    let Some((space, name)) = spaces
+        .iter(world)
+        .find(|(_, s)| s.id == space_id)
+        .map(|(e, s)| (e, s.name.clone()))
+    else {
+        return;
+    };
+    let message = format!("space {name:?} was deleted");
+    let members = world
+        .get::<SpaceContents>(space)
+        .map(|c| c.members.clone())
+        .unwrap_or_default();
+    for member in members {
+        send_error(world, member, ErrorKind::NotFound, message.clone());
+        crate::sessions::leave(world, member);
+    }
+    // A space still entering the world: its remaining objects never do, and those who
+    // wait for it are told.
+    world
+        .resource_mut::<SpaceLoads>()
+        .0
+        .retain(|load| load.space != space);
+    for waiting in crate::sessions::take_waiting(world, &name) {
+        send_error(world, waiting, ErrorKind::NotFound, message.clone());
+    }
+    let objects = world
+        .get::<SpaceContents>(space)
+        .map(|c| c.objects.iter().copied().collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut index = world.resource_mut::<Index>();
+    if index.spaces.get(&name) == Some(&space) {
+        index.spaces.remove(&name);
+    }
+    for &object in &objects {
+        let id = world
+            .get::<crate::components::ObjectId>(object)
+            .map(|o| o.0);
+        if let Some(id) = id {
+            world.resource_mut::<Index>().objects.remove(&id);
+        }
+        world.despawn(object);
+    }
+    world.despawn(space);
+}
