@@ -180,6 +180,24 @@ enum Link {
     Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
 }
 
+/// TLS 1.3 for QUIC that trusts only the certificate whose SHA-256 is `cert_sha256` (as
+/// `serverCertificateHashes` does in browsers), offering the one protocol `alpn`.
+pub fn pinned_tls(cert_sha256: [u8; 32], alpn: &[u8]) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedCertificate {
+        sha256: cert_sha256,
+        provider: provider.clone(),
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Connect(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    Ok(tls)
+}
+
 /// A connection to a Plaza server.
 pub struct Client {
     link: Link,
@@ -212,18 +230,7 @@ impl Client {
         cert_sha256: [u8; 32],
     ) -> Result<Self, ClientError> {
         let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(PinnedCertificate {
-            sha256: cert_sha256,
-            provider: provider.clone(),
-        });
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| connect(&e))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let tls = pinned_tls(cert_sha256, ALPN)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| connect(&e))?;
         let config = quinn::ClientConfig::new(Arc::new(crypto));
         let connection = endpoint

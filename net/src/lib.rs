@@ -22,7 +22,9 @@ mod props;
 pub mod statistics;
 pub mod v1;
 
-pub use client::{ALPN, Client, ClientError, Closed, QuicEndpoint, Received, WebTransportEndpoint};
+pub use client::{
+    ALPN, Client, ClientError, Closed, QuicEndpoint, Received, WebTransportEndpoint, pinned_tls,
+};
 pub use codec::{Codec, CodecError};
 pub use messages::{
     ClientMsg, ErrorCode, PROTOCOL_VERSION, PROTOCOL_VERSIONS, ServerMsg, ShareKind, WireChat,
