@@ -184,6 +184,10 @@ pub struct Config {
     /// Requests authenticate with bearer tokens, never cookies, so `*` exposes nothing a
     /// page could not already fetch without a token.
     pub cors_origins: Vec<String>,
+    /// A folder to serve the browser client (`index.html`, `app.js`) from instead of the
+    /// copy built into the binary, read on each request: for working on the page
+    /// (`clients/web`, `npm run watch`) without rebuilding the server. Default unset.
+    pub web_root: Option<PathBuf>,
     /// Refused messages within `strike_window_secs` before a connection is closed. Default 20.
     pub max_strikes: u32,
     /// Window for counting refused messages, in seconds. Default 10.
@@ -323,6 +327,7 @@ impl Default for Config {
             connections_per_addr: Rate::new(20.0, 200),
             http_requests_per_addr: Rate::new(100.0, 200),
             cors_origins: Vec::new(),
+            web_root: None,
             max_strikes: 20,
             strike_window_secs: 10,
             view_radius: None,

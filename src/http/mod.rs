@@ -1,11 +1,12 @@
 //! The HTTP surface: the routes (the WebSocket endpoint, health, the certificate hash,
-//! telemetry, the test page and the JSON API), the accept loop that serves them, and the
+//! telemetry, the browser client and the JSON API), the accept loop that serves them, and the
 //! gates that bound expensive requests.
 
 pub(crate) mod api;
 pub mod gates;
 pub(crate) mod listener;
 pub(crate) mod metrics;
+mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,7 +43,9 @@ pub(crate) fn router(edge: Arc<Edge>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/health", get(health))
         .route("/metrics", get(metrics::prometheus))
-        .route("/", get(page))
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app))
+        .route("/debug", get(web::debug))
         .method_not_allowed_fallback(api::wrong_method)
         .merge(cross_origin)
         .fallback(api::no_route)
@@ -97,12 +100,6 @@ async fn limit_requests(
         Json(json!({ "error": message })),
     )
         .into_response()
-}
-
-/// `GET /`: a small page that connects over WebTransport or WebSocket, joins a space and
-/// shows its live deltas (`?auto` connects and spawns at once, for tests).
-async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("page.html"))
 }
 
 /// `GET /cert-hash`: the SHA-256 of the certificate QUIC and WebTransport present, for

@@ -60,7 +60,7 @@ async fn a_real_browser_builds_over_webtransport_and_websocket() {
         let profile = tempfile::tempdir().expect("a profile directory");
         let name = format!("browser-{transport}");
         let url = format!(
-            "http://127.0.0.1:{port}/?auto=1&transport={transport}&name={name}&space=browsers"
+            "http://127.0.0.1:{port}/debug?auto=1&transport={transport}&name={name}&space=browsers"
         );
         let _browser = open_page(&url, profile.path());
         let what = format!("the page over {transport} reports");

@@ -148,6 +148,56 @@ async fn every_refusal_is_json_and_unknown_fields_are_refused() {
     assert_eq!(status, 422, "{answer}");
 }
 
+/// The browser client is served from the binary with an ETag that revalidates; a
+/// `web_root` folder replaces it; the protocol console is at `/debug`.
+#[tokio::test]
+async fn the_browser_client_is_embedded_and_a_web_root_replaces_it() {
+    let dist = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/web/dist");
+    let committed = std::fs::read_to_string(format!("{dist}/index.html")).expect("the built page");
+    let server = TestServer::start().await;
+    let addr = server.addr();
+    let (status, head, body) = raw(addr, "GET / HTTP/1.1").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert_eq!(body, committed, "the page served is the committed build");
+    assert!(body.contains("/app.js"), "the page loads its script");
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an etag")
+        .to_owned();
+    let (status, _, body) = raw(addr, &format!("GET / HTTP/1.1\r\nIf-None-Match: {etag}")).await;
+    assert_eq!((status, body.as_str()), (304, ""));
+    let (status, head, body) = raw(addr, "GET /app.js HTTP/1.1").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert_eq!(
+        body.len(),
+        std::fs::metadata(format!("{dist}/app.js"))
+            .expect("the script")
+            .len() as usize
+    );
+    let (status, _, body) = raw(addr, "GET /debug HTTP/1.1").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Share screen"), "the protocol console");
+    server.stop().await;
+
+    let folder = tempfile::tempdir().expect("a folder");
+    std::fs::write(folder.path().join("index.html"), "<p>work in progress</p>").expect("written");
+    let root = folder.path().to_owned();
+    let server = TestServer::start_with(move |c| c.web_root = Some(root)).await;
+    let (status, head, body) = raw(server.addr(), "GET / HTTP/1.1").await;
+    assert_eq!((status, body.as_str()), (200, "<p>work in progress</p>"));
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    let (status, _, body) = raw(server.addr(), "GET /app.js HTTP/1.1").await;
+    assert_eq!(status, 404);
+    assert!(
+        error_of(status, body.as_bytes()).contains("npm run build"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn cors_answers_the_configured_origins_and_no_others() {
     let app = "http://app.example:5173";
