@@ -31,4 +31,21 @@ export { Client, connect, type ClientEvents, type ConnectOptions, type Connectio
 export { SpaceMirror, type MirrorEvents, type RemovalReason } from "./mirror.js";
 export { PlazaError, type ClientErrorCode } from "./events.js";
 export { openLink, type Link, type LinkClosed, type TransportKind, type WebSocketConstructor, type WebSocketLike, type WebTransportConstructor } from "./transport.js";
-export { chatHistory, getSpace, listSpaces, login, register, type Account, type ChatPage, type HttpOptions, type SpaceInfo } from "./api.js";
+export {
+  chatHistory,
+  createSpace,
+  deleteSpace,
+  getSpace,
+  listModels,
+  listSpaces,
+  login,
+  modelFileUrl,
+  register,
+  uploadModel,
+  type Account,
+  type ChatPage,
+  type HttpOptions,
+  type ModelInfo,
+  type NewSpace,
+  type SpaceInfo,
+} from "./api.js";

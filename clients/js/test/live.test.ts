@@ -7,7 +7,21 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { WebSocket as NodeWebSocket } from "ws";
 
-import { Client, PlazaError, connect, yaw, type ClientEvents, type WebSocketConstructor } from "../src/index.js";
+import {
+  Client,
+  PlazaError,
+  connect,
+  createSpace,
+  deleteSpace,
+  listModels,
+  listSpaces,
+  modelFileUrl,
+  uploadModel,
+  yaw,
+  type ClientEvents,
+  type WebSocketConstructor,
+} from "../src/index.js";
+import { triangleGlb } from "./glb.js";
 import { TestServer } from "./server.js";
 
 const WAIT_MS = 10_000;
@@ -132,5 +146,55 @@ describe("a live server", () => {
       stopWatching();
       stopArrivals();
     }
+  });
+});
+
+describe("the HTTP API through the SDK", () => {
+  let server: TestServer;
+  let guest: Client;
+
+  before(async () => {
+    server = await TestServer.start();
+    guest = await connect({ url: server.url, name: "builder", transport: "websocket", WebSocket: NodeWebSocket as unknown as WebSocketConstructor });
+  });
+
+  after(async () => {
+    guest?.close();
+    await server?.stop();
+  });
+
+  test("a guest makes a temporary space, unlisted, and deletes it with whoever is in it", async () => {
+    const http = { url: server.url, token: guest.sessionToken };
+    await assert.rejects(createSpace(http, { name: "lasting" }), (e: PlazaError) => e.code === "forbidden");
+    const space = await createSpace(http, { name: "sdk-temporary", temporary: true });
+    assert.equal(space.temporary, true);
+    assert.ok(!(await listSpaces({ url: server.url })).some((s) => s.name === "sdk-temporary"));
+    await guest.join("sdk-temporary");
+    const left = new Promise<string>((resolve) => guest.on("left", (id) => resolve(id)));
+    assert.equal(await deleteSpace(http, space.id), "deleted");
+    assert.equal(await left, space.id, "the client was taken out");
+    await assert.rejects(deleteSpace(http, space.id), (e: PlazaError) => e.code === "not_found");
+  });
+
+  test("an uploaded model is listed, fetched and placed", async () => {
+    const http = { url: server.url, token: guest.sessionToken };
+    const model = await uploadModel(http, "triangle.glb", triangleGlb());
+    assert.equal(model.deduplicated, false);
+    assert.equal((await uploadModel(http, "again.glb", triangleGlb())).id, model.id, "the same bytes, the same model");
+    await assert.rejects(uploadModel(http, "broken.glb", new TextEncoder().encode("not a model")), (e: PlazaError) => e.code === "bad_message");
+    assert.deepEqual((await listModels(http)).map((m) => m.id), [model.id], "my uploads");
+    const file = await fetch(modelFileUrl(http, model.id));
+    assert.equal(file.status, 200);
+    assert.deepEqual(new Uint8Array(await file.arrayBuffer()), triangleGlb());
+    await guest.join("sdk-models");
+    await guest.spawn({ model: model.id });
+    // The space's models are read from the store, which the world writes to every flush.
+    let listed: string[] = [];
+    for (let tries = 0; tries < 100 && listed.length === 0; tries += 1) {
+      listed = (await listModels({ url: server.url }, "sdk-models")).map((m) => m.id);
+      if (listed.length === 0) await new Promise((done) => setTimeout(done, 50));
+    }
+    assert.deepEqual(listed, [model.id], "the space's models");
+    await assert.rejects(guest.spawn({ model: "no-such-model" }), (e: PlazaError) => e.code === "not_found");
   });
 });
