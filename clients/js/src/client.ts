@@ -52,6 +52,11 @@ export interface ConnectOptions {
   settleMs?: number;
   /** Requests that may wait for a connection; more are refused with `queue_full`. Default 256. */
   maxQueuedMessages?: number;
+  /**
+   * Bytes an open connection may hold unsent before requests are refused with
+   * `queue_full` and poses are dropped. Default 1 MiB.
+   */
+  maxBufferedBytes?: number;
   /** How often to ping; a connection silent for twice this plus 5 s is given up. Default 15 s; 0 off. */
   heartbeatMs?: number;
   /** Send `pose` as a datagram on WebTransport (newest wins). Default true. */
@@ -137,6 +142,7 @@ export class Client {
         codec: this.codec,
         reconnect,
         maxQueued: options.maxQueuedMessages ?? 256,
+        maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
         heartbeatMs: options.heartbeatMs ?? 15_000,
         poseDatagrams: options.poseDatagrams !== false,
       },

@@ -36,6 +36,12 @@ export interface ConnectionSettings {
   reconnect: ReconnectPolicy | null;
   /** Messages that may wait for a link; past it a request is refused with `queue_full`. */
   maxQueued: number;
+  /**
+   * Bytes the open link may hold unsent (a server or network slower than the sender);
+   * past it requests are refused with `queue_full` and poses are dropped (the next one
+   * supersedes them).
+   */
+  maxBufferedBytes: number;
   heartbeatMs: number;
   poseDatagrams: boolean;
 }
@@ -116,7 +122,12 @@ export class Connection {
   submit(payload: Uint8Array | string, outgoing: Outgoing | null, first = false): void {
     if (this.state === "closed") return outgoing?.fail("closed", "the client is closed");
     if (first) this.outbox = this.outbox.filter((queued) => queued.outgoing !== outgoing || outgoing === null);
-    if (this.state === "open" && this.link && (!this.holdOutbox || first)) return this.transmit(payload, outgoing);
+    if (this.state === "open" && this.link && (!this.holdOutbox || first)) {
+      if (this.link.buffered() > this.settings.maxBufferedBytes) {
+        return outgoing?.fail("queue_full", `over ${this.settings.maxBufferedBytes} bytes wait to be sent: the connection is slower than the requests`);
+      }
+      return this.transmit(payload, outgoing);
+    }
     if (this.outbox.length >= this.settings.maxQueued) {
       return outgoing?.fail("queue_full", `${this.settings.maxQueued} messages already wait for a connection`);
     }
@@ -130,6 +141,8 @@ export class Connection {
       return;
     }
     if (this.settings.poseDatagrams && this.link.sendDatagram(payload)) return;
+    // A pose that would wait behind a backlog is stale before it leaves: drop it.
+    if (this.link.buffered() > this.settings.maxBufferedBytes) return;
     this.transmit(payload, null, "pose");
   }
 

@@ -33,6 +33,8 @@ export interface Link {
   send(payload: Uint8Array | string): void;
   /** Sends one message as a datagram if the link has them and it fits; false otherwise. */
   sendDatagram(payload: Uint8Array | string): boolean;
+  /** Bytes handed to `send` that the transport has not passed to the network yet. */
+  buffered(): number;
   /** Closes on purpose: the server ends the session at once. */
   close(code?: number, reason?: string): void;
   /**
@@ -46,6 +48,8 @@ export interface Link {
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
+  /** Bytes queued by `send` and not yet transmitted (browsers, Node and `ws` all have it). */
+  readonly bufferedAmount?: number;
   // Handlers are typed loosely: the `ws` package's event types differ from the DOM's.
   onopen: ((event: any) => void) | null;
   onmessage: ((event: any) => void) | null;
@@ -213,6 +217,7 @@ async function openWebSocket(WS: WebSocketConstructor, options: TransportOptions
       socket.send(payload);
     },
     sendDatagram: () => false,
+    buffered: () => socket.bufferedAmount ?? 0,
     close(code = 1000, reason = "") {
       stop();
       socket.close(code, reason);
@@ -286,6 +291,8 @@ async function openWebTransport(WT: WebTransportConstructor, options: TransportO
   });
   void readDatagrams(transport, (payload) => live && events.frame(payload, true));
   const bytesOf = (payload: Uint8Array | string) => (typeof payload === "string" ? utf8.encode(payload) : payload);
+  // Bytes written to the stream whose write has not completed: what is still buffered.
+  let unsent = 0;
   return {
     kind: "webtransport",
     send(payload) {
@@ -294,8 +301,13 @@ async function openWebTransport(WT: WebTransportConstructor, options: TransportO
       const frame = new Uint8Array(4 + body.length);
       new DataView(frame.buffer).setUint32(0, body.length);
       frame.set(body, 4);
-      writer.write(frame).catch(() => {});
+      unsent += frame.length;
+      writer
+        .write(frame)
+        .catch(() => {})
+        .finally(() => (unsent -= frame.length));
     },
+    buffered: () => unsent,
     sendDatagram(payload) {
       const body = bytesOf(payload);
       if (!live || body.length > (transport.datagrams.maxDatagramSize ?? 1200)) return false;

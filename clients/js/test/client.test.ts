@@ -131,6 +131,26 @@ test("while disconnected, requests wait in a bounded queue and poses keep only t
   assert.equal(server.all("chat").length, 0, "nothing queued went out after the close");
 });
 
+test("a connection slower than the sender refuses requests and drops poses past the bound", async () => {
+  const server = new FakeServer();
+  const client = await start(server, { maxBufferedBytes: 1000 });
+  server.last.bufferedAmount = 5000;
+  const refused = await client.say("into the backlog").catch((e: unknown) => e);
+  assert.ok(refused instanceof PlazaError && refused.code === "queue_full", String(refused));
+  client.pose({ pos: [3, 0, 0] });
+  await settle();
+  assert.equal(server.all("chat").length, 0);
+  assert.equal(server.all("pose").length, 0, "the stale pose was dropped");
+  server.last.bufferedAmount = 0;
+  client.pose({ pos: [4, 0, 0] });
+  const answered = client.say("after the backlog").catch((e: unknown) => e);
+  await settle();
+  assert.equal(server.all("pose").length, 1);
+  assert.deepEqual(server.all("chat").map((c) => c.text), ["after the backlog"]);
+  client.close();
+  await answered;
+});
+
 test("a dropped client resumes with the welcome's token and sends what waited", async () => {
   const server = new FakeServer();
   const client = await start(server);

@@ -28,6 +28,8 @@ export class FakeSocket implements WebSocketLike {
   readonly codec: Codec;
   /** How the client ended it: a close code, "terminated", or null while open. */
   endedBy: number | "terminated" | null = null;
+  /** What a slow network leaves unsent; a test sets it. */
+  bufferedAmount = 0;
 
   constructor(
     private readonly server: FakeServer,
