@@ -18,3 +18,13 @@ cargo test --workspace --all-targets --locked
   npm test
   npm run test:browser
 )
+# The browser client (clients/web): the committed dist/ (which the server embeds) must be
+# what the sources build, byte for byte; then two pages in headless Chromium (SwiftShader)
+# against the debug binary built above, serving the page it embeds (WEB_FROM=embedded):
+# walking, building, chat, an upload, an ownership refusal, a screen share, a screenshot.
+(
+  cd clients/web
+  npm ci --no-audit --no-fund
+  npm run check
+  PLAZA_BIN="$PWD/../../target/debug/plaza" WEB_FROM=embedded npm test
+)

@@ -136,7 +136,7 @@ async fn two_browsers_share_a_screen_through_the_signal_relay() {
     let port = server.addr().port();
     let mut watcher = server.client(Codec::Postcard, "watcher").await;
     watcher.join("cinema").await;
-    let page = |query: &str| format!("http://127.0.0.1:{port}/?space=cinema&{query}");
+    let page = |query: &str| format!("http://127.0.0.1:{port}/debug?space=cinema&{query}");
     let sharer_profile = tempfile::tempdir().expect("a profile directory");
     let _sharer = open_page(
         &page("name=sharer&transport=wt&share=canvas"),

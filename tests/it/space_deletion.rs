@@ -22,6 +22,21 @@ async fn count(schema: &PgSchema, sql: &'static str, space: Uuid) -> i64 {
         .expect("the count query runs")
 }
 
+/// Makes a temporary space owned by `token`'s user and returns its id.
+async fn temporary_space(addr: std::net::SocketAddr, token: &str, name: &str) -> Uuid {
+    let (status, made) = http_json(
+        addr,
+        "POST",
+        "/api/spaces",
+        Some(token),
+        Some(json!({"name": name, "temporary": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["temporary"], true);
+    made["id"].as_str().expect("an id").parse().expect("a uuid")
+}
+
 #[tokio::test]
 async fn the_owner_deletes_a_busy_space_and_nothing_of_it_is_left() {
     let schema = PgSchema::new().await;
@@ -37,17 +52,7 @@ async fn the_owner_deletes_a_busy_space_and_nothing_of_it_is_left() {
 
     // A registered owner makes a temporary space: it is not in the public list.
     let token = register(addr, "olga", "a long enough password").await;
-    let (status, made) = http_json(
-        addr,
-        "POST",
-        "/api/spaces",
-        Some(&token),
-        Some(json!({"name": "doomed", "temporary": true})),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    assert_eq!(made["temporary"], true);
-    let space: Uuid = made["id"].as_str().expect("an id").parse().expect("a uuid");
+    let space = temporary_space(addr, &token, "doomed").await;
     let (_, list) = http_json(addr, "GET", "/api/spaces", None, None).await;
     let listed = |list: &serde_json::Value, name: &str| {
         list["spaces"]
@@ -220,16 +225,7 @@ async fn a_deletion_the_store_cannot_finish_yet_is_accepted_and_completes_later(
     .await;
     let addr = server.addr();
     let token = register(addr, "petra", "a long enough password").await;
-    let (status, made) = http_json(
-        addr,
-        "POST",
-        "/api/spaces",
-        Some(&token),
-        Some(json!({"name": "stuck-room", "temporary": true})),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    let space: Uuid = made["id"].as_str().expect("an id").parse().expect("a uuid");
+    let space = temporary_space(addr, &token, "stuck-room").await;
     let mut petra = Client::connect(addr, Codec::Postcard).await;
     petra.say(&ClientMsg::hello_with_token(token.clone())).await;
     petra.join("stuck-room").await;
