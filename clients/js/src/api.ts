@@ -116,8 +116,8 @@ async function request<T>(options: HttpOptions, method: string, path: string, bo
   }
   if (!response.ok) {
     const reason = (parsed as { error?: unknown } | null)?.error;
-    const code = response.status === 401 ? "unauthorized" : response.status === 403 ? "forbidden" : response.status === 404 ? "not_found" : response.status === 429 ? "rate_limited" : response.status >= 500 ? "unavailable" : "bad_message";
-    throw new PlazaError(code, typeof reason === "string" ? reason : `${method} /${path} answered ${response.status}`);
+    const code = response.status === 401 ? "unauthorized" : response.status === 403 ? "forbidden" : response.status === 404 ? "not_found" : response.status === 429 ? "rate_limited" : response.status === 413 ? "too_large" : response.status >= 500 ? "unavailable" : "bad_message";
+    throw new PlazaError(code, typeof reason === "string" ? reason : `${method} /${path} answered ${response.status}`, null, { status: response.status });
   }
   return { status: response.status, body: parsed as T };
 }

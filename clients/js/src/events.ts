@@ -34,10 +34,14 @@ export class PlazaError extends Error {
     message: string,
     /** The `ref` of the request this is about, when there was one. */
     readonly ref: number | null = null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
     super(message, options);
+    this.status = options?.status ?? null;
   }
+
+  /** For the HTTP helpers' errors: the response's status (409, 413, 422, ...). */
+  readonly status: number | null;
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

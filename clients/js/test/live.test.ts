@@ -181,7 +181,7 @@ describe("the HTTP API through the SDK", () => {
     const model = await uploadModel(http, "triangle.glb", triangleGlb());
     assert.equal(model.deduplicated, false);
     assert.equal((await uploadModel(http, "again.glb", triangleGlb())).id, model.id, "the same bytes, the same model");
-    await assert.rejects(uploadModel(http, "broken.glb", new TextEncoder().encode("not a model")), (e: PlazaError) => e.code === "bad_message");
+    await assert.rejects(uploadModel(http, "broken.glb", new TextEncoder().encode("not a model")), (e: PlazaError) => e.code === "bad_message" && e.status === 422);
     assert.deepEqual((await listModels(http)).map((m) => m.id), [model.id], "my uploads");
     const file = await fetch(modelFileUrl(http, model.id));
     assert.equal(file.status, 200);
