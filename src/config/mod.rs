@@ -112,6 +112,9 @@ pub struct Config {
     pub chat_history: usize,
     /// Objects one space may hold. Default 100000.
     pub max_objects_per_space: usize,
+    /// Temporary spaces one user may own at once (`POST /api/spaces` with `temporary`,
+    /// open to guests): more are refused until some are deleted. Default 100.
+    pub max_temporary_spaces_per_user: usize,
     /// Objects a space takes in or gives out per tick: a space loading from the store
     /// enters the world this many objects a tick, and (without `view_radius`) someone
     /// entering a space gets this many in `joined` and the rest this many a tick in their
@@ -304,6 +307,7 @@ impl Default for Config {
             max_name_chars: 64,
             chat_history: 50,
             max_objects_per_space: 100_000,
+            max_temporary_spaces_per_user: 100,
             load_slice_objects: 1_000,
             inbox_capacity: 65_536,
             outbound_queue_frames: 1024,

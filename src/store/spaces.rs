@@ -151,6 +151,29 @@ impl Durable {
         }
     }
 
+    /// How many temporary spaces `owner` owns.
+    pub(crate) async fn temporary_spaces_of(&self, owner: Uuid) -> Result<u64, StoreError> {
+        let count: i64 = match self {
+            Durable::Sqlite(s) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM spaces WHERE owner_id = ?1 AND is_temporary = 1",
+                )
+                .bind(owner.to_string())
+                .fetch_one(s.pool())
+                .await?
+            }
+            Durable::Postgres(p) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM spaces WHERE owner_id = $1 AND is_temporary",
+                )
+                .bind(owner)
+                .fetch_one(p.pool())
+                .await?
+            }
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// One space by id.
     pub(crate) async fn space_info(&self, id: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
         match self {

@@ -285,3 +285,32 @@ async fn a_deletion_the_store_cannot_finish_yet_is_accepted_and_completes_later(
     };
     assert_ne!(again, space, "the name makes a new space");
 }
+
+#[tokio::test]
+async fn temporary_spaces_per_user_are_bounded() {
+    let server = TestServer::start_with(|c| c.max_temporary_spaces_per_user = 2).await;
+    let addr = server.addr();
+    let guest = server.client(Codec::Postcard, "spawner").await;
+    let first = temporary_space(addr, &guest.token, "temp-1").await;
+    temporary_space(addr, &guest.token, "temp-2").await;
+    let (status, body) = http_json(
+        addr,
+        "POST",
+        "/api/spaces",
+        Some(&guest.token),
+        Some(json!({"name": "temp-3", "temporary": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("delete some")),
+        "{body}"
+    );
+    let path = format!("/api/spaces/{first}");
+    let (status, body) = http_json(addr, "DELETE", &path, Some(&guest.token), None).await;
+    assert_eq!(status, 204, "{body}");
+    temporary_space(addr, &guest.token, "temp-3").await;
+    server.stop().await;
+}

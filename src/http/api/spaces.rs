@@ -161,6 +161,12 @@ pub async fn create(
         ));
     }
     let name = body.checked_name(&edge.config)?;
+    let most = edge.config.max_temporary_spaces_per_user;
+    if body.temporary && edge.store.durable.temporary_spaces_of(account.id).await? >= most as u64 {
+        return Err(ApiError::forbidden(format!(
+            "you own {most} temporary spaces (max_temporary_spaces_per_user): delete some first"
+        )));
+    }
     let new = NewSpace {
         id: Uuid::now_v7(),
         name: &name,
