@@ -73,13 +73,15 @@ async fn serve(
         // A developer's folder: read fresh each time, never cached.
         return match tokio::fs::read(root.join(asset.name)).await {
             Ok(bytes) => ([content_type, (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], bytes).into_response(),
-            Err(error) => (
+            Err(error) => super::api::ApiError::new(
                 StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({
-                    "error": format!("not_found: {} in web_root {}: {error}; build it (cd clients/web && npm run build) or unset web_root", asset.name, root.display())
-                })),
+                format!(
+                    "not_found: {} in web_root {}: {error}; build it (cd clients/web && npm run build) or unset web_root",
+                    asset.name,
+                    root.display()
+                ),
             )
-                .into_response(),
+            .into_response(),
         };
     }
     if headers.get(header::IF_NONE_MATCH) == Some(etag) {

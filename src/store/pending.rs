@@ -324,11 +324,7 @@ impl Pending {
         }
         self.chat.restore(failed.chat, self.max_appended);
         self.events.restore(failed.events, self.max_appended);
-        for space in failed.spaces_deleted {
-            if !self.spaces_deleted.contains(&space) {
-                self.spaces_deleted.push(space);
-            }
-        }
+        self.merge_space_deletions(failed.spaces_deleted);
     }
 
     /// Rows waiting for the durable store.

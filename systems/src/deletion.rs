@@ -7,7 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use bevy_ecs::prelude::*;
 use uuid::Uuid;
 
-use crate::components::{Space, SpaceContents};
+use crate::components::{ObjectId, Space, SpaceContents};
 use crate::reply::send_error;
 use crate::{ErrorKind, Index, SpaceLoads, TickLog};
 
@@ -55,14 +55,14 @@ pub(crate) fn delete_space(world: &mut World, space_id: Uuid) {
         .rows
         .spaces_deleted
         .push(space_id);
-    let mut spaces = world.query::<(Entity, &Space)>();
-    let Some((space, name)) = spaces
-        .iter(world)
-        .find(|(_, s)| s.id == space_id)
-        .map(|(e, s)| (e, s.name.clone()))
-    else {
+    let Some(space) = crate::sessions::space_by_id(world, space_id) else {
         return;
     };
+    let name = world
+        .get::<Space>(space)
+        .expect("a space entity has its Space")
+        .name
+        .clone();
     let message = format!("space {name:?} was deleted");
     let members = world
         .get::<SpaceContents>(space)
@@ -81,21 +81,21 @@ pub(crate) fn delete_space(world: &mut World, space_id: Uuid) {
     for waiting in crate::sessions::take_waiting(world, &name) {
         send_error(world, waiting, ErrorKind::NotFound, message.clone());
     }
-    let objects = world
+    let objects: Vec<(Entity, Option<Uuid>)> = world
         .get::<SpaceContents>(space)
         .map(|c| c.objects.iter().copied().collect::<Vec<_>>())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .map(|object| (object, world.get::<ObjectId>(object).map(|o| o.0)))
+        .collect();
     let mut index = world.resource_mut::<Index>();
     if index.spaces.get(&name) == Some(&space) {
         index.spaces.remove(&name);
     }
-    for &object in &objects {
-        let id = world
-            .get::<crate::components::ObjectId>(object)
-            .map(|o| o.0);
-        if let Some(id) = id {
-            world.resource_mut::<Index>().objects.remove(&id);
-        }
+    for id in objects.iter().filter_map(|&(_, id)| id) {
+        index.objects.remove(&id);
+    }
+    for (object, _) in objects {
         world.despawn(object);
     }
     world.despawn(space);

@@ -350,12 +350,7 @@ fn record_visit(world: &mut World, session: Entity, space: Entity) {
 /// A space's access changed over HTTP: the loaded space follows, and members who may no
 /// longer be there are taken out.
 pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAccess) {
-    let mut spaces = world.query::<(Entity, &Space)>();
-    let Some(space) = spaces
-        .iter(world)
-        .find(|(_, s)| s.id == space_id)
-        .map(|(e, _)| e)
-    else {
+    let Some(space) = space_by_id(world, space_id) else {
         return;
     };
     let members = world
@@ -373,6 +368,12 @@ pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAcc
     if let Some(mut current) = world.get_mut::<Access>(space) {
         current.0 = access;
     }
+}
+
+/// The entity of the space `id`, if it is in the world (loaded or loading).
+pub(crate) fn space_by_id(world: &mut World, id: Uuid) -> Option<Entity> {
+    let mut spaces = world.query::<(Entity, &Space)>();
+    spaces.iter(world).find(|(_, s)| s.id == id).map(|(e, _)| e)
 }
 
 /// Whether the session may enter the space (public, invited, or an admin); refuses it with
