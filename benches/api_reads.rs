@@ -82,7 +82,7 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
             objects: upserts,
             ..Rows::default()
         };
-        store.write(&batch, 10_000, 0).await.expect("objects");
+        store.write(&batch, 10_000, 0, None).await.expect("objects");
     }
     let mut ids = plaza_systems::IdGen::from_seed(7);
     let lines: Vec<ChatLine> = (0..CHAT_LINES)
@@ -104,7 +104,7 @@ async fn seed(store: &Durable, hall: Uuid) -> Uuid {
             chat: chunk.to_vec(),
             ..Rows::default()
         };
-        store.write(&batch, 10_000, 0).await.expect("chat");
+        store.write(&batch, 10_000, 0, None).await.expect("chat");
     }
     middle
 }

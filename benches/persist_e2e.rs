@@ -4,7 +4,8 @@
 //! (flush sizes and durations, the most rows ever pending, how long the last changes take
 //! to land once changes stop).
 //!
-//! Run: `cargo bench --bench persist_e2e` (20 s; under `cargo test` it runs 2 s).
+//! Run: `cargo bench --bench persist_e2e` (20 s; under `cargo test` it runs 2 s). With
+//! `E2E_FENCED=1` the space is claimed as a cluster node would, and every flush is fenced.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -71,11 +72,33 @@ fn main() {
         .block_on(store.durable.ensure_user(Uuid::new_v4(), "e2e", 0))
         .expect("a user");
     let stats = Arc::new(WriterStats::default());
+    let space_id = runtime
+        .block_on(store.durable.ensure_space(&NewSpace::public("e2e", 0)))
+        .expect("a space")
+        .0
+        .id;
+    let fences = match (&store.durable, std::env::var_os("E2E_FENCED")) {
+        (plaza::store::Durable::Postgres(pg), Some(_)) => {
+            let fences = Arc::new(plaza::store::Fences::new(Arc::from("e2e-node")));
+            let claim = runtime
+                .block_on(pg.claim_space(space_id, "e2e-node", 600_000))
+                .expect("claims the space");
+            let plaza::store::postgres::cluster::Claim::Owned(epoch) = claim else {
+                panic!("a fresh space is claimable: {claim:?}");
+            };
+            fences.owned(space_id, epoch);
+            println!("fenced: every flush checks epoch {epoch}");
+            Some(fences)
+        }
+        _ => None,
+    };
     let writer_config = WriterConfig {
         flush_interval: Duration::from_millis(config.flush_interval_ms),
         max_batch_rows: config.max_batch_rows,
         shutdown_timeout: Duration::from_secs(60),
         write_timeout: Duration::from_secs(60),
+        parallel_writes: config.parallel_writes,
+        fences,
     };
     let (sender, writer_task) = writer::spawn(store.clone(), writer_config, stats.clone());
 
@@ -85,11 +108,6 @@ fn main() {
     world.init_resource::<SimTime>();
     world.init_resource::<WriteSetOut>();
     world.init_resource::<TickLog>();
-    let space_id = runtime
-        .block_on(store.durable.ensure_space(&NewSpace::public("e2e", 0)))
-        .expect("a space")
-        .0
-        .id;
     let space = world
         .spawn((
             Space {

@@ -151,7 +151,7 @@ impl Fixture {
         let batch = fixture.batch(SPACE_OBJECTS);
         fixture
             .runtime
-            .block_on(fixture.unnest.write(&batch, 10_000, 0))
+            .block_on(fixture.unnest.write(&batch, 10_000, None))
             .expect("100k objects stored");
         fixture
     }
@@ -236,7 +236,7 @@ fn postgres_flush(c: &mut Criterion) {
                             store.clone(),
                             batches.next().expect("one batch per iteration"),
                         );
-                        async move { store.write(&batch, 10_000, 0).await.expect("flush") }
+                        async move { store.write(&batch, 10_000, None).await.expect("flush") }
                     })
                 })
             });
@@ -315,7 +315,12 @@ fn redis_snapshot(c: &mut Criterion) {
                     redis.clone(),
                     changes.next().expect("one set per iteration"),
                 );
-                async move { redis.write(&change).await.expect("snapshot update") }
+                async move {
+                    redis
+                        .write(&change, |_| Some(0))
+                        .await
+                        .expect("snapshot update")
+                }
             })
         })
     });
@@ -367,7 +372,7 @@ fn load_space(c: &mut Criterion) {
         .expect("objects");
     assert_eq!(objects.len(), SPACE_OBJECTS);
     fx.runtime
-        .block_on(fx.redis.rewarm(fx.space, version as u64, &objects));
+        .block_on(fx.redis.rewarm(fx.space, version as u64, &objects, 0));
     let store = fx.store.clone();
     group.bench_function("redis", |b| {
         b.iter(|| {

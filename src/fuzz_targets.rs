@@ -85,6 +85,7 @@ pub fn http_bodies(data: &[u8]) {
         Body::CreateSpace,
         Body::AddMember,
         Body::UserChange,
+        Body::SpaceMove,
     ];
     let _ = check_body(kinds[usize::from(pick) % kinds.len()], body, config());
 }

@@ -15,6 +15,7 @@
 //! |---|---|
 //! | [`edge`] | connections: the session core, hello, the wire ⇄ world bridge, rate limits, slots, live sessions, the transports |
 //! | `host` | the world's thread: the tick loop, fan-out, the space loader, the directory of loaded spaces |
+//! | [`cluster`] | many nodes on one PostgreSQL: heartbeats, space ownership (leases, fencing), placement of joins |
 //! | [`http`] | routes, the accept loop, health, metrics, the JSON API, work gates |
 //! | [`uploads`] | what an upload may be, where files are stored, taking an upload in |
 //! | [`ops`] | maintenance inside the server, export and import |
@@ -32,6 +33,7 @@
 //! - [`store`]: the stores, their queries and the writer ([`store::writer`]), for the CLI,
 //!   tests and benchmarks that write and read them directly.
 //! - [`telemetry`]: the writer's, tick's and transports' counters.
+//! - [`cluster`]: `Cluster` (this node's membership), for tests that look at ownership.
 //! - [`ops::transfer`]: export and import of spaces (`plaza export`, `plaza import`).
 //! - [`uploads::media`]: sample GLB files for tests.
 //! - [`auth`]: password hashes and token digests, for tests of what is stored.
@@ -42,6 +44,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub(crate) mod digest;
 pub mod edge;

@@ -1,5 +1,5 @@
 //! The `plaza` command: `plaza serve` runs the server until SIGTERM or ctrl-c; `migrate`,
-//! `export` and `import` work on the configured store. Logs go to standard error, so that
+//! `export` and `import` work on the configured store; `drain` empties a running node. Logs go to standard error, so that
 //! `plaza export` can write its document to standard output.
 
 use std::path::PathBuf;
@@ -43,6 +43,14 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Drain the node running with this configuration (`POST /api/admin/drain` on its
+    /// `listen` address with its `admin_token`): its spaces go to other nodes of the
+    /// cluster; stop it afterwards.
+    Drain {
+        /// Configuration file (default: ./plaza.toml if it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Create a space from a `plaza export` document in the configured store.
     Import {
         /// The document (`-` for standard input).
@@ -76,12 +84,42 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Cmd::Export { space, config } => runtime.block_on(export(config, space)),
+        Cmd::Drain { config } => runtime.block_on(drain(config)),
         Cmd::Import {
             file,
             replace,
             config,
         } => runtime.block_on(import(config, file, replace)),
     }
+}
+
+async fn drain(config: Option<PathBuf>) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = Config::load(config.as_deref())?;
+    let token = config
+        .admin_token
+        .as_ref()
+        .context("admin_token is not set: the admin API (and so draining) is off")?;
+    let addr = config.listen;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("no node answers at {addr} (the listen address)"))?;
+    let request = format!(
+        "POST /api/admin/drain HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\n\r\n",
+        token.expose()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let ok = head.split_whitespace().nth(1) == Some("200");
+    println!("{body}");
+    anyhow::ensure!(
+        ok,
+        "the node refused: {}",
+        head.lines().next().unwrap_or_default()
+    );
+    Ok(())
 }
 
 async fn export(config: Option<PathBuf>, space: String) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::now_ms;
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::edge::transport::{quic, webtransport};
 use crate::edge::{Edge, Published};
@@ -24,7 +25,7 @@ use crate::host::loader::load_spaces;
 use crate::host::tick::TickLoop;
 use crate::ops::maintenance;
 use crate::store::writer::{self, WriteSender, WriterConfig, WriterReport};
-use crate::store::{Store, StoreError};
+use crate::store::{Fences, Store, StoreError};
 use crate::telemetry::StageClockPlugin;
 use crate::tls::Identity;
 use crate::uploads::storage::{FileStore, StorageError};
@@ -80,6 +81,8 @@ pub struct Server {
     webtransport: Option<Arc<WebTransportEndpoint>>,
     webtransport_accept: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
+    /// The heartbeat task and its stop signal, in a cluster.
+    heartbeat: Option<(tokio::sync::watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 /// The UDP endpoints, once bound.
@@ -105,7 +108,12 @@ impl Server {
             None
         };
         let published = Published::default();
-        let (write_sender, writer) = spawn_writer(&config, &store, &published);
+        let cluster = Cluster::from_config(&config, &store);
+        let fences = cluster.as_ref().map(|c| c.fences.clone());
+        let (write_sender, writer) = spawn_writer(&config, &store, &published, fences);
+        if let Some(cluster) = &cluster {
+            let _ = cluster.probe.set(write_sender.probe());
+        }
         let (envelope_tx, envelope_rx) = crossbeam_channel::unbounded();
         let edge = Arc::new(Edge::new(
             config.clone(),
@@ -114,6 +122,7 @@ impl Server {
             &published,
             identity.sha256,
             files,
+            cluster.clone(),
         ));
         // Models imported or uploaded by another run: spawns may name them from the start.
         edge.limits.models.extend(store.durable.model_ids().await?);
@@ -146,7 +155,8 @@ impl Server {
             Duration::from_secs(config.maintenance_interval_secs),
         ));
         let (webtransport, webtransport_accept) = udp.webtransport.unzip();
-        let server = Self {
+        let mut server = Self {
+            heartbeat: None,
             maintenance,
             addr,
             store,
@@ -162,6 +172,16 @@ impl Server {
             webtransport_accept,
         };
         server.announce(&config, &identity);
+        if let Some(cluster) = &server.edge.cluster {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(crate::cluster::heartbeat::run(
+                cluster.clone(),
+                server.edge.clone(),
+                stopped,
+            ));
+            server.heartbeat = Some((stop, task));
+            tracing::info!(node = %cluster.node, lease_ms = cluster.lease_ms, "cluster: this node shares spaces with every node on the same database");
+        }
         Ok(server)
     }
 
@@ -169,6 +189,10 @@ impl Server {
     fn announce(&self, config: &Config, identity: &Identity) {
         let (quic_addr, webtransport_addr) = (self.quic_addr(), self.webtransport_addr());
         self.edge.set_ports(quic_addr, webtransport_addr);
+        if let Some(cluster) = &self.edge.cluster {
+            let (quic, webtransport) = self.edge.ports();
+            cluster.set_ports(self.addr.port(), quic, webtransport, identity.sha256_hex());
+        }
         tracing::info!(
             cert_sha256 = %identity.sha256_hex(),
             self_signed = identity.generated_validity.is_some(),
@@ -197,8 +221,17 @@ impl Server {
         &self.edge
     }
 
-    /// Stops gracefully: everything pending is flushed before this returns.
+    /// Stops gracefully: everything pending is flushed before this returns. In a cluster
+    /// with `drain_on_shutdown`, the node's spaces are handed to other nodes first.
     pub async fn shutdown(self) -> Result<WriterReport, ServerError> {
+        if let Some(cluster) = &self.edge.cluster
+            && self.edge.config.drain_on_shutdown
+        {
+            match crate::cluster::handoff::drain(cluster, &self.edge).await {
+                Ok(report) => tracing::info!(%report, "drained before stopping"),
+                Err(error) => tracing::warn!(%error, "could not drain before stopping"),
+            }
+        }
         let _ = self.stop_accepting.send(());
         self.tick_stop.store(true, Ordering::Release);
         let tick_thread = self.tick_thread;
@@ -227,10 +260,18 @@ impl Server {
         }
         self.loader.abort();
         self.maintenance.abort();
+        if let Some((stop, task)) = self.heartbeat {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         let report = self
             .writer
             .await
             .map_err(|e| ServerError::TickThread(e.to_string()))?;
+        if let Some(cluster) = &self.edge.cluster {
+            // Only after the last flush: the spaces are claimable at once, nothing lost.
+            cluster.leave(report.unwritten_rows == 0).await;
+        }
         self.store.close().await;
         tracing::info!(unwritten_rows = report.unwritten_rows, "plaza stopped");
         Ok(report)
@@ -255,12 +296,15 @@ fn spawn_writer(
     config: &Config,
     store: &Store,
     published: &Published,
+    fences: Option<Arc<Fences>>,
 ) -> (WriteSender, JoinHandle<WriterReport>) {
     let writer_config = WriterConfig {
         flush_interval: Duration::from_millis(config.flush_interval_ms),
         max_batch_rows: config.max_batch_rows,
         shutdown_timeout: Duration::from_millis(config.shutdown_flush_timeout_ms),
         write_timeout: Duration::from_millis(config.store_statement_timeout_ms * 2),
+        parallel_writes: config.parallel_writes,
+        fences,
     };
     writer::spawn(store.clone(), writer_config, published.writer.clone())
 }

@@ -175,6 +175,7 @@ impl Report {
                 ("chat latency", &t.chat_latency_ms),
                 ("ping rtt", &t.rtt_ms),
                 ("connect", &t.connect_ms),
+                ("moved pause", &t.move_pause_ms),
             ] {
                 if p.count > 0 {
                     let _ = writeln!(out, "{}", row(&format!("{} {what}", t.transport), p));

@@ -40,6 +40,8 @@ pub struct Recorder {
     errors: Mutex<BTreeMap<String, u64>>,
     /// Time from starting to connect to `joined`, in units of 0.01 ms.
     connect: Mutex<Histogram<u64>>,
+    /// Time from a `moved` (a space handed to another node) to `joined` there, 0.01 ms.
+    move_pause: Mutex<Histogram<u64>>,
     /// Ping round trips.
     rtt: Mutex<Histogram<u64>>,
     /// From a bot's change to another bot seeing it.
@@ -70,6 +72,7 @@ impl Recorder {
             disconnects: Mutex::default(),
             errors: Mutex::default(),
             connect: Mutex::new(new_histogram()),
+            move_pause: Mutex::new(new_histogram()),
             rtt: Mutex::new(new_histogram()),
             latency: Mutex::new(new_histogram()),
             chat_latency: Mutex::new(new_histogram()),
@@ -107,6 +110,11 @@ impl Recorder {
     pub fn connected(&self, ms: f64) {
         self.succeeded.fetch_add(1, Ordering::Relaxed);
         record(&self.connect, ms);
+    }
+
+    /// A bot followed a `moved` and was in its space again after `ms`.
+    pub fn moved(&self, ms: f64) {
+        record(&self.move_pause, ms);
     }
 
     /// A ping came back after `ms`.
@@ -219,6 +227,8 @@ pub struct TransportReport {
     pub server_errors: BTreeMap<String, u64>,
     /// Connect to `joined`, ms.
     pub connect_ms: Percentiles,
+    /// `moved` to `joined` on the new node, ms (cluster hand-offs).
+    pub move_pause_ms: Percentiles,
     /// Ping round trip, ms.
     pub rtt_ms: Percentiles,
     /// A bot's change seen by another bot, ms (poses and object moves).
@@ -275,6 +285,7 @@ impl TransportReport {
             disconnect_reasons,
             server_errors: merge_maps(&|r| lock(&r.errors).clone()),
             connect_ms: merge(&|r| &r.connect, 0.01),
+            move_pause_ms: merge(&|r| &r.move_pause, 0.01),
             rtt_ms: merge(&|r| &r.rtt, 0.01),
             update_latency_ms: merge(&|r| &r.latency, 0.01),
             chat_latency_ms: merge(&|r| &r.chat_latency, 0.01),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use plaza_net::{Client, ClientMsg, Codec, Props, Received, ServerMsg, WireTransform};
+use plaza_net::{Client, ClientMsg, Codec, MovedTo, Props, Received, ServerMsg, WireTransform};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
@@ -192,7 +192,7 @@ async fn tick_of(interval: &mut Option<tokio::time::Interval>) {
 
 /// Connects bot `i` and runs it until `stop` turns true or the server ends it.
 pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
-    let Some((mut client, me)) = join(i, &plan, &rec).await else {
+    let Some((mut client, me, mut hello)) = join(i, &plan, &rec).await else {
         return;
     };
     let args = &plan.args;
@@ -237,6 +237,19 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
                         break;
                     }
                 };
+                if matches!(msg, ServerMsg::Moved { .. }) {
+                    // The space went to another node (a hand-off): follow it there.
+                    let _ = client.finish().await;
+                    match follow(&msg, &plan, &rec, hello.clone()).await {
+                        Ok((moved, again)) => (client, hello) = (moved, again),
+                        Err(e) => {
+                            rec.disconnected(&format!("could not follow moved: {e:#}"));
+                            break;
+                        }
+                    }
+                    counted_bytes = client.received_bytes();
+                    continue;
+                }
                 building.saw(&msg, &mut seen);
                 latencies.clear();
                 seen.read(&msg, &rec, &plan, &mut latencies);
@@ -286,7 +299,7 @@ pub async fn bot(i: usize, plan: Arc<Plan>, rec: Arc<Recorder>, mut stop: watch:
 
 /// Connects and joins within the connect timeout, recording how it went; `None` if it
 /// failed (recorded with its reason).
-async fn join(i: usize, plan: &Plan, rec: &Recorder) -> Option<(Client, Uuid)> {
+async fn join(i: usize, plan: &Plan, rec: &Recorder) -> Option<(Client, Uuid, ClientMsg)> {
     rec.attempted
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
@@ -523,15 +536,11 @@ async fn connect_and_join(
     i: usize,
     plan: &Plan,
     transport: Transport,
-) -> anyhow::Result<(Client, Uuid)> {
+) -> anyhow::Result<(Client, Uuid, ClientMsg)> {
     let target = &plan.target;
-    let codec = if plan.args.json {
-        Codec::Json
-    } else {
-        Codec::Postcard
-    };
+    let codec = plan_codec(plan);
     let pick = |pool_len: usize| (i / plan.args.bots_per_endpoint.max(1)) % pool_len.max(1);
-    let mut client = match transport {
+    let client = match transport {
         Transport::Ws => Client::websocket(target.http, codec).await,
         Transport::Quic => {
             let addr = target.quic.context("the server has QUIC disabled")?;
@@ -550,34 +559,115 @@ async fn connect_and_join(
             Client::webtransport_via(endpoint, addr, codec).await
         }
     }?;
-    client.speak_version(plan.args.protocol);
     let name = format!("bot-{}-{i}", plan.run_id);
     let space = format!("{}-{}", plan.args.space_prefix, i % plan.args.spaces.max(1));
-    client.send(&ClientMsg::hello(name)).await?;
-    client
-        .send(&ClientMsg::Join {
-            space,
-            request: None,
-        })
-        .await?;
-    let mut me = None;
-    loop {
-        match client.next().await? {
-            Received::Msg(ServerMsg::Welcome { user, .. }) => me = Some(user),
-            Received::Msg(ServerMsg::Joined { .. }) => {
-                let me = me.context("joined before welcome")?;
-                return Ok((client, me));
+    hello_and_join(client, plan, transport, ClientMsg::hello(name), space).await
+}
+
+fn plan_codec(plan: &Plan) -> Codec {
+    if plan.args.json {
+        Codec::Json
+    } else {
+        Codec::Postcard
+    }
+}
+
+/// Says `hello` and joins `space`, following `moved` to the node that owns the space (at
+/// most [`MAX_FOLLOWS`] times, against ping-pong): the client, the user, and the hello
+/// that works again (with the guest secret the first welcome gave).
+async fn hello_and_join(
+    mut client: Client,
+    plan: &Plan,
+    transport: Transport,
+    mut hello: ClientMsg,
+    mut space: String,
+) -> anyhow::Result<(Client, Uuid, ClientMsg)> {
+    let mut follows = 0;
+    'connection: loop {
+        client.speak_version(plan.args.protocol);
+        client.send(&hello).await?;
+        client
+            .send(&ClientMsg::Join {
+                space: space.clone(),
+                request: None,
+            })
+            .await?;
+        let mut me = None;
+        loop {
+            match client.next().await? {
+                Received::Msg(ServerMsg::Welcome {
+                    user,
+                    guest_secret,
+                    name,
+                    ..
+                }) => {
+                    me = Some(user);
+                    if let Some(secret) = guest_secret {
+                        hello = ClientMsg::hello_again(name, secret);
+                    }
+                }
+                Received::Msg(ServerMsg::Joined { .. }) => {
+                    let me = me.context("joined before welcome")?;
+                    return Ok((client, me, hello));
+                }
+                Received::Msg(moved @ ServerMsg::Moved { .. }) => {
+                    follows += 1;
+                    if follows > MAX_FOLLOWS {
+                        bail!("moved more than {MAX_FOLLOWS} times while joining");
+                    }
+                    let to = MovedTo::from_message(&moved)
+                        .await?
+                        .context("a moved message")?;
+                    space = to.space.clone();
+                    let _ = client.finish().await;
+                    client = to
+                        .connect(net_transport(transport), plan_codec(plan))
+                        .await?;
+                    continue 'connection;
+                }
+                Received::Msg(ServerMsg::Error { code, message, .. }) => {
+                    bail!("refused: {code:?}: {message}")
+                }
+                Received::Closed(closed) => bail!(
+                    "closed before joining: {}",
+                    closed.map_or("no reason".into(), |c| format!("{} {}", c.code, c.reason))
+                ),
+                Received::Msg(_) => {}
             }
-            Received::Msg(ServerMsg::Error { code, message, .. }) => {
-                bail!("refused: {code:?}: {message}")
-            }
-            Received::Closed(closed) => bail!(
-                "closed before joining: {}",
-                closed.map_or("no reason".into(), |c| format!("{} {}", c.code, c.reason))
-            ),
-            Received::Msg(_) => {}
         }
     }
+}
+
+/// Most `moved` a bot follows in a row while joining.
+const MAX_FOLLOWS: u32 = 3;
+
+fn net_transport(transport: Transport) -> plaza_net::Transport {
+    match transport {
+        Transport::Ws => plaza_net::Transport::WebSocket,
+        Transport::Quic => plaza_net::Transport::Quic,
+        Transport::Wt => plaza_net::Transport::WebTransport,
+    }
+}
+
+/// A bot in a space that moved to another node follows it: the new connection, and the
+/// hello that works there; the pause is recorded.
+async fn follow(
+    moved: &ServerMsg,
+    plan: &Plan,
+    rec: &Recorder,
+    hello: ClientMsg,
+) -> anyhow::Result<(Client, ClientMsg)> {
+    let started = Instant::now();
+    let to = MovedTo::from_message(moved)
+        .await?
+        .context("a moved message")?;
+    let client = to
+        .connect(net_transport(rec.transport), plan_codec(plan))
+        .await?;
+    let (client, _, hello) =
+        hello_and_join(client, plan, rec.transport, hello, to.space.clone()).await?;
+    rec.moved(started.elapsed().as_secs_f64() * 1000.0);
+    Ok((client, hello))
 }
 
 #[cfg(test)]

@@ -149,6 +149,12 @@ fn cases() -> Vec<Case> {
         ),
         server("signal", json!({"type": "signal", "from": A, "data": "x"})),
         server(
+            "moved",
+            json!({"type": "moved", "space": "lobby", "node": "node-b:8700",
+            "http_url": "http://10.0.0.2:8700", "quic_port": 8701, "webtransport_port": 8702,
+            "cert_sha256": "ab01"}),
+        ),
+        server(
             "delta",
             json!({"type": "delta", "tick": 101,
             "objects": [{"id": O, "index": 0, "model": "cube", "transform": transform(1.0, 2.0),

@@ -17,6 +17,7 @@ mod golden;
 mod messages;
 mod mirror;
 pub mod motion;
+mod moved;
 pub mod pose;
 mod props;
 pub mod statistics;
@@ -32,5 +33,6 @@ pub use messages::{
 };
 pub use mirror::Mirror;
 pub use motion::{AvatarMove, AvatarMoves, Known, Moves, ObjectMove, ObjectMoves, Pose};
+pub use moved::{MovedTo, Transport};
 pub use pose::{PoseError, QPose, QRot, QScale};
 pub use props::{Props, PropsError};

@@ -458,4 +458,21 @@ pub enum ServerMsg {
         /// Objects whose only change was their transform.
         objects: ObjectMoves,
     },
+    /// The space joined (or the one the client was in) is simulated by another node of
+    /// the cluster: connect to that node with the same credentials (guest name and secret,
+    /// or token) and join the space there. The client is no longer in any space here.
+    Moved {
+        /// The space's name, to join there.
+        space: String,
+        /// The node's id.
+        node: String,
+        /// Its HTTP base URL (`http://host:port`); the WebSocket is at `{http_url}/ws`.
+        http_url: String,
+        /// Its QUIC port on the same host (0: off).
+        quic_port: u16,
+        /// Its WebTransport port on the same host, path `/wt` (0: off).
+        webtransport_port: u16,
+        /// SHA-256 of the certificate its QUIC and WebTransport present, hex.
+        cert_sha256: String,
+    },
 }

@@ -505,6 +505,15 @@ impl ServerMsg {
                 avatars: avatars(moved)?,
                 objects: motions(objects)?,
             },
+            // Version 1 has no `moved`: say it in words.
+            Now::Moved {
+                space, http_url, ..
+            } => Self::Error {
+                code: ErrorCode::Unavailable,
+                message: format!(
+                    "space {space:?} is on another node: connect to {http_url}/ws and join it there"
+                ),
+            },
         })
     }
 }

@@ -99,6 +99,34 @@ pub struct Config {
     pub max_batch_rows: usize,
     /// How long shutdown keeps retrying the final flush, in ms. Default 30000.
     pub shutdown_flush_timeout_ms: u64,
+    /// Transactions the writer runs at once on PostgreSQL: each space's rows commit on
+    /// their own (and a big space's objects in parts of `max_batch_rows`), spread over
+    /// this many pool connections. Default 4; valid 1 to `pg_max_connections - 1`.
+    pub parallel_writes: usize,
+    /// With PostgreSQL, join the cluster of every node on the same database: each space is
+    /// owned by one node (a lease with a fencing epoch), joins of a space owned elsewhere
+    /// are answered with `moved`. Default true. Off only for a database no other node
+    /// uses: two nodes without it would overwrite each other's spaces.
+    pub cluster_enabled: bool,
+    /// This node's name in the cluster (1–128 characters of `[A-Za-z0-9._:-]`). Default:
+    /// `<hostname>:<HTTP port>`, so a node restarted with the same port is the same node
+    /// and takes its spaces back at once; with port 0, `<hostname>:<random>`.
+    pub node_id: Option<String>,
+    /// Host name or address other nodes' clients use to reach this node (in `moved` and
+    /// the cluster view). Default: the listen address's IP, or the hostname when listening
+    /// on all interfaces.
+    pub advertise_host: Option<String>,
+    /// How long a node's ownership of a space lasts without renewal, in ms: after a node
+    /// dies its spaces can be claimed this long after its last heartbeat. Renewed every
+    /// third of it. Default 6000; valid 300–600000.
+    pub lease_ms: u64,
+    /// Sessions above which this node sends newcomers to unowned spaces to the least
+    /// loaded live node instead of claiming them. Default 0 (no limit).
+    pub max_sessions_per_node: usize,
+    /// On shutdown (SIGTERM, Ctrl-C), hand every space this node owns to another live node
+    /// first, as `POST /api/admin/drain` does, so that a rolling restart moves people
+    /// instead of disconnecting them. Default false.
+    pub drain_on_shutdown: bool,
     /// Largest frame a client may send, in bytes. Default 65536. Frames up to four times
     /// this get a `too_large` error; bigger ones close the connection.
     pub max_frame_bytes: usize,
@@ -301,6 +329,13 @@ impl Default for Config {
             flush_interval_ms: 100,
             max_batch_rows: 10_000,
             shutdown_flush_timeout_ms: 30_000,
+            parallel_writes: 4,
+            cluster_enabled: true,
+            node_id: None,
+            advertise_host: None,
+            lease_ms: 6_000,
+            max_sessions_per_node: 0,
+            drain_on_shutdown: false,
             max_frame_bytes: 64 * 1024,
             max_props_bytes: 8 * 1024,
             max_chat_chars: 1000,

@@ -14,8 +14,8 @@ impl Secret {
         Self(secret.into())
     }
 
-    /// The secret itself. Do not log it.
-    pub(crate) fn expose(&self) -> &str {
+    /// The secret itself (the `plaza` command sends it to a node). Do not log it.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }

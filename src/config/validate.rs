@@ -74,6 +74,26 @@ impl Config {
             "pg_max_connections must be at least 2",
         )?;
         check(
+            self.parallel_writes >= 1 && self.parallel_writes < self.pg_max_connections as usize,
+            "parallel_writes must be at least 1 and less than pg_max_connections (loads and the API need a connection too)",
+        )?;
+        check(
+            (300..=600_000).contains(&self.lease_ms),
+            "lease_ms must be between 300 and 600000",
+        )?;
+        if let Some(node) = &self.node_id {
+            check(
+                crate::cluster::valid_node_id(node),
+                "node_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            )?;
+        }
+        if let Some(host) = &self.advertise_host {
+            check(
+                !host.is_empty() && host.len() <= 253 && !host.contains(['/', ' ', '@']),
+                "advertise_host must be a host name or an IP address (no scheme, no path)",
+            )?;
+        }
+        check(
             !self.redis_prefix.is_empty() && self.redis_prefix.len() <= 64,
             "redis_prefix must be 1 to 64 characters",
         )?;

@@ -79,6 +79,8 @@ pub struct Edge {
     pub password_hashing: Gate,
     /// Uploads received and checked at once.
     pub uploads: Gate,
+    /// This node's cluster membership (PostgreSQL with `cluster_enabled`).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Most client addresses (or users) whose buckets are remembered at once.
@@ -110,6 +112,7 @@ impl Edge {
         published: &Published,
         cert_sha256: [u8; 32],
         files: Option<FileStore>,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> Self {
         let config_rates = (
             config.connections_per_addr,
@@ -151,6 +154,7 @@ impl Edge {
             rate_limited: AtomicU64::new(0),
             password_hashing,
             uploads,
+            cluster,
         }
     }
 

@@ -99,6 +99,7 @@ pub(crate) async fn statistics(State(edge): State<Arc<Edge>>) -> Json<Value> {
             "failures": writer.failures.load(Ordering::Relaxed),
             "unwritten_age_ms": writer.unwritten_age().map_or(0, |a| a.as_millis() as u64),
             "dead_letters": writer.dead_lettered.load(Ordering::Relaxed),
+            "fenced_rows": writer.fenced_rows.load(Ordering::Relaxed),
             "batch_rows": {
                 "p50": batch.quantile(0.5),
                 "p99": batch.quantile(0.99),
@@ -358,6 +359,12 @@ fn render_persistence(out: &mut String, edge: &Edge) {
             "counter",
             "Rows the durable store refused as data, moved to the dead_letters table.",
             load(&writer.dead_lettered),
+        ),
+        (
+            "plaza_persist_fenced_rows_total",
+            "counter",
+            "Rows not written because another node had claimed their space (cluster fencing).",
+            load(&writer.fenced_rows),
         ),
     ] {
         metric(out, name, kind, help, &[("", value)]);

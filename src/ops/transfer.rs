@@ -347,7 +347,7 @@ pub async fn import(
             .collect(),
         ..Rows::default()
     };
-    store.write(&batch, max_rows, now).await?;
+    store.write(&batch, max_rows, now, None).await?;
     for (&member, role) in &doc.members {
         let role = if role == "admin" {
             Role::Admin

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 mod deletions;
+mod fences;
 pub(crate) mod files;
 mod pending;
 pub mod postgres;
@@ -25,6 +26,7 @@ use plaza_systems::{ChatLine, LoadedSpace, ObjectState, Rows};
 use uuid::Uuid;
 
 pub use deletions::SpaceDeletions;
+pub use fences::Fences;
 pub(crate) use pending::{DeadRow, Pending, dead_rows};
 pub use postgres::PostgresStore;
 pub use redis::{RedisSnapshots, SnapshotChanges};
@@ -68,6 +70,28 @@ pub enum StoreError {
     /// The space is being deleted; a join by its name makes a new one once it is gone.
     #[error("space {0} is being deleted; try again in a moment")]
     SpaceDeleting(Uuid),
+    /// This node no longer owns the space at the epoch it wrote with: another node claimed
+    /// it, and these rows must not be written (they would overwrite the new owner's).
+    #[error("space {space} is no longer this node's at epoch {epoch} (now: {}); its rows are dropped", now.as_deref().unwrap_or("unowned"))]
+    Fenced {
+        /// The space.
+        space: Uuid,
+        /// The epoch this node wrote with.
+        epoch: u64,
+        /// Who owns it now, if anyone.
+        now: Option<String>,
+    },
+}
+
+/// The ownership a space's write must still hold to commit (cluster mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The space written.
+    pub space: Uuid,
+    /// This node.
+    pub node: Arc<str>,
+    /// The epoch this node claimed the space at.
+    pub epoch: u64,
 }
 
 impl StoreError {
@@ -164,14 +188,19 @@ impl Durable {
     }
 
     /// Writes a batch in one transaction, split into statements of at most `max_rows` rows,
-    /// and returns the new version of every space whose objects it changed.
+    /// and returns the new version of every space whose objects it changed. With a
+    /// `fence` (PostgreSQL only), the transaction commits only while the fence holds.
     pub async fn write(
         &self,
         batch: &Rows,
         max_rows: usize,
         now_ms: i64,
+        fence: Option<&Fence>,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
-        durable!(self, s => s.write(batch, max_rows, now_ms).await)
+        match self {
+            Durable::Sqlite(s) => s.write(batch, max_rows, now_ms).await,
+            Durable::Postgres(s) => s.write(batch, max_rows, fence).await,
+        }
     }
 
     /// Records rows the store refused, each with the error, in `dead_letters`.
@@ -298,6 +327,13 @@ impl Store {
         name: &str,
         chat_limit: usize,
     ) -> Result<LoadedSpace, StoreError> {
+        let header = self.space_to_join(name).await?;
+        self.load_header(header, chat_limit, 0).await
+    }
+
+    /// The row of the space `name`, made (public, no owner) if it does not exist yet;
+    /// refused while it is being deleted.
+    pub async fn space_to_join(&self, name: &str) -> Result<SpaceHeader, StoreError> {
         let header = match self.durable.space_header(name).await? {
             Some(header) => header,
             None => {
@@ -308,6 +344,17 @@ impl Store {
         if self.deletions.is_deleting(header.id) {
             return Err(StoreError::SpaceDeleting(header.id));
         }
+        Ok(header)
+    }
+
+    /// The space of `header` with its objects and latest `chat_limit` chat lines; a
+    /// snapshot re-warmed on the way is written with `epoch` (0 outside a cluster).
+    pub async fn load_header(
+        &self,
+        header: SpaceHeader,
+        chat_limit: usize,
+        epoch: u64,
+    ) -> Result<LoadedSpace, StoreError> {
         let objects = match self.snapshot_objects(&header).await {
             Some(objects) => {
                 self.stats.snapshot_hits.fetch_add(1, Ordering::Relaxed);
@@ -317,7 +364,9 @@ impl Store {
                 self.stats.snapshot_misses.fetch_add(1, Ordering::Relaxed);
                 let objects = self.durable.space_objects(header.id).await?;
                 if let Some(redis) = &self.snapshots {
-                    redis.rewarm(header.id, header.version, &objects).await;
+                    redis
+                        .rewarm(header.id, header.version, &objects, epoch)
+                        .await;
                 }
                 objects
             }

@@ -338,6 +338,18 @@ impl Pending {
             + self.spaces_deleted.len()
     }
 
+    /// Whether any row waiting here belongs to `space` (a walk over everything pending:
+    /// for the rare hand-off, not for every flush).
+    pub(crate) fn holds_space(&self, space: Uuid) -> bool {
+        self.objects.values().any(|write| match write {
+            ObjectWrite::Upsert(record) => record.space == space,
+            ObjectWrite::Delete { space: from } => *from == space,
+        }) || self.shares.values().any(|s| s.space == space)
+            || self.visits.keys().any(|(_, s)| *s == space)
+            || self.chat.items.iter().any(|c| c.space == space)
+            || self.spaces_deleted.contains(&space)
+    }
+
     /// Whether no rows wait for the durable store (presence for Redis may still wait).
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -2,12 +2,20 @@
 //! snapshot matches) and presence (who is in which space, with an expiry).
 //!
 //! Keys (under `redis_prefix`):
-//! - `space:{id}`: a hash of object id (16 bytes) → postcard-encoded object, and the field
-//!   `~version`: the space version in the durable store that the hash matches.
+//! - `space:{id}`: a hash of object id (16 bytes) → postcard-encoded object, the field
+//!   `~version`: the space version in the durable store that the hash matches, and in a
+//!   cluster `~epoch`: the fencing epoch of the node that last wrote it.
 //! - `presence:{id}`: a hash of user id → name, expiring after `presence_ttl_secs`.
 //!
 //! A snapshot is used for loading only if its `~version` is at least the durable one.
-//! Every update goes in one MULTI/EXEC pipeline, so a snapshot is never half-updated. A
+//! Every update goes in one MULTI/EXEC pipeline, so a snapshot is never half-updated.
+//!
+//! In a cluster a space's hash also holds `~epoch`, the fencing epoch of the last node that
+//! wrote it. Each space's update is one script ([`UPDATE_SCRIPT`]) that first compares it:
+//! a node writing with an older epoch than the hash holds (an owner that froze between its
+//! PostgreSQL commit and this update, and woke after another node took the space) changes
+//! nothing, so the snapshot never mixes two owners' objects. Outside a cluster the epoch
+//! is 0 and every update applies. A
 //! space loaded from the durable store is re-warmed with a full snapshot; if that fails,
 //! the space is marked so later updates remove `~version` instead of claiming one, and the
 //! partial hash is never trusted.
@@ -26,9 +34,37 @@ use super::{StoreError, shared};
 use crate::config::{Config, SecretUrl};
 
 const VERSION_FIELD: &[u8] = b"~version";
-/// Field-value pairs per HSET command, so no single command is huge.
-const HSET_CHUNK: usize = 1000;
-
+const EPOCH_FIELD: &[u8] = b"~epoch";
+/// The update of one space's hash, fenced by epoch. KEYS[1]: the hash. ARGV: the writer's
+/// epoch; whether to replace the hash (1) or update it (0); the version to claim (empty:
+/// remove `~version`); how many field/value pairs follow; the pairs; then fields to delete.
+/// Returns 1 if applied, 0 if fenced.
+const UPDATE_SCRIPT: &str = r"
+local epoch = tonumber(ARGV[1])
+local held = tonumber(redis.call('HGET', KEYS[1], '~epoch') or '0')
+if held > epoch then return 0 end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+if epoch > 0 then redis.call('HSET', KEYS[1], '~epoch', ARGV[1]) end
+local pairs = tonumber(ARGV[4])
+local at = 5
+while pairs > 0 do
+  local n = math.min(pairs, 1000)
+  redis.call('HSET', KEYS[1], unpack(ARGV, at, at + 2 * n - 1))
+  at = at + 2 * n
+  pairs = pairs - n
+end
+while at <= #ARGV do
+  local last = math.min(#ARGV, at + 999)
+  redis.call('HDEL', KEYS[1], unpack(ARGV, at, last))
+  at = last + 1
+end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], '~version')
+else
+  redis.call('HSET', KEYS[1], '~version', ARGV[3])
+end
+return 1
+";
 /// An object as stored in a snapshot hash.
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredObject<'a> {
@@ -204,8 +240,14 @@ impl RedisSnapshots {
             .contains(&space)
     }
 
-    /// Applies snapshot changes and presence in one atomic pipeline.
-    pub async fn write(&self, changes: &SnapshotChanges) -> Result<(), StoreError> {
+    /// Applies snapshot changes and presence in one atomic pipeline. `epoch_of` gives the
+    /// epoch this node writes each space with (`Some(0)` outside a cluster); a space it
+    /// gives `None` for is no longer this node's and is left alone.
+    pub async fn write(
+        &self,
+        changes: &SnapshotChanges,
+        epoch_of: impl Fn(Uuid) -> Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut by_space: HashMap<Uuid, (Vec<(&Uuid, Vec<u8>)>, Vec<&Uuid>)> = HashMap::new();
         for (id, (space, state)) in &changes.objects {
             let (sets, deletes) = by_space.entry(*space).or_default();
@@ -220,33 +262,18 @@ impl RedisSnapshots {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
         for (space, (sets, deletes)) in &by_space {
-            let key = self.space_key(*space);
-            for chunk in sets.chunks(HSET_CHUNK) {
-                let cmd = pipe.cmd("HSET").arg(&key);
-                for (id, bytes) in chunk {
-                    cmd.arg(id.as_bytes().as_slice()).arg(bytes.as_slice());
-                }
-                cmd.ignore();
-            }
-            for chunk in deletes.chunks(HSET_CHUNK) {
-                let cmd = pipe.cmd("HDEL").arg(&key);
-                for id in chunk {
-                    cmd.arg(id.as_bytes().as_slice());
-                }
-                cmd.ignore();
-            }
-            match changes.versions.get(space) {
-                Some(version) if !self.is_invalid(*space) => {
-                    pipe.cmd("HSET")
-                        .arg(&key)
-                        .arg(VERSION_FIELD)
-                        .arg(*version)
-                        .ignore();
-                }
-                _ => {
-                    pipe.cmd("HDEL").arg(&key).arg(VERSION_FIELD).ignore();
-                }
-            }
+            let Some(epoch) = epoch_of(*space) else {
+                continue;
+            };
+            let version = match changes.versions.get(space) {
+                Some(version) if !self.is_invalid(*space) => Some(*version),
+                _ => None,
+            };
+            let sets = sets
+                .iter()
+                .map(|(id, bytes)| (id.as_bytes().as_slice(), bytes.as_slice()));
+            let deletes = deletes.iter().map(|id| id.as_bytes().as_slice());
+            self.update(&mut pipe, *space, epoch, false, version, sets, deletes);
         }
         for (space, members) in &changes.presence {
             let key = self.presence_key(*space);
@@ -296,30 +323,60 @@ impl RedisSnapshots {
             .await?;
         let objects = fields
             .iter()
-            .filter(|(field, _)| field.as_slice() != VERSION_FIELD)
+            .filter(|(field, _)| !matches!(field.as_slice(), VERSION_FIELD | EPOCH_FIELD))
             .map(|(id, bytes)| decode(id, bytes))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(objects))
     }
 
-    /// Replaces the space's snapshot with `objects` at `version`. On failure the space is
-    /// marked so that no later update makes the stale hash claim a version.
-    pub async fn rewarm(&self, space: Uuid, version: u64, objects: &[ObjectState]) {
-        let key = self.space_key(space);
-        let mut pipe = ::redis::pipe();
-        pipe.atomic().cmd("DEL").arg(&key).ignore();
-        for chunk in objects.chunks(HSET_CHUNK) {
-            let cmd = pipe.cmd("HSET").arg(&key);
-            for object in chunk {
-                cmd.arg(object.id.as_bytes().as_slice()).arg(encode(object));
-            }
-            cmd.ignore();
+    /// One space's fenced update (see [`UPDATE_SCRIPT`]), added to `pipe`.
+    #[allow(clippy::too_many_arguments)]
+    fn update<'a>(
+        &self,
+        pipe: &mut ::redis::Pipeline,
+        space: Uuid,
+        epoch: u64,
+        replace: bool,
+        version: Option<u64>,
+        sets: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+        deletes: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let cmd = pipe
+            .cmd("EVAL")
+            .arg(UPDATE_SCRIPT)
+            .arg(1)
+            .arg(self.space_key(space))
+            .arg(epoch)
+            .arg(if replace { "1" } else { "0" })
+            .arg(version.map_or_else(String::new, |v| v.to_string()))
+            .arg(sets.len());
+        for (field, value) in sets {
+            cmd.arg(field).arg(value);
         }
-        pipe.cmd("HSET")
-            .arg(&key)
-            .arg(VERSION_FIELD)
-            .arg(version)
-            .ignore();
+        for field in deletes {
+            cmd.arg(field);
+        }
+        cmd.ignore();
+    }
+
+    /// Replaces the space's snapshot with `objects` at `version`, written with `epoch`
+    /// (0 outside a cluster). On failure the space is marked so that no later update makes
+    /// the stale hash claim a version.
+    pub async fn rewarm(&self, space: Uuid, version: u64, objects: &[ObjectState], epoch: u64) {
+        let encoded: Vec<(&Uuid, Vec<u8>)> = objects.iter().map(|o| (&o.id, encode(o))).collect();
+        let mut pipe = ::redis::pipe();
+        let sets = encoded
+            .iter()
+            .map(|(id, bytes)| (id.as_bytes().as_slice(), bytes.as_slice()));
+        self.update(
+            &mut pipe,
+            space,
+            epoch,
+            true,
+            Some(version),
+            sets,
+            std::iter::empty(),
+        );
         let mut conn = self.conn.clone();
         let mut invalid = match pipe.query_async::<()>(&mut conn).await {
             Ok(()) => {

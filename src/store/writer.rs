@@ -20,11 +20,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use plaza_systems::{Rows, WriteSet};
+use futures_util::StreamExt;
+use plaza_systems::{Rows, SpaceRows, WriteSet};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
+use uuid::Uuid;
 
-use super::{Pending, SnapshotChanges, Store, StoreError, dead_rows};
+use super::{Durable, Fence, Fences, Pending, SnapshotChanges, Store, StoreError, dead_rows};
 use crate::clock::now_ms;
 use crate::telemetry::WriterStats;
 
@@ -61,6 +63,54 @@ impl WriteSender {
     }
 }
 
+impl WriteSender {
+    /// A probe of what this writer still holds, for hand-offs.
+    pub fn probe(&self) -> WriteProbe {
+        WriteProbe {
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+/// Asks the writer whether a space's rows are all in the durable store.
+#[derive(Debug, Clone)]
+pub struct WriteProbe {
+    pending: Arc<Mutex<Shared>>,
+}
+
+impl WriteProbe {
+    /// Waits until every row of `space` handed to the writer so far is durably written;
+    /// false if that did not happen within `within` (the store failing, say).
+    pub async fn flushed(&self, space: Uuid, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        // The write in flight when nothing of the space is pending any more may hold its
+        // last rows: wait for it to end, then look again (a failed write puts them back).
+        let mut must_end: Option<u64> = None;
+        loop {
+            {
+                let shared = lock(&self.pending);
+                let pending = shared.pending.holds_space(space);
+                match must_end {
+                    Some(ended) if !pending && shared.ended >= ended => return true,
+                    _ if pending => must_end = None,
+                    None => {
+                        let in_flight = u64::from(shared.in_flight.is_some());
+                        if in_flight == 0 {
+                            return true;
+                        }
+                        must_end = Some(shared.ended + in_flight);
+                    }
+                    Some(_) => {}
+                }
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// Settings of the writer.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -73,6 +123,12 @@ pub struct WriterConfig {
     /// Longest one durable write may take before it is abandoned and retried (a store
     /// that stopped answering without closing the connection).
     pub write_timeout: Duration,
+    /// Transactions written at once (PostgreSQL: each space's rows commit on their own, a
+    /// big space's objects in parts of `max_batch_rows`).
+    pub parallel_writes: usize,
+    /// In a cluster, the spaces this node owns: each space's transaction commits only while
+    /// its epoch is current, and rows of a space this node does not own are dropped.
+    pub fences: Option<Arc<Fences>>,
 }
 
 /// What the writer left behind when it ended.
@@ -120,6 +176,8 @@ struct Shared {
     pending: Pending,
     oldest: Option<Instant>,
     in_flight: Option<Instant>,
+    /// Durable writes ended (succeeded or not), for [`WriteProbe::flushed`].
+    ended: u64,
 }
 
 impl Default for Shared {
@@ -128,6 +186,7 @@ impl Default for Shared {
             pending: Pending::new(MAX_PENDING_APPENDED),
             oldest: None,
             in_flight: None,
+            ended: 0,
         }
     }
 }
@@ -153,6 +212,7 @@ impl Shared {
     /// The write in flight ended; what it could not write (if anything) is pending again.
     fn written(&mut self, failed: Option<(Rows, Option<Instant>)>, stats: &WriterStats) {
         self.in_flight = None;
+        self.ended += 1;
         if let Some((batch, oldest)) = failed {
             self.pending.restore(batch);
             self.oldest = min_instant(self.oldest, oldest);
@@ -182,6 +242,22 @@ struct Outcome {
     /// What was left when the store failed otherwise (unreachable, busy, timed out): it is
     /// retried after a backoff.
     failed: Option<(Rows, StoreError)>,
+    /// Rows of spaces this node no longer owns (another node claimed them): dropped.
+    fenced: Vec<(Uuid, usize)>,
+}
+
+impl Outcome {
+    /// Adds the outcome of another part of the same flush.
+    fn absorb(&mut self, mut other: Outcome) {
+        self.written.append(&mut other.written);
+        self.refused.append(&mut other.refused);
+        self.fenced.append(&mut other.fenced);
+        match (&mut self.failed, other.failed) {
+            (Some((rows, _)), Some((mut more, _))) => rows.append(&mut more),
+            (mine, Some(theirs)) => *mine = Some(theirs),
+            (_, None) => {}
+        }
+    }
 }
 
 impl std::ops::Deref for Shared {
@@ -337,8 +413,8 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        let outcome =
-            receive_while(self.write_isolating(batch), rx, &self.pending, &self.stats).await;
+        let outcome = receive_while(self.write_batch(batch), rx, &self.pending, &self.stats).await;
+        self.drop_fenced(&outcome.fenced);
         for (part, _) in &outcome.written {
             self.store.deletions.finished(&part.spaces_deleted);
         }
@@ -397,24 +473,97 @@ impl Writer {
         }
     }
 
+    /// Writes one flush's batch. SQLite takes it as one transaction. PostgreSQL takes the
+    /// rows outside any space first, then each space's rows (a big space's in parts) as
+    /// transactions of their own, `parallel_writes` at a time, each fenced in a cluster.
+    async fn write_batch(&self, batch: Rows) -> Outcome {
+        if matches!(self.store.durable, Durable::Sqlite(_)) {
+            return self.write_isolating(batch, None).await;
+        }
+        let (spaceless, parts) = batch.split_by_space(self.config.max_batch_rows);
+        let mut outcome = if spaceless.is_empty() {
+            Outcome::default()
+        } else {
+            self.write_isolating(spaceless, None).await
+        };
+        if let Some((rows, _)) = &mut outcome.failed {
+            // Sessions failed to go in; a space's rows may refer to them, so all wait.
+            for mut part in parts {
+                rows.append(&mut part.rows);
+            }
+            return outcome;
+        }
+        let mut writes = futures_util::stream::iter(parts)
+            .map(|part| self.write_space(part))
+            .buffer_unordered(self.config.parallel_writes.max(1));
+        while let Some(part) = writes.next().await {
+            outcome.absorb(part);
+        }
+        outcome
+    }
+
+    /// One space's part, with its fence in a cluster. A space this node does not own is
+    /// dropped, except a deletion of a space nobody here loaded (the HTTP API deletes
+    /// spaces wherever they are owned).
+    async fn write_space(&self, part: SpaceRows) -> Outcome {
+        let Some(fences) = &self.config.fences else {
+            return self.write_isolating(part.rows, None).await;
+        };
+        match fences.fence(part.space) {
+            Some(fence) => self.write_isolating(part.rows, Some(&fence)).await,
+            None if part.rows.len() == part.rows.spaces_deleted.len() => {
+                self.write_isolating(part.rows, None).await
+            }
+            None => Outcome {
+                fenced: vec![(part.space, part.rows.len())],
+                ..Outcome::default()
+            },
+        }
+    }
+
+    /// Counts and logs rows dropped because their space is another node's now (the fence
+    /// that found it told the cluster task already).
+    fn drop_fenced(&self, fenced: &[(Uuid, usize)]) {
+        let rows: usize = fenced.iter().map(|&(_, rows)| rows).sum();
+        if rows == 0 {
+            return;
+        }
+        self.stats
+            .fenced_rows
+            .fetch_add(rows as u64, Ordering::Relaxed);
+        tracing::warn!(
+            rows,
+            spaces = fenced.len(),
+            "rows of spaces another node owns now were not written (fenced)"
+        );
+    }
+
     /// Writes `batch`, isolating rows the store refuses as data: a part that fails that way
     /// is split in halves (in write order, so parents still come first) until the refused
     /// rows stand alone. Stops at the first error of any other kind, handing back what is
-    /// left unwritten.
-    async fn write_isolating(&self, batch: Rows) -> Outcome {
+    /// left unwritten. A fenced write (the space is another node's now) drops the rows.
+    async fn write_isolating(&self, batch: Rows, fence: Option<&Fence>) -> Outcome {
         let mut outcome = Outcome::default();
         let mut queue = VecDeque::from([batch]);
         while let Some(mut part) = queue.pop_front() {
-            let write = self
-                .store
-                .durable
-                .write(&part, self.config.max_batch_rows, now_ms());
+            let write =
+                self.store
+                    .durable
+                    .write(&part, self.config.max_batch_rows, now_ms(), fence);
             let result = match tokio::time::timeout(self.config.write_timeout, write).await {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::TimedOut(self.config.write_timeout)),
             };
             match result {
                 Ok(versions) => outcome.written.push((part, versions)),
+                Err(StoreError::Fenced { space, epoch, .. }) => {
+                    if let Some(fences) = &self.config.fences {
+                        fences.lost(space, epoch);
+                    }
+                    let rows = part.len() + queue.iter().map(Rows::len).sum::<usize>();
+                    outcome.fenced.push((space, rows));
+                    queue.clear();
+                }
                 Err(error) if error.is_data_error() && part.len() > 1 => {
                     let second = part.split();
                     queue.push_front(second);
@@ -479,7 +628,21 @@ impl Writer {
             return;
         }
         let changes = std::mem::take(&mut self.snapshot);
-        match receive_while(redis.write(&changes), rx, &self.pending, &self.stats).await {
+        let fences = self.config.fences.as_deref();
+        // Outside a cluster every space is written with epoch 0; in one, only the spaces
+        // this node owns, with their epochs.
+        let epoch_of = |space| match fences {
+            None => Some(0),
+            Some(fences) => fences.fence(space).map(|fence| fence.epoch),
+        };
+        match receive_while(
+            redis.write(&changes, epoch_of),
+            rx,
+            &self.pending,
+            &self.stats,
+        )
+        .await
+        {
             Ok(()) => {
                 if !self.redis.backoff.is_zero() {
                     tracing::info!("redis is back; snapshots and presence updated");

@@ -118,6 +118,8 @@ pub struct WriterStats {
     pub batch_rows: Histogram,
     /// Rows the durable store refused as data (moved to `dead_letters`).
     pub dead_lettered: AtomicU64,
+    /// Rows dropped because their space had been claimed by another node (cluster).
+    pub fenced_rows: AtomicU64,
     /// When the oldest change not yet in the durable store was handed over (pending or
     /// being written), in microseconds since [`since_start`]'s origin, plus one; 0: none.
     oldest_unwritten: AtomicU64,

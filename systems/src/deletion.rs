@@ -64,12 +64,26 @@ pub(crate) fn delete_space(world: &mut World, space_id: Uuid) {
         .name
         .clone();
     let message = format!("space {name:?} was deleted");
+    take_out(world, space, |world, session| {
+        send_error(world, session, ErrorKind::NotFound, message.clone());
+    });
+}
+
+/// Takes a space out of the world: everyone in it is told (`tell`) and leaves, those who
+/// wait for it are told too, its objects and entity go (without being written: whoever
+/// calls this decided what becomes of its rows).
+pub(crate) fn take_out(world: &mut World, space: Entity, tell: impl Fn(&mut World, Entity)) {
+    let name = world
+        .get::<Space>(space)
+        .expect("a space entity has its Space")
+        .name
+        .clone();
     let members = world
         .get::<SpaceContents>(space)
         .map(|c| c.members.clone())
         .unwrap_or_default();
     for member in members {
-        send_error(world, member, ErrorKind::NotFound, message.clone());
+        tell(world, member);
         crate::sessions::leave(world, member);
     }
     // A space still entering the world: its remaining objects never do, and those who
@@ -79,7 +93,7 @@ pub(crate) fn delete_space(world: &mut World, space_id: Uuid) {
         .0
         .retain(|load| load.space != space);
     for waiting in crate::sessions::take_waiting(world, &name) {
-        send_error(world, waiting, ErrorKind::NotFound, message.clone());
+        tell(world, waiting);
     }
     let objects: Vec<(Entity, Option<Uuid>)> = world
         .get::<SpaceContents>(space)

@@ -46,6 +46,8 @@ pub fn apply_inputs(world: &mut World) {
             }
             Input::SpaceDeleted { space } => crate::deletion::delete_space(world, space),
             Input::Log(event) => world.resource_mut::<TickLog>().rows.events.push(event),
+            Input::SpaceElsewhere { name, to } => crate::handoff::space_elsewhere(world, name, to),
+            Input::SpaceUnload { space, to } => crate::handoff::unload_space(world, space, to),
             Input::Command {
                 conn,
                 request,

@@ -7,6 +7,7 @@ mod chat;
 pub mod components;
 mod deletion;
 mod grid;
+mod handoff;
 mod ingest;
 mod interest;
 mod objects;
@@ -32,7 +33,7 @@ pub use resources::{
     IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, SpaceLoad, SpaceLoads, TickLog,
     WriteSetOut,
 };
-pub use rows::Rows;
+pub use rows::{Rows, SpaceRows};
 pub use schedule::{
     PersistencePlugin, ReplicationPlugin, Stage, Tick, WorldPlugin, build_app, step,
 };
@@ -40,9 +41,9 @@ pub use slots::{Slot, SlotPool, SpaceSlots};
 pub use strikes::{StrikePolicy, Strikes};
 pub use vocabulary::{
     AvatarPose, ChatLine, Command, Delta, ErrorKind, Event, EventKind, EventRecord, Input,
-    LoadedSpace, ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients, SessionMeta,
-    SessionRecord, ShareKind, ShareRecord, ShareState, Snapshot, SpaceAccess, Transport, UserState,
-    VisitRecord, WriteSet,
+    LoadedSpace, NodeAddress, ObjectRecord, ObjectState, Outgoing, PresenceRecord, Recipients,
+    SessionMeta, SessionRecord, ShareKind, ShareRecord, ShareState, Snapshot, SpaceAccess,
+    Transport, UserState, VisitRecord, WriteSet,
 };
 
 pub use bevy_app::App;

@@ -99,6 +99,89 @@ impl Rows {
     }
 }
 
+/// One space's share of a batch: the unit the store commits (and fences) on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceRows {
+    /// The space every row refers to.
+    pub space: Uuid,
+    /// Its rows (never sessions or events).
+    pub rows: Rows,
+}
+
+impl Rows {
+    /// Splits the batch by space: sessions and events (a log of what happened on this
+    /// node, kept in one statement so that event ids keep their order) and, per space, the
+    /// rest. A space's object upserts beyond
+    /// `max_part_objects` go to further parts of the same space, so that one big space can
+    /// be written over several connections; a space being deleted stays in one part (its
+    /// deletion must come after every row of it).
+    ///
+    /// Write the space-less rows first: a space's rows may refer to a session among them.
+    pub fn split_by_space(self, max_part_objects: usize) -> (Rows, Vec<SpaceRows>) {
+        let max_part_objects = max_part_objects.max(1);
+        let Rows {
+            sessions,
+            objects,
+            deleted,
+            chat,
+            shares,
+            visits,
+            events,
+            spaces_deleted,
+        } = self;
+        let mut by_space: std::collections::BTreeMap<Uuid, Rows> = Default::default();
+        let spaceless = Rows {
+            sessions,
+            events,
+            ..Rows::default()
+        };
+        for record in objects {
+            by_space
+                .entry(record.space)
+                .or_default()
+                .objects
+                .push(record);
+        }
+        for pair in deleted {
+            by_space.entry(pair.0).or_default().deleted.push(pair);
+        }
+        for line in chat {
+            by_space.entry(line.space).or_default().chat.push(line);
+        }
+        for share in shares {
+            by_space.entry(share.space).or_default().shares.push(share);
+        }
+        for visit in visits {
+            by_space.entry(visit.space).or_default().visits.push(visit);
+        }
+        for space in spaces_deleted {
+            by_space
+                .entry(space)
+                .or_default()
+                .spaces_deleted
+                .push(space);
+        }
+        let mut parts = Vec::with_capacity(by_space.len());
+        for (space, mut rows) in by_space {
+            if rows.spaces_deleted.is_empty() {
+                while rows.objects.len() > max_part_objects {
+                    let rest = rows.objects.split_off(max_part_objects);
+                    let first = std::mem::replace(&mut rows.objects, rest);
+                    parts.push(SpaceRows {
+                        space,
+                        rows: Rows {
+                            objects: first,
+                            ..Rows::default()
+                        },
+                    });
+                }
+            }
+            parts.push(SpaceRows { space, rows });
+        }
+        (spaceless, parts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +206,55 @@ mod tests {
             object: None,
             at_ms: 0,
         }
+    }
+
+    fn object(space: u128, n: u128) -> ObjectRecord {
+        ObjectRecord {
+            space: Uuid::from_u128(space),
+            state: crate::ObjectState {
+                id: Uuid::from_u128(n),
+                index: 0,
+                model: std::sync::Arc::from("cube"),
+                transform: crate::Transform::IDENTITY,
+                props: std::sync::Arc::from("{}"),
+                owner: Uuid::nil(),
+                version: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_splits_by_space_with_big_spaces_in_several_parts() {
+        let mut spaced = event(20);
+        spaced.space = Some(Uuid::from_u128(2));
+        let rows = Rows {
+            sessions: vec![session(1)],
+            objects: (0..5)
+                .map(|n| object(2, 100 + n))
+                .chain([object(3, 200)])
+                .collect(),
+            events: vec![event(10), spaced.clone()],
+            spaces_deleted: vec![Uuid::from_u128(4)],
+            ..Rows::default()
+        };
+        let total = rows.len();
+        let (spaceless, parts) = rows.split_by_space(2);
+        assert_eq!(spaceless.sessions.len(), 1);
+        assert_eq!(
+            spaceless.events,
+            vec![event(10), spaced],
+            "events stay together, in order"
+        );
+        let sizes: Vec<(u128, usize)> = parts
+            .iter()
+            .map(|p| (p.space.as_u128(), p.rows.objects.len()))
+            .collect();
+        assert_eq!(sizes, vec![(2, 2), (2, 2), (2, 1), (3, 1), (4, 0)]);
+        assert_eq!(parts[4].rows.spaces_deleted, vec![Uuid::from_u128(4)]);
+        assert_eq!(
+            spaceless.len() + parts.iter().map(|p| p.rows.len()).sum::<usize>(),
+            total
+        );
     }
 
     #[test]

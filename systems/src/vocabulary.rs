@@ -83,6 +83,38 @@ pub enum Input {
     /// Something that happened outside the tick (an upload) for the event log, so that it
     /// is written in the same batches as the rest.
     Log(EventRecord),
+    /// A space asked for is owned by another node of the cluster: those waiting for it
+    /// are sent there.
+    SpaceElsewhere {
+        /// The name that was requested.
+        name: Arc<str>,
+        /// Its owner.
+        to: NodeAddress,
+    },
+    /// A loaded space is no longer this node's (handed over, or claimed by another node):
+    /// it leaves the world, its unsaved changes handed to the writer first, and whoever is
+    /// in it is sent to `to` (unknown: told to join again).
+    SpaceUnload {
+        /// Space id.
+        space: Uuid,
+        /// Its new owner, if known.
+        to: Option<NodeAddress>,
+    },
+}
+
+/// Where clients reach another node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    /// Its id.
+    pub node: Arc<str>,
+    /// Its HTTP base URL (`http://host:port`); WebSocket at `/ws`.
+    pub http_url: Arc<str>,
+    /// Its QUIC port (0: off); same host as `http_url`.
+    pub quic_port: u16,
+    /// Its WebTransport port (0: off); same host.
+    pub webtransport_port: u16,
+    /// SHA-256 of its certificate, hex (for QUIC and WebTransport).
+    pub cert_sha256: Arc<str>,
 }
 
 /// Who may enter a space and who administers it.
@@ -286,6 +318,14 @@ pub enum Event {
     Close {
         /// Why, for people.
         reason: String,
+    },
+    /// The space the recipient joined or was in is on another node: connect there and
+    /// join it again.
+    Moved {
+        /// The space's name.
+        space: Arc<str>,
+        /// Where it is.
+        to: NodeAddress,
     },
 }
 

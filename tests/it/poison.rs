@@ -117,6 +117,8 @@ async fn refused_rows_do_not_block_the_rest(config: Config) {
         max_batch_rows: 64,
         shutdown_timeout: Duration::from_secs(10),
         write_timeout: Duration::from_secs(10),
+        parallel_writes: 4,
+        fences: None,
     };
     let (sender, task) = writer::spawn(store.clone(), writer_config, stats.clone());
 
@@ -303,7 +305,7 @@ async fn an_end_before_the_start_is_clamped(config: Config) {
     };
     store
         .durable
-        .write(&batch, 100, now_ms())
+        .write(&batch, 100, now_ms(), None)
         .await
         .expect("both sessions are kept");
     let ended = |id: Uuid| {

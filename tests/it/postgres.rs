@@ -146,12 +146,14 @@ fn plaza_migrate_applies_the_schema() {
             "audit_log",
             "auth_tokens",
             "chat_messages",
+            "cluster_nodes",
             "dead_letters",
             "events",
             "media_assets",
             "screen_shares",
             "sessions",
             "space_members",
+            "space_owners",
             "spaces",
             "uploaded_models",
             "users",
@@ -219,7 +221,7 @@ async fn copy_and_unnest_write_the_same_objects() {
             objects: objects(version),
             ..Rows::default()
         };
-        store.write(&batch, 10_000, 0).await.expect("writes");
+        store.write(&batch, 10_000, None).await.expect("writes");
     }
     let mut stored = copy.space_objects(space).await.expect("reads");
     stored.sort_by_key(|o| o.id);

@@ -113,8 +113,8 @@ async fn a_current_snapshot_is_loaded_from_redis_and_a_stale_one_from_postgres()
     );
     let fields: i64 = redis.cmd(&[b"HLEN", key.as_bytes()]).await;
     assert_eq!(
-        fields, 3,
-        "both objects and the version are back in the snapshot"
+        fields, 4,
+        "both objects, the version and the writer's epoch (clustered on PostgreSQL) are back in the snapshot"
     );
     server.stop().await;
 }

@@ -48,7 +48,7 @@ async fn objects_chat_and_users_survive_a_restart() {
 }
 
 /// Starts the real binary and returns it with the address it logged.
-fn start_binary(envs: &[(&str, String)]) -> (std::process::Child, String) {
+pub(crate) fn start_binary(envs: &[(&str, String)]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"))
         .arg("serve")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))

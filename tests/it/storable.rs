@@ -165,12 +165,15 @@ async fn round_trip(store: &Durable, accepted: &Accepted) {
         objects: object.clone().into_iter().collect(),
         ..Rows::default()
     };
-    store.write(&batch, 100, now).await.unwrap_or_else(|e| {
-        panic!(
-            "{} refused what the edge accepted: {e}\n{batch:?}",
-            store.kind()
-        )
-    });
+    store
+        .write(&batch, 100, now, None)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} refused what the edge accepted: {e}\n{batch:?}",
+                store.kind()
+            )
+        });
     if let Some(line) = chat {
         let stored = store.recent_chat(space, 1).await.expect("reads chat");
         assert_eq!(stored.len(), 1);

@@ -165,6 +165,20 @@ impl Client {
         }
     }
 
+    /// A test client on a `plaza-net` connection made elsewhere (say hello next).
+    pub fn over_net(net: plaza_net::Client) -> Self {
+        Self {
+            codec: net.codec(),
+            link: Link::Net(net),
+            session: Uuid::nil(),
+            user: Uuid::nil(),
+            token: String::new(),
+            guest_secret: None,
+            mirror: plaza_net::Mirror::default(),
+            resume: None,
+        }
+    }
+
     /// Connects over QUIC without saying hello.
     pub async fn connect_quic(server: &TestServer) -> Self {
         let addr = server.server.quic_addr().expect("QUIC is enabled");

@@ -8,10 +8,15 @@
 // holds it (`resume_grace_secs`); past that it starts a new session and joins the space
 // again. Nothing the network sends throws: a frame that does not decode becomes an
 // `error` event and is dropped.
+//
+// In a cluster, a join (or the space the client is in) may be answered with `moved`: the
+// space is simulated by another node. The client follows it by itself (`followMoves`):
+// it connects to that node with the same credentials, joins the space there (a join
+// under way resolves with that node's `joined`), and resets the mirror on that `joined`.
 
 import { getSpace } from "./api.js";
-import { Connection, now, type ConnectionState, type Outgoing, type ReconnectPolicy } from "./connection.js";
-import { Emitter, PlazaError } from "./events.js";
+import { Connection, now, type ConnectionState, type MovePolicy, type Outgoing, type ReconnectPolicy } from "./connection.js";
+import { Emitter, PlazaError, type ClientErrorCode } from "./events.js";
 import { encodeClient } from "./messages.js";
 import { SpaceMirror, type MirrorEvents } from "./mirror.js";
 import { isUuid } from "./postcard.js";
@@ -19,7 +24,7 @@ import { Requests, type PendingRequest } from "./requests.js";
 import type { LinkClosed, TransportKind, WebSocketConstructor, WebTransportConstructor } from "./transport.js";
 import { identity, type ClientMsg, type Codec, type MsgOf, type Props, type ServerMsg, type ShareKind, type Transform, type Uuid, type WireChat } from "./types.js";
 
-export type { ConnectionState, ReconnectPolicy };
+export type { ConnectionState, MovePolicy, ReconnectPolicy };
 
 export interface ConnectOptions {
   /** The server's HTTP address, e.g. `http://127.0.0.1:8700` (a `ws://…/ws` URL also works). */
@@ -44,6 +49,13 @@ export interface ConnectOptions {
   fetch?: typeof fetch;
   /** `false` turns reconnecting off. */
   reconnect?: boolean | Partial<ReconnectPolicy>;
+  /**
+   * Follow `moved` (the space is on another node of the cluster) by reconnecting there
+   * and joining it again. Default on, at most `{ maxMoves: 3, withinMs: 10_000 }`: a
+   * further move within the window is refused with `moved_too_often`. `false`: not
+   * followed; the join is rejected with `moved` and the `moved` event tells where to go.
+   */
+  followMoves?: boolean | Partial<MovePolicy>;
   /** Connecting and the welcome, each. Default 10 s. */
   connectTimeoutMs?: number;
   /** How long an answer may take. Default 15 s. */
@@ -76,6 +88,13 @@ export type ClientEvents = Omit<MirrorEvents, "error"> & {
   message: [msg: ServerMsg];
   reconnecting: [info: { attempt: number; delayMs: number; reason: string }];
   reconnected: [info: { resumed: boolean; transport: TransportKind }];
+  /**
+   * The space (joined, or being joined) is on another node: `following` if the client
+   * is on its way there (`reconnecting`, `reconnected` and `joined` follow; the mirror
+   * starts over on that `joined`), false if it is not (`followMoves: false`, or moved
+   * too often: an `error` or the join's rejection says why) and is now in no space.
+   */
+  moved: [moved: MsgOf<ServerMsg, "moved">, following: boolean];
   /** WebTransport was not used, and why. */
   fallback: [reason: string];
   /** For good: the client will not reconnect. */
@@ -111,6 +130,8 @@ export class Client {
   /** The space the application asked to be in, to join again in a new session. */
   private desiredSpace: string | null = null;
   private joinRequest: { space: string; ref: number; outgoing: Outgoing; promise: Promise<SpaceMirror> } | null = null;
+  /** A `moved` was followed (or given up for the `url`): the next `joined` (another node's) starts the mirror over. */
+  private resetMirror = false;
 
   constructor(options: ConnectOptions) {
     this.options = options;
@@ -127,6 +148,8 @@ export class Client {
       options.reconnect === false
         ? null
         : { initialDelayMs: 250, maxDelayMs: 10_000, maxAttempts: 30, ...(typeof options.reconnect === "object" ? options.reconnect : {}) };
+    const moves = { maxMoves: 3, withinMs: 10_000, ...(typeof options.followMoves === "object" ? options.followMoves : {}) };
+    if (options.followMoves === false) moves.maxMoves = 0;
     this.connection = new Connection(
       {
         transport: {
@@ -141,6 +164,7 @@ export class Client {
         },
         codec: this.codec,
         reconnect,
+        moves,
         maxQueued: options.maxQueuedMessages ?? 256,
         maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
         heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -152,6 +176,12 @@ export class Client {
         welcomed: (welcome, reconnected) => this.onWelcome(welcome, reconnected),
         lost: () => this.requests.connectionLost(),
         reconnecting: (info) => this.events.emit("reconnecting", info),
+        moving: (moved) => {
+          this.resetMirror = true;
+          this.events.emit("moved", moved, true);
+        },
+        // Back from a node a move named to the address given: another node's joined too.
+        returning: () => void (this.resetMirror = true),
         fallback: (reason) => this.events.emit("fallback", reason),
         finished: (info, onPurpose) => this.onFinished(info, onPurpose),
         report: (error) => this.report(error),
@@ -167,6 +197,11 @@ export class Client {
 
   get transport(): TransportKind | null {
     return this.connection.transport;
+  }
+
+  /** The node connected to: the `url` option, or the one the last followed `moved` named (until it could not be reached). */
+  get url(): string {
+    return this.connection.url;
   }
 
   /** Keep it for later connections of the same guest name (the `secret` option). */
@@ -206,7 +241,7 @@ export class Client {
 
   /** Enters a space by name (created on first join) or by id; resolves with its mirror. */
   async join(space: string): Promise<SpaceMirror> {
-    const name = isUuid(space) ? (await getSpace({ url: this.options.url, token: this.sessionToken, fetch: this.options.fetch }, space)).name : space;
+    const name = isUuid(space) ? (await getSpace({ url: this.connection.url, token: this.sessionToken, fetch: this.options.fetch }, space)).name : space;
     const ref = this.requests.nextRef();
     const { promise, request } = this.requests.track("join", ref, (msg) => (msg.type === "joined" && msg.name === name ? this.space : undefined));
     const previous = this.joinRequest;
@@ -370,6 +405,11 @@ export class Client {
   }
 
   private dispatch(msg: ServerMsg): void {
+    if (msg.type === "joined" && this.resetMirror) {
+      // Another node's snapshot: start over rather than compare with the old node's.
+      this.resetMirror = false;
+      this.space.clear();
+    }
     this.space.apply(msg);
     switch (msg.type) {
       case "joined":
@@ -384,9 +424,38 @@ export class Client {
       case "error":
         if (!this.requests.refuse(msg)) this.report(new PlazaError(msg.code, msg.message, msg.ref));
         break;
+      case "moved":
+        this.onMoved(msg);
+        break;
     }
     this.requests.answer(msg);
     this.events.emit("message", msg);
+  }
+
+  /** Follows a `moved` for the space joined or being joined; one for another space is stale. */
+  private onMoved(msg: MsgOf<ServerMsg, "moved">): void {
+    const wanted = this.joinRequest?.space ?? this.desiredSpace;
+    if (msg.space !== wanted) return;
+    let refusal: PlazaError;
+    if (this.options.followMoves === false) {
+      refusal = new PlazaError("moved", `the space ${JSON.stringify(msg.space)} is on node ${msg.node} (${msg.http_url}); followMoves is off`);
+    } else {
+      try {
+        // Emits `moved` (through the `moving` hook), then reconnects there.
+        this.connection.follow(msg);
+        this.desiredSpace = msg.space;
+        return;
+      } catch (error) {
+        refusal = error instanceof PlazaError ? error : new PlazaError("bad_frame", String(error), null, { cause: error });
+      }
+    }
+    // Not followed: in no space here, and none to join again after a reconnect.
+    this.desiredSpace = null;
+    this.space.clear();
+    this.events.emit("moved", msg, false);
+    // follow() refuses with the client's own codes only.
+    if (this.joinRequest) this.joinRequest.outgoing.fail(refusal.code as ClientErrorCode, refusal.message);
+    else this.report(refusal);
   }
 
   private onFinished(info: LinkClosed, onPurpose: boolean): void {

@@ -3,12 +3,25 @@
 // there is no link, a heartbeat that notices a dead link, and reconnecting with
 // exponential backoff, taking the session back with the welcome's resume token within
 // the server's grace period. What the application does with the session is client.ts.
+//
+// A `moved` (the space is simulated by another node of the cluster) is followed through
+// the same reconnect path: the link here is closed, the target becomes the node it
+// names, and the next hello goes there with the same credentials and no resume token.
+// Following is bounded (`MovePolicy`), so that two nodes sending a client back and
+// forth cannot keep it reconnecting. A node a `moved` named can be dead (it failed over
+// before its lease ran out, or died right after sending clients to it): when reconnecting
+// to such a target cannot connect twice in a row (the link does not open; a refused hello
+// does not count), the target goes back to the address the application gave (a load
+// balancer, or any node, that routes to the space's new owner), and the same reconnect
+// loop goes on there, joining the space again as after any reconnect (with no resume
+// token, and the mirror starting over, as after a move).
 
 import { PlazaError, type ClientErrorCode } from "./events.js";
 import { IndexTable } from "./indices.js";
 import { decodeServer, encodeClient } from "./messages.js";
 import { MotionDesyncError } from "./motion.js";
-import { openLink, type Link, type LinkClosed, type TransportKind, type TransportOptions } from "./transport.js";
+import { fromHex } from "./postcard.js";
+import { openLink, type KnownWebTransport, type Link, type LinkClosed, type TransportKind, type TransportOptions } from "./transport.js";
 import { PROTOCOL_VERSION, type ClientMsg, type Codec, type MsgOf, type ServerMsg } from "./types.js";
 
 export interface ReconnectPolicy {
@@ -18,6 +31,14 @@ export interface ReconnectPolicy {
   maxDelayMs: number;
   /** Attempts before giving up for good. Default 30. */
   maxAttempts: number;
+}
+
+/** How many `moved` in a row are followed: more than `maxMoves` within `withinMs` is a loop. */
+export interface MovePolicy {
+  /** Moves followed within `withinMs`; the next one is refused. Default 3. */
+  maxMoves: number;
+  /** Default 10 s. */
+  withinMs: number;
 }
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
@@ -34,6 +55,8 @@ export interface ConnectionSettings {
   transport: Omit<TransportOptions, "codec" | "transport"> & { transport: TransportOptions["transport"] };
   codec: Codec;
   reconnect: ReconnectPolicy | null;
+  /** How `moved` is followed (see `follow`). */
+  moves: MovePolicy;
   /** Messages that may wait for a link; past it a request is refused with `queue_full`. */
   maxQueued: number;
   /**
@@ -60,6 +83,10 @@ export interface ConnectionHooks {
   /** The link dropped; a new one is on its way. */
   lost(reason: string): void;
   reconnecting(info: { attempt: number; delayMs: number; reason: string }): void;
+  /** A `moved` is being followed: the link here is about to close (before `lost`). */
+  moving(moved: MsgOf<ServerMsg, "moved">): void;
+  /** The node a `moved` named could not be reached: reconnecting to the address given instead (another node, as for a move). */
+  returning(reason: string): void;
   /** WebTransport was not used, and why. */
   fallback(reason: string): void;
   /** Ended for good (`onPurpose`: by `close()`). */
@@ -69,6 +96,46 @@ export interface ConnectionHooks {
 
 /** Close codes after which reconnecting would be refused or fight someone: kicked, replaced, too big, streams. */
 const FINAL_CLOSE_CODES = new Set([1000, 1008, 1009, 4001, 4002]);
+/** Where the connection goes: the address it was given, or the node a `moved` named. */
+export interface Target {
+  /** The HTTP base (or WebSocket URL) of the node. */
+  url: string;
+  transport: TransportOptions["transport"];
+  /** Its WebTransport endpoint and certificate hash, when a `moved` gave them. */
+  webTransport: KnownWebTransport | null;
+}
+
+/**
+ * Where a `moved` sends the connection. On a WebTransport link, to the node's
+ * WebTransport (`https://<host of http_url>:<webtransport_port>/wt`, its certificate
+ * pinned by `cert_sha256`) if it has one, falling back to its WebSocket as usual under
+ * `auto`; otherwise to its WebSocket (`http_url` with ws:/wss:, path `/ws`). Throws a
+ * PlazaError (`bad_frame`) for an `http_url` that is not an http(s) URL.
+ */
+export function followTarget(moved: MsgOf<ServerMsg, "moved">, current: TransportKind | null, wanted: TransportOptions["transport"]): Target {
+  let http: URL;
+  try {
+    http = new URL(moved.http_url);
+  } catch {
+    throw new PlazaError("bad_frame", `moved: http_url ${JSON.stringify(moved.http_url)} is not a URL`);
+  }
+  if (http.protocol !== "http:" && http.protocol !== "https:") {
+    throw new PlazaError("bad_frame", `moved: http_url ${JSON.stringify(moved.http_url)} is not an http or https URL`);
+  }
+  if (current === "webtransport" && moved.webtransport_port > 0) {
+    const hash = /^[0-9a-f]{64}$/i.test(moved.cert_sha256) ? fromHex(moved.cert_sha256.toLowerCase()) : null;
+    return {
+      url: moved.http_url,
+      transport: wanted === "webtransport" ? "webtransport" : "auto",
+      webTransport: { url: `https://${http.hostname}:${moved.webtransport_port}/wt`, certificateHash: hash },
+    };
+  }
+  return { url: moved.http_url, transport: "websocket", webTransport: null };
+}
+
+/** Failed connects in a row to a node a `moved` named before going back to the address given. */
+const MOVED_CONNECT_FAILURES = 2;
+
 /** Welcome refusals no retry cures. */
 const FINAL_HELLO_ERRORS = new Set(["unauthorized", "protocol_mismatch", "bad_message", "too_large"]);
 
@@ -96,6 +163,15 @@ export class Connection {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private wake: (() => void) | null = null;
   private backoffTimer: ReturnType<typeof setTimeout> | null = null;
+  private target: Target;
+  /** The address the application gave; `target` is it unless a `moved` was followed. */
+  private readonly origin: Target;
+  /** `forceWebSocket` as it was for `origin` when a move left it (a dead node's failed WebTransport says nothing of it). */
+  private originForceWebSocket = false;
+  /** Whether the last `establish` opened a link (it failed later, if it failed). */
+  private reached = false;
+  /** When the recent `moved` were followed (within the policy's window). */
+  private follows: number[] = [];
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -103,6 +179,13 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.guestSecret = identity.secret;
+    this.origin = { url: settings.transport.url, transport: settings.transport.transport, webTransport: null };
+    this.target = this.origin;
+  }
+
+  /** The address of the node connected to: the one given, or where the last `moved` sent it (while that node can be reached). */
+  get url(): string {
+    return this.target.url;
   }
 
   /** The first connection; rejects (and ends for good) if it is not welcomed. */
@@ -155,6 +238,45 @@ export class Connection {
     this.finish({ code: 1000, reason: "closed by the client" }, true);
   }
 
+  /**
+   * Follows a `moved`: closes the link here (this node's session is over: the client is
+   * in no space here) and reconnects to the node it names through the reconnect path
+   * (`followTarget` says how), saying hello with the same name and guest secret, or
+   * token, and no resume token. The first attempt goes at once; the later ones back off
+   * as any reconnect (a single attempt with reconnecting off); two of them in a row that
+   * cannot connect send the loop back to the address given. Throws a PlazaError, and
+   * changes nothing, for a move past the policy (`moved_too_often`) or an unusable
+   * `http_url` (`bad_frame`).
+   */
+  follow(moved: MsgOf<ServerMsg, "moved">): void {
+    if (this.state !== "open") throw new PlazaError("closed", `not connected: cannot follow a move to ${moved.node}`);
+    const { maxMoves, withinMs } = this.settings.moves;
+    const at = now();
+    this.follows = this.follows.filter((t) => at - t < withinMs);
+    if (this.follows.length >= maxMoves) {
+      throw new PlazaError(
+        "moved_too_often",
+        `the space ${JSON.stringify(moved.space)} was sent to another node ${maxMoves + 1} times within ${withinMs} ms (now to ${moved.node}): not following, to avoid a loop`,
+      );
+    }
+    const target = followTarget(moved, this.transport, this.settings.transport.transport);
+    this.follows.push(at);
+    if (this.target === this.origin) this.originForceWebSocket = this.forceWebSocket;
+    this.target = target;
+    this.hooks.moving(moved);
+    const link = this.link;
+    this.link = null;
+    this.stopHeartbeat();
+    link?.close(1000, `moved to ${moved.node}`);
+    // The session was the old node's: the new one cannot resume it.
+    this.resumeToken = null;
+    this.lostAt = null;
+    this.state = "reconnecting";
+    const reason = `the space ${JSON.stringify(moved.space)} is on node ${moved.node} (${moved.http_url})`;
+    this.hooks.lost(reason);
+    void this.reconnectLoop(reason, this.settings.reconnect ?? { initialDelayMs: 0, maxDelayMs: 0, maxAttempts: 1 }, 0);
+  }
+
   /** Lets the link go without a close handshake, as a lost network would; then reconnects. */
   drop(): void {
     const link = this.link;
@@ -196,10 +318,12 @@ export class Connection {
   /** Opens a link, says hello and waits for the welcome. */
   private async establish(): Promise<void> {
     let link: Link;
+    this.reached = false;
     try {
-      const transport = this.forceWebSocket ? "websocket" : this.settings.transport.transport;
+      const { url, webTransport } = this.target;
+      const transport = this.forceWebSocket ? "websocket" : this.target.transport;
       link = await openLink(
-        { ...this.settings.transport, codec: this.settings.codec, transport },
+        { ...this.settings.transport, url, webTransport, codec: this.settings.codec, transport },
         {
           frame: (payload, datagram) => this.onFrame(link, payload, datagram),
           closed: (info) => this.onLinkClosed(link, info),
@@ -213,12 +337,13 @@ export class Connection {
       );
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new PlazaError("connect_failed", `cannot connect to ${this.settings.transport.url}: ${reason}`, null, { cause: error });
+      throw new PlazaError("connect_failed", `cannot connect to ${this.target.url}: ${reason}`, null, { cause: error });
     }
     if (this.state === "closed") {
       link.close(1000, "closed by the client");
       throw new PlazaError("closed", "the client was closed while connecting");
     }
+    this.reached = true;
     this.link = link;
     this.transport = link.kind;
     this.table.reset();
@@ -330,15 +455,20 @@ export class Connection {
     this.lostAt = now();
     const reason = info.reason || `closed with code ${info.code}`;
     this.hooks.lost(reason);
-    void this.reconnectLoop(reason);
+    void this.reconnectLoop(reason, this.settings.reconnect);
   }
 
-  private async reconnectLoop(reason: string): Promise<void> {
-    const policy = this.settings.reconnect!;
+  /**
+   * Reconnects with backoff; `firstDelayMs`: the first attempt's delay instead (a move's: 0).
+   * A target a `moved` named that cannot be connected to `MOVED_CONNECT_FAILURES` times in
+   * a row is given up for the address given (see the top of this file).
+   */
+  private async reconnectLoop(reason: string, policy: ReconnectPolicy, firstDelayMs: number | null = null): Promise<void> {
+    let unreachable = 0;
     for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
       const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
       // Jitter, so that many clients dropped at once do not come back at once.
-      const delayMs = Math.round(base * (0.5 + Math.random() / 2));
+      const delayMs = attempt === 1 && firstDelayMs !== null ? firstDelayMs : Math.round(base * (0.5 + Math.random() / 2));
       this.hooks.reconnecting({ attempt, delayMs, reason });
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -356,6 +486,17 @@ export class Connection {
           return;
         }
         reason = error instanceof Error ? error.message : String(error);
+        unreachable = this.reached ? 0 : unreachable + 1;
+        if (this.target !== this.origin && unreachable >= MOVED_CONNECT_FAILURES) {
+          reason = `${reason}; ${unreachable} failed connects to the node a moved named: back to ${this.origin.url}`;
+          this.target = this.origin;
+          this.forceWebSocket = this.originForceWebSocket;
+          // A session there, if there was one, was that node's: no resuming it elsewhere.
+          this.resumeToken = null;
+          this.lostAt = null;
+          unreachable = 0;
+          this.hooks.returning(reason);
+        }
       }
     }
     this.finish({ code: null, reason: `gave up reconnecting after ${policy.maxAttempts} attempts: ${reason}` }, false);

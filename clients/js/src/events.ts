@@ -24,7 +24,11 @@ export type ClientErrorCode =
   /** The request cannot be encoded (a malformed id, props that are not an object, ...). */
   | "invalid_request"
   /** An event listener threw. */
-  | "listener_failed";
+  | "listener_failed"
+  /** The space is on another node and the client did not follow (`followMoves: false`). */
+  | "moved"
+  /** The space was sent to another node too often in a row (`followMoves`): not followed, to avoid a loop. */
+  | "moved_too_often";
 
 /** A refusal by the server (`code` one of its error codes) or a failure the client saw. */
 export class PlazaError extends Error {

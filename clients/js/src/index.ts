@@ -27,10 +27,10 @@ export {
 } from "./messages.js";
 export { decodeClientJson, decodeServerJson, encodeClientJson, encodeServerJson, shortestF32 } from "./json.js";
 export { decodeClientV1, decodeServerV1, encodeClientV1, encodeServerV1, type V1Msg } from "./v1.js";
-export { Client, connect, type ClientEvents, type ConnectOptions, type ConnectionState, type ReconnectPolicy } from "./client.js";
+export { Client, connect, type ClientEvents, type ConnectOptions, type ConnectionState, type MovePolicy, type ReconnectPolicy } from "./client.js";
 export { SpaceMirror, type MirrorEvents, type RemovalReason } from "./mirror.js";
 export { PlazaError, type ClientErrorCode } from "./events.js";
-export { openLink, type Link, type LinkClosed, type TransportKind, type WebSocketConstructor, type WebSocketLike, type WebTransportConstructor } from "./transport.js";
+export { openLink, type KnownWebTransport, type Link, type LinkClosed, type TransportKind, type WebSocketConstructor, type WebSocketLike, type WebTransportConstructor } from "./transport.js";
 export {
   chatHistory,
   createSpace,

@@ -98,6 +98,10 @@ class FieldReader {
     return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max ? (v as number) : this.fail(key, `an integer 0–${max}`);
   }
 
+  u16(key: string): number {
+    return this.integer(key, 0xffff);
+  }
+
   u32(key: string): number {
     return this.integer(key, 0xffffffff);
   }
@@ -284,6 +288,16 @@ export function decodeServerJson(text: string): ServerMsg {
       return { type, from: f.uuid("from"), data: f.string("data") };
     case "motion":
       return { type, tick: f.u64("tick"), avatars: f.objects("avatars", readAvatar), objects: f.objects("objects", readObjectMove) };
+    case "moved":
+      return {
+        type,
+        space: f.string("space"),
+        node: f.string("node"),
+        http_url: f.string("http_url"),
+        quic_port: f.u16("quic_port"),
+        webtransport_port: f.u16("webtransport_port"),
+        cert_sha256: f.string("cert_sha256"),
+      };
   }
 }
 

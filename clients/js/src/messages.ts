@@ -344,6 +344,14 @@ export function encodeServerPostcard(msg: ServerMsg, baseOf: (index: number) => 
       list((inner) => writeAvatarList(inner, msg.avatars, () => null));
       list((inner) => writeObjectList(inner, msg.objects));
       break;
+    case "moved":
+      w.string(msg.space);
+      w.string(msg.node);
+      w.string(msg.http_url);
+      w.u16(msg.quic_port);
+      w.u16(msg.webtransport_port);
+      w.string(msg.cert_sha256);
+      break;
   }
   return w.finish();
 }
@@ -430,6 +438,17 @@ export function readServerPostcard(frame: Uint8Array): { msg: ServerMsg; coded: 
     case "motion":
       msg = { type, tick: r.u64(), avatars: [], objects: [] };
       coded = { avatars: r.bytes(), objects: r.bytes() };
+      break;
+    case "moved":
+      msg = {
+        type,
+        space: r.string(),
+        node: r.string(),
+        http_url: r.string(),
+        quic_port: r.u16(),
+        webtransport_port: r.u16(),
+        cert_sha256: r.string(),
+      };
       break;
   }
   r.end("message");

@@ -58,6 +58,12 @@ export class Writer {
     this.u8(value);
   }
 
+  /** A u16, as a varint like every unsigned integer; refuses what a u16 cannot hold. */
+  u16(value: number): void {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new RangeError(`not a u16: ${value}`);
+    this.varint(value);
+  }
+
   /** A signed integer, zigzagged (0, -1, 1, -2 → 0, 1, 2, 3), then as a varint. */
   signed(value: number): void {
     this.varint(zigzag(value));
@@ -156,6 +162,12 @@ export class Reader {
       scale *= 0x80;
     }
     throw new DecodeError("a varint is longer than its type allows");
+  }
+
+  u16(): number {
+    const value = this.varint(3);
+    if (value > 0xffff) throw new DecodeError("a u16 overflows");
+    return value;
   }
 
   u32(): number {

@@ -5,7 +5,8 @@
 // to WebSocket by itself when it is missing or fails.
 //
 // A self-signed server is trusted by the SHA-256 it serves at `GET /cert-hash`
-// (`serverCertificateHashes`), as the server's own page does.
+// (`serverCertificateHashes`), as the server's own page does; a node a `moved` named
+// (`webTransport` option) by the port and SHA-256 the `moved` carried.
 
 import type { Codec } from "./types.js";
 
@@ -72,11 +73,25 @@ export interface TransportOptions {
   /** `auto` (default): pin the hash from `/cert-hash` unless the server's address is https. */
   certificate: "auto" | "pin" | "system";
   connectTimeoutMs: number;
+  /**
+   * A WebTransport endpoint known already (from a `moved`): its URL and the SHA-256 of
+   * its certificate, used instead of asking `url`'s `/cert-hash`. Without a hash, or
+   * with one that is not 32 bytes, the hash is asked of `/cert-hash` after all.
+   */
+  webTransport?: KnownWebTransport | null | undefined;
   /** Largest frame read from the server on a stream; a longer length prefix ends the link. */
   maxFrameBytes: number;
   WebSocket?: WebSocketConstructor | undefined;
   WebTransport?: WebTransportConstructor | undefined;
   fetch?: typeof fetch | undefined;
+}
+
+/** A node's WebTransport endpoint as a `moved` names it. */
+export interface KnownWebTransport {
+  /** `https://host:port/wt`. */
+  url: string;
+  /** The certificate's SHA-256 (32 bytes), or null if none was given. */
+  certificateHash: Uint8Array | null;
 }
 
 const WS_OPEN = 1;
@@ -241,16 +256,25 @@ interface CertHash {
   webtransport_port: number;
 }
 
-async function openWebTransport(WT: WebTransportConstructor, options: TransportOptions, events: LinkEvents): Promise<Link> {
+/** Where WebTransport connects and the certificate hash to pin (null: the system's trust). */
+async function webTransportEndpoint(options: TransportOptions): Promise<{ url: string; pinned: Uint8Array | null }> {
   const base = httpBase(options.url);
+  const pin = options.certificate === "pin" || (options.certificate === "auto" && base.protocol !== "https:");
+  const known = options.webTransport;
+  // A node named by a `moved`: its port and hash came with it, no /cert-hash to ask.
+  if (known && (!pin || known.certificateHash?.length === 32)) return { url: known.url, pinned: pin ? known.certificateHash : null };
   const fetcher = options.fetch ?? globalThis.fetch;
   const response = await withTimeout(fetcher(new URL("cert-hash", base)), options.connectTimeoutMs, "GET /cert-hash", () => {});
   if (!response.ok) throw new Error(`GET /cert-hash answered ${response.status}`);
   const cert = (await response.json()) as CertHash;
   if (!Number.isInteger(cert.webtransport_port) || !Array.isArray(cert.bytes)) throw new Error("GET /cert-hash gave no WebTransport port");
-  const pin = options.certificate === "pin" || (options.certificate === "auto" && base.protocol !== "https:");
-  const url = `https://${base.hostname}:${cert.webtransport_port}/wt${options.codec === "json" ? "?codec=json" : ""}`;
-  const transport = new WT(url, pin ? { serverCertificateHashes: [{ algorithm: "sha-256", value: new Uint8Array(cert.bytes) }] } : {});
+  return { url: known?.url ?? `https://${base.hostname}:${cert.webtransport_port}/wt`, pinned: pin ? new Uint8Array(cert.bytes) : null };
+}
+
+async function openWebTransport(WT: WebTransportConstructor, options: TransportOptions, events: LinkEvents): Promise<Link> {
+  const endpoint = await webTransportEndpoint(options);
+  const url = `${endpoint.url}${options.codec === "json" ? "?codec=json" : ""}`;
+  const transport = new WT(url, endpoint.pinned ? { serverCertificateHashes: [{ algorithm: "sha-256", value: new Uint8Array(endpoint.pinned) }] } : {});
   transport.closed.catch(() => {});
   let stream: WebTransportBidirectionalStream;
   try {

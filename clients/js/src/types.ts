@@ -175,7 +175,27 @@ export type ServerMsg =
   | { type: "error"; code: ErrorCode; message: string; ref: number | null }
   | { type: "screen_share"; share: WireShare; active: boolean }
   | { type: "signal"; from: Uuid; data: string }
-  | { type: "motion"; tick: number; avatars: AvatarMove[]; objects: ObjectMove[] };
+  | { type: "motion"; tick: number; avatars: AvatarMove[]; objects: ObjectMove[] }
+  | {
+      /**
+       * The space joined (or the one the client was in) is simulated by another node of
+       * the cluster: connect there with the same credentials and join it there. The
+       * client is no longer in any space on this node. `Client` follows it by itself.
+       */
+      type: "moved";
+      /** The space's name, to join on that node. */
+      space: string;
+      /** The node's id. */
+      node: string;
+      /** Its HTTP base URL (`http://host:port`); its WebSocket is at `{http_url}/ws`. */
+      http_url: string;
+      /** Its QUIC port on the same host (0: off). A u16. */
+      quic_port: number;
+      /** Its WebTransport port on the same host, path `/wt` (0: off). A u16. */
+      webtransport_port: number;
+      /** Hex SHA-256 of the certificate its QUIC and WebTransport present. */
+      cert_sha256: string;
+    };
 
 /** The message of a union with a given `type`. */
 export type MsgOf<M extends { type: string }, T extends M["type"]> = Extract<M, { type: T }>;
@@ -210,6 +230,7 @@ export const SERVER_TYPES = [
   "screen_share",
   "signal",
   "motion",
+  "moved",
 ] as const satisfies readonly ServerMsg["type"][];
 
 /** The protocol version this SDK speaks. */

@@ -1,6 +1,7 @@
 // Test support: an in-memory WebSocket and a scripted server behind it, to drive the
 // client through what a live server rarely does on cue: garbage frames, drops,
-// refusals, expired sessions, closes for good.
+// refusals, expired sessions, closes for good. `cluster` and `fakeWebTransport` route
+// by host to several such servers, the nodes of a cluster, for `moved`.
 
 import {
   decodeClient,
@@ -11,6 +12,7 @@ import {
   type ServerMsg,
   type WebSocketConstructor,
   type WebSocketLike,
+  type WebTransportConstructor,
 } from "../src/index.js";
 
 export const SPACE_ID = "0190c2a8-1d00-7000-8000-000000000005";
@@ -26,6 +28,8 @@ export class FakeSocket implements WebSocketLike {
   onclose: ((event: unknown) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
   readonly codec: Codec;
+  /** The URL the client opened. */
+  readonly url: string;
   /** How the client ended it: a close code, "terminated", or null while open. */
   endedBy: number | "terminated" | null = null;
   /** What a slow network leaves unsent; a test sets it. */
@@ -35,9 +39,18 @@ export class FakeSocket implements WebSocketLike {
     private readonly server: FakeServer,
     url: string,
   ) {
+    this.url = url;
     this.codec = new URL(url).searchParams.get("codec") === "json" ? "json" : "postcard";
     server.sockets.push(this);
+    const refused = server.refusing;
     setTimeout(() => {
+      if (refused) {
+        // As a browser tells a refused connection: an error, then a close without a frame.
+        this.readyState = 3;
+        this.onerror?.({});
+        this.onclose?.({ code: 1006, reason: "" });
+        return;
+      }
       this.readyState = 1;
       this.onopen?.({});
     }, 0);
@@ -90,6 +103,8 @@ export class FakeServer {
   readonly sockets: FakeSocket[] = [];
   /** Every message, in arrival order, with the socket it came on. */
   readonly received: Array<{ socket: FakeSocket; msg: ClientMsg }> = [];
+  /** A dead node: connections to it are refused (still recorded in `sockets`). */
+  refusing = false;
   /** Whether a hello with the current resume token gets the session back. */
   resumable = true;
   /** A test's own answers; return true to skip the default ones. */
@@ -157,4 +172,79 @@ export class FakeServer {
       socket.deliver(this.joined(msg.space));
     }
   }
+}
+
+/** A WebSocket that reaches the fake server of its URL's host (`host:port`): a cluster's nodes (`refusing` ones refuse it). */
+export function cluster(nodes: Record<string, FakeServer>): WebSocketConstructor {
+  return class extends FakeSocket {
+    constructor(url: string) {
+      const server = nodes[new URL(url).host];
+      if (!server) throw new Error(`no node at ${url}`);
+      super(server, url);
+    }
+  };
+}
+
+/** What a fake WebTransport was opened with. */
+export interface OpenedWebTransport {
+  url: string;
+  options: WebTransportOptions | undefined;
+}
+
+/**
+ * An in-memory WebTransport to the fake server of its URL's host: a FakeSocket behind
+ * one bidirectional stream of length-prefixed frames; datagrams go nowhere. `refused`
+ * hosts, and `refusing` servers, fail the handshake. Every construction is recorded in `opened`.
+ */
+export function fakeWebTransport(nodes: Record<string, FakeServer>, opened: OpenedWebTransport[], refused: Set<string> = new Set()): WebTransportConstructor {
+  const utf8 = new TextEncoder();
+  class FakeWebTransport {
+    readonly ready: Promise<void>;
+    readonly closed: Promise<{ closeCode: number; reason: string }>;
+    readonly datagrams = { readable: new ReadableStream<Uint8Array>(), writable: new WritableStream<Uint8Array>(), maxDatagramSize: 1200 };
+    private readonly socket: FakeSocket | null = null;
+    private toClient!: ReadableStreamDefaultController<Uint8Array>;
+    private finish!: (info: { closeCode: number; reason: string }) => void;
+
+    constructor(url: string, options?: WebTransportOptions) {
+      opened.push({ url, options });
+      this.closed = new Promise((resolve) => (this.finish = resolve));
+      const host = new URL(url).host;
+      const server = nodes[host];
+      if (!server || refused.has(host) || server.refusing) {
+        this.ready = Promise.reject(new Error(`no WebTransport at ${url}`));
+        this.ready.catch(() => {});
+        return;
+      }
+      const socket = new FakeSocket(server, url);
+      socket.readyState = 1;
+      socket.onmessage = (event) => {
+        const { data } = event as { data: string | ArrayBuffer };
+        const body = typeof data === "string" ? utf8.encode(data) : new Uint8Array(data);
+        const frame = new Uint8Array(4 + body.length);
+        new DataView(frame.buffer).setUint32(0, body.length);
+        frame.set(body, 4);
+        this.toClient.enqueue(frame);
+      };
+      this.socket = socket;
+      this.ready = Promise.resolve();
+    }
+
+    async createBidirectionalStream() {
+      const socket = this.socket!;
+      return {
+        readable: new ReadableStream<Uint8Array>({ start: (controller) => void (this.toClient = controller) }),
+        // The client writes each frame whole: a 4-byte length, then the message.
+        writable: new WritableStream<Uint8Array>({
+          write: (frame) => socket.send(frame.subarray(4, 4 + new DataView(frame.buffer, frame.byteOffset).getUint32(0))),
+        }),
+      };
+    }
+
+    close(info?: { closeCode?: number; reason?: string }): void {
+      this.socket?.close(info?.closeCode ?? 0);
+      this.finish({ closeCode: info?.closeCode ?? 0, reason: info?.reason ?? "" });
+    }
+  }
+  return FakeWebTransport as unknown as WebTransportConstructor;
 }

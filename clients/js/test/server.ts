@@ -2,6 +2,10 @@
 // ../../target/debug/plaza) in a fresh temporary data directory on free loopback ports,
 // configured through PLAZA_* environment variables (src/config/mod.rs), ready once
 // GET /health answers. A missing binary is a failure that says how to build it.
+//
+// Two of them make a cluster when `start(env)` gives both the same PostgreSQL database
+// (PLAZA_DATABASE_URL; clustering is on by default there): the way to test following
+// `moved` live (test/cluster.test.ts; the Rust side tests the cluster itself).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";

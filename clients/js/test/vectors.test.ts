@@ -139,3 +139,29 @@ test("every client message the vectors hold survives both codecs", () => {
     }
   }
 });
+
+test("the golden moved vector: the node to go to, in both codecs, ports as u16 varints", () => {
+  const vector = vectors(2).find((v) => v.name === "moved");
+  assert.ok(vector, "v2.json holds a moved vector");
+  const expected: ServerMsg = {
+    type: "moved",
+    space: "lobby",
+    node: "node-b:8700",
+    http_url: "http://10.0.0.2:8700",
+    quic_port: 8701,
+    webtransport_port: 8702,
+    cert_sha256: "ab01",
+  };
+  assert.deepEqual(decodeServer(fromHex(vector.postcard), "postcard", new IndexTable()), expected, "postcard");
+  assert.deepEqual(decodeServer(JSON.stringify(vector.json), "json", new IndexTable()), expected, "JSON");
+  assert.equal(toHex(encodeServer(expected, "postcard") as Uint8Array), vector.postcard);
+  // The last variant of the server's messages, after motion (10).
+  assert.equal(fromHex(vector.postcard)[0], 11);
+  // 8701 and 8702 as varints: fd 43, fe 43.
+  assert.ok(vector.postcard.includes("fd43fe43"));
+  // A port past u16 is refused both ways, in both codecs.
+  assert.throws(() => encodeServer({ ...expected, quic_port: 65536 }, "postcard"), RangeError);
+  assert.throws(() => decodeServer(fromHex(vector.postcard.replace("fd43fe43", "808004fe43")), "postcard", new IndexTable()), { name: "DecodeError" });
+  assert.throws(() => decodeServer(JSON.stringify({ ...vector.json, webtransport_port: 65536 }), "json", new IndexTable()), { name: "DecodeError" });
+  assert.throws(() => decodeServer(JSON.stringify({ ...vector.json, http_url: null }), "json", new IndexTable()), { name: "DecodeError" });
+});

@@ -74,6 +74,9 @@ async function enter(identity: Identity, spaceName: string, transport: "auto" | 
   client.on("error", (error) => toast(describe(error, error.code === "forbidden" ? "change this object" : "server")));
   client.on("reconnecting", ({ attempt }) => setStatus(`reconnecting (attempt ${attempt})…`));
   client.on("reconnected", ({ transport: kind }) => setStatus(`${client.name} in ${client.space.name} · ${kind}`));
+  // The space is on another node of the cluster: the SDK follows (joined comes next), or
+  // says in an error why not.
+  client.on("moved", (moved, following) => setStatus(following ? `moving to node ${moved.node}…` : `${moved.space} is on node ${moved.node}: not followed`));
   client.on("closed", ({ reason }) => {
     setStatus(`disconnected${reason ? `: ${reason}` : ""}`);
     toast(`disconnected${reason ? `: ${reason}` : ""}`);

@@ -115,6 +115,14 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             message: message.clone(),
             request: *request,
         },
+        Event::Moved { space, to } => ServerMsg::Moved {
+            space: space.to_string(),
+            node: to.node.to_string(),
+            http_url: to.http_url.to_string(),
+            quic_port: to.quic_port,
+            webtransport_port: to.webtransport_port,
+            cert_sha256: to.cert_sha256.to_string(),
+        },
         Event::Close { .. } => return None,
     })
 }

@@ -96,3 +96,90 @@ pub async fn set_user(
         Err(ApiError::not_found("user"))
     }
 }
+
+/// `GET /api/admin/cluster`: the cluster's nodes and the spaces each owns.
+pub async fn cluster(
+    _admin: AdminToken,
+    State(edge): State<Arc<Edge>>,
+) -> Result<Json<Value>, ApiError> {
+    super::cluster::view(&edge, true).await.map(Json)
+}
+
+/// This node's cluster membership, or a refusal saying why there is none.
+fn clustered(edge: &Edge) -> Result<&Arc<crate::cluster::Cluster>, ApiError> {
+    edge.cluster.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "this node is not in a cluster (it needs PostgreSQL and cluster_enabled)",
+        )
+    })
+}
+
+/// Where to move a space.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceMove {
+    to: String,
+}
+
+/// `POST /api/admin/spaces/{id}/move` `{"to": NODE}`: hands a loaded space to another live
+/// node. Through its owner: done when the answer comes (200, with how long the space was
+/// out of service); through any other node: the owner is asked and does it at its next
+/// heartbeat (202).
+pub async fn move_space(
+    _admin: AdminToken,
+    State(edge): State<Arc<Edge>>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(request): ApiJson<SpaceMove>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cluster = clustered(&edge)?;
+    let to = request.to;
+    if !crate::cluster::valid_node_id(&to) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "to: not a node id"));
+    }
+    if cluster.fences.fence(id).is_some() {
+        use crate::cluster::handoff::{HandOffError, hand_off};
+        return match hand_off(cluster, &edge, id, &to).await {
+            Ok(took) => Ok((
+                StatusCode::OK,
+                Json(
+                    json!({ "space": id, "to": to, "out_of_service_ms": took.as_millis() as u64 }),
+                ),
+            )),
+            Err(HandOffError::Store(error)) => Err(error.into()),
+            Err(error @ HandOffError::NoSuchNode(_)) => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, error.to_string()))
+            }
+            Err(error) => {
+                let _ = cluster.store.cancel_hand_off(id, &cluster.node).await;
+                Err(ApiError::new(StatusCode::CONFLICT, error.to_string()))
+            }
+        };
+    }
+    if cluster.live_node(&to).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("node {to:?} is not a live node of the cluster; see GET /api/cluster"),
+        ));
+    }
+    match cluster.store.request_move(id, &to).await? {
+        Some(owner) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "space": id, "to": to, "from": owner, "status": "moving" })),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no node has this space loaded (or it is there already); it is claimed by whichever node its next join reaches",
+        )),
+    }
+}
+
+/// `POST /api/admin/drain`: this node stops taking spaces and hands every space it owns
+/// to the least loaded other live node; answers with what moved and what could not.
+pub async fn drain(
+    _admin: AdminToken,
+    State(edge): State<Arc<Edge>>,
+) -> Result<Json<Value>, ApiError> {
+    let report = crate::cluster::handoff::drain(clustered(&edge)?, &edge).await?;
+    Ok(Json(report))
+}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod cluster;
 mod extract;
 mod spaces;
 mod uploads;
@@ -47,7 +48,11 @@ pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
         .route("/api/models/{id}/file", get(uploads::model_file))
         .route("/api/media/{id}", get(uploads::media))
         .route("/api/media/{id}/file", get(uploads::media_file))
+        .route("/api/cluster", get(cluster::nodes))
+        .route("/api/admin/cluster", get(admin::cluster))
         .route("/api/admin/spaces", get(admin::spaces))
+        .route("/api/admin/spaces/{id}/move", post(admin::move_space))
+        .route("/api/admin/drain", post(admin::drain))
         .route("/api/admin/sessions", get(admin::sessions))
         .route("/api/admin/sessions/{id}/kick", post(admin::kick))
         .route("/api/admin/users/{name}", post(admin::set_user))
@@ -75,6 +80,8 @@ pub enum Body {
     AddMember,
     /// `POST /api/admin/users/{name}`.
     UserChange,
+    /// `POST /api/admin/spaces/{id}/move`.
+    SpaceMove,
 }
 
 /// Decodes `bytes` as the body `kind` and checks it as its handler does before asking any
@@ -99,6 +106,7 @@ pub fn check_body(kind: Body, bytes: &[u8], config: &crate::Config) -> Result<()
             .map(drop)
             .map_err(refused),
         Body::UserChange => decode::<admin::UserChange>(bytes).map(drop),
+        Body::SpaceMove => decode::<admin::SpaceMove>(bytes).map(drop),
     }
 }
 

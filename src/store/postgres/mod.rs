@@ -5,6 +5,7 @@
 //! row. Big chunks of object upserts instead use binary `COPY` into a temporary staging
 //! table and one upsert from it (`pg_upsert`); `docs/benchmarks.md` compares the two.
 
+pub mod cluster;
 mod write;
 
 use std::str::FromStr;
@@ -52,6 +53,12 @@ impl PostgresStore {
                 config.store_statement_timeout_ms.to_string(),
             ),
             ("lock_timeout", config.store_lock_timeout_ms.to_string()),
+            // A node frozen mid-transaction (SIGSTOP, a VM pause) would otherwise hold its
+            // row locks, and so its spaces, for as long as it stays frozen.
+            (
+                "idle_in_transaction_session_timeout",
+                config.store_statement_timeout_ms.to_string(),
+            ),
         ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.pg_max_connections)

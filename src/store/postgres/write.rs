@@ -9,18 +9,23 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{OBJECT_COLUMNS, ON_CONFLICT_OBJECTS, PostgresStore};
-use crate::store::StoreError;
+use crate::store::{Fence, StoreError};
 
 impl PostgresStore {
     /// Writes a batch in one transaction, kind by kind in write order, and returns the new
-    /// versions of the spaces whose objects it changed.
+    /// versions of the spaces whose objects it changed. With a `fence`, the transaction
+    /// first checks (and holds) the space's ownership, and fails with
+    /// [`StoreError::Fenced`] if this node lost it.
     pub async fn write(
         &self,
         batch: &Rows,
         max_rows: usize,
-        _now_ms: i64,
+        fence: Option<&Fence>,
     ) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = fence {
+            super::cluster::check_fence(&mut tx, fence).await?;
+        }
         for chunk in batch.sessions.chunks(max_rows) {
             write_sessions(&mut tx, chunk).await?;
         }
