@@ -301,6 +301,20 @@ impl RedisSnapshots {
         Ok(())
     }
 
+    /// Who is in each of `spaces` by their published presence (names), for spaces simulated
+    /// on other nodes of a cluster. One pipelined round trip.
+    pub async fn presence(&self, spaces: &[Uuid]) -> Result<Vec<Vec<String>>, StoreError> {
+        if spaces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for space in spaces {
+            pipe.cmd("HVALS").arg(self.presence_key(*space));
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
     /// The space's objects, if its snapshot matches at least `min_version`.
     pub async fn load(
         &self,

@@ -108,6 +108,21 @@ async fn a_join_through_another_node_is_moved_to_the_owner_and_the_rust_client_f
         })
         .await;
 
+    // B lists the hall as A's, with the people A publishes in it.
+    crate::support::eventually(
+        crate::support::WAIT,
+        "B lists who is in the hall on A",
+        || async {
+            let (_, list) = http_json(b.addr(), "GET", "/api/spaces", None, None).await;
+            let hall = list["spaces"]
+                .as_array()
+                .and_then(|spaces| spaces.iter().find(|s| s["name"] == "hall").cloned())
+                .unwrap_or_default();
+            hall["node"] == a_node.as_str() && hall["loaded"] == true && hall["people_online"] == 2
+        },
+    )
+    .await;
+
     // The cluster view, from either node.
     let (status, view) = http_json(b.addr(), "GET", "/api/cluster", None, None).await;
     assert_eq!(status, 200);

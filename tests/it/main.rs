@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod browser;
 mod building;
+mod chaos;
 mod cluster;
 mod fuzz_corpus;
 mod guests;

@@ -35,9 +35,20 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
-    let people: Vec<&str> =
-        live.map_or_else(Vec::new, |l| l.people.iter().map(|p| &*p.name).collect());
+/// A space as listed: `live` if this node simulates it, `elsewhere` if another node does;
+/// `node` is the simulating node's id (in a cluster).
+fn space_json(
+    edge: &Edge,
+    info: &SpaceInfo,
+    live: Option<&LiveSpace>,
+    elsewhere: Option<&Elsewhere>,
+) -> Value {
+    let here = edge.cluster.as_ref().map(|c| &*c.node);
+    let people: Vec<&str> = match (live, elsewhere) {
+        (Some(l), _) => l.people.iter().map(|p| &*p.name).collect(),
+        (None, Some(e)) => e.people.iter().map(String::as_str).collect(),
+        (None, None) => Vec::new(),
+    };
     json!({
         "id": info.id,
         "name": &*info.name,
@@ -48,8 +59,17 @@ fn space_json(info: &SpaceInfo, live: Option<&LiveSpace>) -> Value {
         "people_online": people.len(),
         "people": people,
         "objects": live.map_or(info.objects, |l| l.objects as u64),
-        "loaded": live.is_some(),
+        "loaded": live.is_some() || elsewhere.is_some(),
+        "node": elsewhere.map(|e| e.node.as_str()).or(live.and(here)),
     })
+}
+
+/// A space another node of the cluster simulates: which, and who is in it by the presence
+/// that node publishes in Redis.
+#[derive(Debug)]
+struct Elsewhere {
+    node: String,
+    people: Vec<String>,
 }
 
 /// `GET /api/spaces`: public spaces by name, with people online and objects.
@@ -61,7 +81,8 @@ pub async fn list(
     Ok(Json(listing(&edge, true, limit).await?))
 }
 
-/// `{"spaces": [...]}`: spaces from the store with who is in them now.
+/// `{"spaces": [...]}`: spaces from the store with who is in them now (in a cluster, on
+/// whichever node simulates them).
 pub(super) async fn listing(
     edge: &Edge,
     public_only: bool,
@@ -69,11 +90,52 @@ pub(super) async fn listing(
 ) -> Result<Value, ApiError> {
     let spaces = edge.store.durable.spaces(public_only, limit).await?;
     let directory = &edge.directory;
+    let elsewhere = elsewhere(edge, &spaces).await;
     let spaces: Vec<Value> = spaces
         .iter()
-        .map(|info| space_json(info, directory.get(info.id).as_ref()))
+        .map(|info| {
+            let live = directory.get(info.id);
+            space_json(edge, info, live.as_ref(), elsewhere.get(&info.id))
+        })
         .collect();
     Ok(json!({ "spaces": spaces }))
+}
+
+/// The spaces of `spaces` that other nodes simulate, with their people; empty outside a
+/// cluster, and (logged) when the cluster's state cannot be read: the listing still works.
+async fn elsewhere(
+    edge: &Edge,
+    spaces: &[SpaceInfo],
+) -> std::collections::HashMap<Uuid, Elsewhere> {
+    let mut found = std::collections::HashMap::new();
+    let Some(cluster) = &edge.cluster else {
+        return found;
+    };
+    let listed: std::collections::HashSet<Uuid> = spaces.iter().map(|s| s.id).collect();
+    let owners = match cluster.store.owners().await {
+        Ok(owners) => owners,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the cluster's owners for a space listing");
+            return found;
+        }
+    };
+    let remote: Vec<(Uuid, String)> = owners
+        .into_iter()
+        .filter(|o| o.node != *cluster.node && listed.contains(&o.space))
+        .map(|o| (o.space, o.node))
+        .collect();
+    let ids: Vec<Uuid> = remote.iter().map(|(id, _)| *id).collect();
+    let people = match &edge.store.snapshots {
+        Some(redis) => redis.presence(&ids).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read presence from redis for a space listing");
+            vec![Vec::new(); ids.len()]
+        }),
+        None => vec![Vec::new(); ids.len()],
+    };
+    for ((space, node), people) in remote.into_iter().zip(people) {
+        found.insert(space, Elsewhere { node, people });
+    }
+    found
 }
 
 /// The space a path names, by id or by name; 404 if there is none.
@@ -130,7 +192,13 @@ pub async fn one(
     let id = space_id(&edge, &space).await?;
     let (info, _) = visible_space(&edge, id, &caller).await?;
     let live = edge.directory.get(id);
-    Ok(Json(space_json(&info, live.as_ref())))
+    let elsewhere = elsewhere(&edge, std::slice::from_ref(&info)).await;
+    Ok(Json(space_json(
+        &edge,
+        &info,
+        live.as_ref(),
+        elsewhere.get(&info.id),
+    )))
 }
 
 /// A new space.
@@ -184,7 +252,10 @@ pub async fn create(
         ));
     }
     let info = space_info(&edge, header.id).await?;
-    Ok((StatusCode::CREATED, Json(space_json(&info, None))))
+    Ok((
+        StatusCode::CREATED,
+        Json(space_json(&edge, &info, None, None)),
+    ))
 }
 
 impl CreateSpace {
