@@ -177,6 +177,11 @@ impl Server {
             let task = tokio::spawn(crate::cluster::heartbeat::run(
                 cluster.clone(),
                 server.edge.clone(),
+                stopped.clone(),
+            ));
+            tokio::spawn(crate::cluster::notices::run(
+                cluster.clone(),
+                server.edge.clone(),
                 stopped,
             ));
             server.heartbeat = Some((stop, task));

@@ -13,6 +13,7 @@
 
 pub mod handoff;
 pub(crate) mod heartbeat;
+pub mod notices;
 pub(crate) mod placement;
 
 use std::collections::HashSet;

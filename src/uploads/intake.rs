@@ -121,6 +121,13 @@ impl Intake<'_> {
         let (row, new) = durable.record_file(table, &file, now_ms()).await?;
         if table == FileTable::Models {
             self.edge.limits.models.extend([row.id]);
+            if let Some(cluster) = &self.edge.cluster {
+                // The other nodes' spawn checks learn it too.
+                let notice = crate::cluster::notices::Notice::Model(row.id);
+                if let Err(error) = crate::cluster::notices::send(cluster, notice).await {
+                    tracing::warn!(%error, model = %row.id, "cannot tell the cluster about an uploaded model; other nodes know it after their restart");
+                }
+            }
         }
         if new {
             self.edge.submit_side(Input::Log(EventRecord {

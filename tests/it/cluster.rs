@@ -613,3 +613,69 @@ async fn a_snapshot_update_with_an_older_epoch_changes_nothing_in_redis() {
     assert_eq!(x_in_snapshot().await, (3.0, 2));
     // (Outside a cluster every update is written with epoch 0: tests/it/redis.rs.)
 }
+
+#[tokio::test]
+async fn kicks_and_uploaded_models_reach_every_node() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |_| {}).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+
+    // A model uploaded through B may be spawned at once on A.
+    let mut alice = a.client(Codec::Postcard, "alice").await;
+    alice.join("workshop").await;
+    let uploader = b.client(Codec::Postcard, "uploader").await;
+    let (status, body) = crate::support::http(
+        b.addr(),
+        "POST",
+        "/api/models?name=triangle",
+        Some(&uploader.token),
+        Some("model/gltf-binary"),
+        &plaza::uploads::media::sample_glb(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let model: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let model = model["id"].as_str().expect("an id").to_string();
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    for n in 1.. {
+        let spawn = ClientMsg::Spawn {
+            client_ref: n,
+            model: model.clone(),
+            transform: plaza_net::WireTransform::IDENTITY,
+            props: Default::default(),
+        };
+        alice.send(&spawn).await;
+        let spawned = alice
+            .recv_until(|m| match m {
+                ServerMsg::Spawned { client_ref, .. } if *client_ref == n => Some(true),
+                ServerMsg::Error { .. } => Some(false),
+                _ => None,
+            })
+            .await;
+        if spawned {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never learnt of B's model"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A kick through B reaches Alice's connection on A.
+    let (status, _) = http_json(
+        b.addr(),
+        "POST",
+        &format!("/api/admin/sessions/{}/kick", alice.session),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "sent to the cluster");
+    let closed = alice.expect_close().await.expect("a close with a reason");
+    assert_eq!(closed.code, 1008);
+    assert!(closed.reason.contains("kicked"), "{closed:?}");
+    a.stop().await;
+    b.stop().await;
+}

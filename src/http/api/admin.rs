@@ -59,7 +59,8 @@ pub async fn sessions(_admin: AdminToken, State(edge): State<Arc<Edge>>) -> Json
 }
 
 /// `POST /api/admin/sessions/{id}/kick`: closes a session's connection (204; 404 if it is
-/// not connected).
+/// not connected). In a cluster a session not connected here is kicked by whichever node
+/// it is connected to (202: the kick was sent).
 pub async fn kick(
     _admin: AdminToken,
     State(edge): State<Arc<Edge>>,
@@ -67,9 +68,15 @@ pub async fn kick(
 ) -> Result<StatusCode, ApiError> {
     if edge.sessions.kick(id, "kicked by an administrator") {
         tracing::info!(session = %id, "session kicked by an administrator");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("connected session"))
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    match &edge.cluster {
+        Some(cluster) => {
+            crate::cluster::notices::send(cluster, crate::cluster::notices::Notice::Kick(id))
+                .await?;
+            Ok(StatusCode::ACCEPTED)
+        }
+        None => Err(ApiError::not_found("connected session")),
     }
 }
 

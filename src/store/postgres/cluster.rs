@@ -385,6 +385,44 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The LISTEN/NOTIFY channel of this database schema's cluster.
+    pub async fn notice_channel(&self) -> Result<String, StoreError> {
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&self.pool)
+            .await?;
+        // A channel is an identifier: at most 63 bytes, quoted when it is used.
+        let safe: String = schema
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(50)
+            .collect();
+        Ok(format!("plaza_{safe}"))
+    }
+
+    /// Sends `payload` on `channel` to every listening node.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A listener on its own connection (not one of the pool's), for cluster notices.
+    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let options = self.pool.connect_options().as_ref().clone();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Ok(sqlx::postgres::PgListener::connect_with(&pool).await?)
+    }
+}
+
 /// The fence at the start of a space's transaction: holds the owner row (shared) until
 /// commit and checks that `node` still owns `space` at `epoch`.
 pub(super) async fn check_fence(
