@@ -298,32 +298,35 @@ fn redis_snapshot(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     let rows = 10_000;
     group.throughput(Throughput::Elements(rows as u64));
-    group.bench_function(BenchmarkId::new("plaza", rows), |b| {
-        b.iter_custom(|iters| {
-            let changes: Vec<SnapshotChanges> = (0..iters)
-                .map(|_| {
-                    let batch = fx.batch(rows);
-                    let mut changes = SnapshotChanges::default();
-                    changes.merge_flush(&batch, &[(fx.space, fx.version)]);
-                    changes
+    // Outside a cluster (plain commands) and in one (the epoch-fenced script).
+    for (name, epoch) in [("plaza", 0), ("plaza_fenced", 1)] {
+        group.bench_function(BenchmarkId::new(name, rows), |b| {
+            b.iter_custom(|iters| {
+                let changes: Vec<SnapshotChanges> = (0..iters)
+                    .map(|_| {
+                        let batch = fx.batch(rows);
+                        let mut changes = SnapshotChanges::default();
+                        changes.merge_flush(&batch, &[(fx.space, fx.version)]);
+                        changes
+                    })
+                    .collect();
+                let mut changes = changes.into_iter();
+                let redis = fx.redis.clone();
+                timed(&fx.runtime, iters, || {
+                    let (redis, change) = (
+                        redis.clone(),
+                        changes.next().expect("one set per iteration"),
+                    );
+                    async move {
+                        redis
+                            .write(&change, |_| Some(epoch))
+                            .await
+                            .expect("snapshot update")
+                    }
                 })
-                .collect();
-            let mut changes = changes.into_iter();
-            let redis = fx.redis.clone();
-            timed(&fx.runtime, iters, || {
-                let (redis, change) = (
-                    redis.clone(),
-                    changes.next().expect("one set per iteration"),
-                );
-                async move {
-                    redis
-                        .write(&change, |_| Some(0))
-                        .await
-                        .expect("snapshot update")
-                }
             })
-        })
-    });
+        });
+    }
     // Raw floor: one HSET of 10k prebuilt field/value pairs.
     let key = format!("{}raw", fx.config.redis_prefix);
     group.bench_function(BenchmarkId::new("raw_hset", rows), |b| {

@@ -49,7 +49,9 @@ impl Cluster {
         sessions: u64,
     ) -> Result<Placement, PlacementError> {
         let header = store.space_to_join(name).await?;
-        let over_load = self.max_sessions > 0 && sessions >= self.max_sessions as u64;
+        // A draining node takes no new spaces either.
+        let over_load = self.draining.load(std::sync::atomic::Ordering::Relaxed)
+            || (self.max_sessions > 0 && sessions >= self.max_sessions as u64);
         if over_load && let Some(node) = self.less_loaded_node(header.id).await? {
             return Ok(Placement::Elsewhere(node));
         }

@@ -277,11 +277,13 @@ async fn nodes_killed_at_random_lose_nothing_acknowledged_before_one_flush_inter
     }
     let mut checked = 0;
     for (n, cube) in cubes.iter().enumerate() {
-        let seen = seen[n].lock().expect("not poisoned");
-        assert!(seen.broken.is_empty(), "{:?}", seen.broken);
-        checked += seen.checked;
+        let last = {
+            let seen = seen[n].lock().expect("not poisoned");
+            assert!(seen.broken.is_empty(), "{:?}", seen.broken);
+            checked += seen.checked;
+            seen.acks.iter().map(|(v, _)| *v).max().unwrap_or(0)
+        };
         let Some(cube) = cube else { continue };
-        let last = seen.acks.iter().map(|(v, _)| *v).max().unwrap_or(0);
         let stored: Option<i64> = sqlx::query("SELECT version FROM world_objects WHERE id = $1")
             .bind(cube)
             .fetch_optional(&schema.pool)

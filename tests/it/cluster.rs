@@ -679,3 +679,126 @@ async fn kicks_and_uploaded_models_reach_every_node() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_over_its_load_sends_newcomers_to_unowned_spaces_elsewhere() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |c| c.max_sessions_per_node = 1).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+    let mut first = a.client(Codec::Postcard, "first").await;
+    first.join("room-1").await;
+    // The node counts its sessions about once a second.
+    crate::support::eventually(crate::support::WAIT, "A counts its session", || async {
+        a.server
+            .edge()
+            .telemetry
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    })
+    .await;
+    let mut second = a.client(Codec::Postcard, "second").await;
+    second
+        .send(&ClientMsg::Join {
+            space: "room-2".into(),
+            request: None,
+        })
+        .await;
+    let moved = second
+        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
+        .await;
+    let ServerMsg::Moved { node, .. } = moved else {
+        unreachable!()
+    };
+    assert_eq!(node, node_id(&b), "the least loaded live node takes it");
+    // A space A already owns stays A's, whatever its load.
+    let mut third = a.client(Codec::Postcard, "third").await;
+    assert!(matches!(
+        third.join("room-1").await,
+        ServerMsg::Joined { .. }
+    ));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn draining_a_node_moves_every_space_and_its_people() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |_| {}).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+    let b_node = node_id(&b);
+    let mut alice = a.client(Codec::Postcard, "alice").await;
+    alice.join("east").await;
+    let mut bob = a.client(Codec::Postcard, "bob").await;
+    bob.join("west").await;
+
+    // An admin drains A: both spaces go to B, and both people are sent there.
+    let (status, report) = http_json(a.addr(), "POST", "/api/admin/drain", Some(ADMIN), None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["moved"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(
+        report["failed"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    for client in [&mut alice, &mut bob] {
+        let moved = client
+            .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
+            .await;
+        let ServerMsg::Moved { node, .. } = moved else {
+            unreachable!()
+        };
+        assert_eq!(node, b_node);
+    }
+    let mut again = b
+        .client_again(Codec::Postcard, "alice", &alice.guest_secret)
+        .await;
+    assert!(matches!(again.join("east").await, ServerMsg::Joined { .. }));
+    crate::support::eventually(crate::support::WAIT, "A is listed as draining", || async {
+        let (_, view) = http_json(b.addr(), "GET", "/api/cluster", None, None).await;
+        let a_node = node_id(&a);
+        view["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["node"] == a_node.as_str()).cloned())
+            .is_some_and(|n| n["draining"] == true)
+    })
+    .await;
+
+    // A draining node takes no new space: a join of one through it goes elsewhere.
+    let mut carol = a.client(Codec::Postcard, "carol").await;
+    carol
+        .send(&ClientMsg::Join {
+            space: "north".into(),
+            request: None,
+        })
+        .await;
+    let moved = carol
+        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
+        .await;
+    assert!(
+        matches!(&moved, ServerMsg::Moved { node, .. } if *node == b_node),
+        "{moved:?}"
+    );
+
+    // drain_on_shutdown: stopping a node hands its spaces over instead of dropping people.
+    let c = node(&schema, &prefix, |c| c.drain_on_shutdown = true).await;
+    let mut dave = c.client(Codec::Postcard, "dave").await;
+    dave.join("south").await;
+    let stopping = tokio::spawn(c.stop());
+    let moved = dave
+        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
+        .await;
+    assert!(
+        matches!(&moved, ServerMsg::Moved { node, .. } if *node == b_node),
+        "{moved:?}"
+    );
+    stopping.await.expect("C stops");
+    a.stop().await;
+    b.stop().await;
+}
