@@ -802,3 +802,45 @@ async fn draining_a_node_moves_every_space_and_its_people() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn plaza_drain_asks_the_node_of_its_configuration_to_drain() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let schema = runtime.block_on(PgSchema::new());
+    let prefix = prefix();
+    let (a, b) = runtime.block_on(async {
+        (
+            node(&schema, &prefix, |_| {}).await,
+            node(&schema, &prefix, |_| {}).await,
+        )
+    });
+    let mut alice = runtime.block_on(a.client(Codec::Postcard, "alice"));
+    runtime.block_on(alice.join("plaza"));
+    let run = |token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .arg("drain")
+            .env("PLAZA_LISTEN", a.addr().to_string())
+            .env("PLAZA_ADMIN_TOKEN", token)
+            .env("PLAZA_LOG", "warn")
+            .output()
+            .expect("plaza drain runs")
+    };
+    let refused = run("not-the-token-at-all-0123456789");
+    assert!(!refused.status.success(), "a wrong token fails the command");
+    let output = run(ADMIN);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(report["moved"][0]["to"], node_id(&b).as_str(), "{report}");
+    runtime.block_on(async {
+        alice
+            .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then_some(()))
+            .await;
+        a.stop().await;
+        b.stop().await;
+    });
+}
