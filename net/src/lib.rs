@@ -33,6 +33,6 @@ pub use messages::{
 };
 pub use mirror::Mirror;
 pub use motion::{AvatarMove, AvatarMoves, Known, Moves, ObjectMove, ObjectMoves, Pose};
-pub use moved::{MovedTo, Transport};
+pub use moved::{MovedTo, Transport, sha256_from_hex};
 pub use pose::{PoseError, QPose, QRot, QScale};
 pub use props::{Props, PropsError};

@@ -68,7 +68,7 @@ impl MovedTo {
             http,
             quic: on(*quic_port),
             webtransport: on(*webtransport_port),
-            cert_sha256: parse_hex32(cert_sha256),
+            cert_sha256: sha256_from_hex(cert_sha256),
         }))
     }
 
@@ -88,13 +88,15 @@ impl MovedTo {
     }
 }
 
-fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+/// A SHA-256 digest written as 64 hex digits (a certificate hash, a file digest); `None`
+/// for anything else.
+pub fn sha256_from_hex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
     let mut out = [0_u8; 32];
-    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
 }
@@ -121,6 +123,12 @@ mod tests {
         assert_eq!(to.quic, Some("127.0.0.1:8801".parse().expect("an address")));
         assert_eq!(to.webtransport, None);
         assert_eq!(to.cert_sha256, Some([0xab; 32]));
+        assert_eq!(sha256_from_hex("ab"), None);
+        assert_eq!(
+            sha256_from_hex(&"é".repeat(32)),
+            None,
+            "not hex, and not sliced mid-character"
+        );
         let pong = ServerMsg::Pong { t: 0.0, tick: 0 };
         assert_eq!(MovedTo::from_message(&pong).await.expect("no lookup"), None);
         let bad = ServerMsg::Moved {

@@ -49,16 +49,14 @@ pub(crate) fn start(cluster: &Arc<Cluster>, edge: &Arc<Edge>, space: Uuid, to: S
                 tracing::info!(%space, to, took_ms = took.as_millis() as u64, "space handed off")
             }
             Err(HandOffError::InProgress) => {}
-            Err(error) => {
-                tracing::warn!(%space, to, %error, "hand-off failed");
-                let _ = cluster.store.cancel_hand_off(space, &cluster.node).await;
-            }
+            Err(error) => tracing::warn!(%space, to, %error, "hand-off failed"),
         }
     });
 }
 
 /// Hands `space` to the live node `to`; how long the space was out of service on this
-/// node (from unloading to the lease passed on).
+/// node (from unloading to the lease passed on). A hand-off that fails once marked is
+/// unmarked again (one already under way is left alone).
 pub async fn hand_off(
     cluster: &Cluster,
     edge: &Edge,
@@ -113,6 +111,12 @@ pub async fn hand_off(
         Ok(started.elapsed())
     }
     .await;
+    if result.is_err() {
+        // The space stays this node's: joins at the target must not wait for it.
+        if let Err(error) = cluster.store.cancel_hand_off(space, &cluster.node).await {
+            tracing::warn!(%space, %error, "cannot clear a failed hand-off; the lease decides");
+        }
+    }
     cluster.end(space);
     result
 }
@@ -139,8 +143,7 @@ pub async fn drain(cluster: &Cluster, edge: &Edge) -> Result<serde_json::Value, 
                 "space": space, "to": to, "out_of_service_ms": took.as_millis() as u64
             })),
             Err(error) => {
-                let _ = cluster.store.cancel_hand_off(space, &cluster.node).await;
-                failed.push(serde_json::json!({ "space": space, "error": error.to_string() }));
+                failed.push(serde_json::json!({ "space": space, "error": error.to_string() }))
             }
         }
     }

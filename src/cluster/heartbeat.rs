@@ -72,14 +72,24 @@ async fn beat(
 
 /// Takes the spaces found lost out of the world, sending their people to the new owner.
 async fn unload_lost(cluster: &Cluster, edge: &Edge) {
-    for space in cluster.fences.take_lost() {
-        let to = match cluster.store.owners().await {
-            Ok(owners) => match owners.iter().find(|o| o.space == space) {
-                Some(owner) => cluster.live_node(&owner.node).await.ok().flatten(),
-                None => None,
-            },
-            Err(_) => None,
-        };
+    let lost = cluster.fences.take_lost();
+    if lost.is_empty() {
+        return;
+    }
+    // One look at the cluster for all of them (a node waking from a freeze may have lost
+    // many at once); without it, people are told to join again and are routed then.
+    let (owners, nodes) = match (
+        cluster.store.owners().await,
+        cluster.store.nodes(cluster.lease_ms).await,
+    ) {
+        (Ok(owners), Ok(nodes)) => (owners, nodes),
+        _ => (Vec::new(), Vec::new()),
+    };
+    for space in lost {
+        let to = owners
+            .iter()
+            .find(|o| o.space == space)
+            .and_then(|owner| super::live_among(&nodes, &owner.node));
         tracing::warn!(%space, to = ?to.as_ref().map(|t| &t.node), "space taken by another node; unloading it here");
         edge.submit(Envelope::Input(Input::SpaceUnload { space, to }));
     }

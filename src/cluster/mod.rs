@@ -192,6 +192,14 @@ impl Cluster {
     }
 }
 
+/// The live node `node` among `nodes`, as clients reach it.
+pub(crate) fn live_among(nodes: &[NodeListing], node: &str) -> Option<NodeAddress> {
+    nodes
+        .iter()
+        .find(|n| n.live && n.row.node_id == node)
+        .map(address_of)
+}
+
 /// A listed node as clients reach it.
 pub(crate) fn address_of(listing: &NodeListing) -> NodeAddress {
     let row = &listing.row;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use plaza_systems::{LoadedSpace, NodeAddress};
 use uuid::Uuid;
 
-use super::{Cluster, address_of};
+use super::{Cluster, address_of, live_among};
 use crate::store::postgres::cluster::{Claim, NodeListing};
 use crate::store::{Store, StoreError};
 
@@ -108,10 +108,7 @@ impl Cluster {
     /// The live node `node`, if it is one.
     pub(crate) async fn live_node(&self, node: &str) -> Result<Option<NodeAddress>, StoreError> {
         let nodes = self.store.nodes(self.lease_ms).await?;
-        Ok(nodes
-            .iter()
-            .find(|n| n.live && n.row.node_id == node)
-            .map(address_of))
+        Ok(live_among(&nodes, node))
     }
 
     /// For a node over its load: the space's live owner if it has one elsewhere, else the
@@ -120,10 +117,9 @@ impl Cluster {
         let nodes = self.store.nodes(self.lease_ms).await?;
         let owners = self.store.owners().await?;
         if let Some(owner) = owners.iter().find(|o| o.space == space) {
-            return Ok(nodes
-                .iter()
-                .find(|n| n.live && n.row.node_id == owner.node && owner.node != *self.node)
-                .map(address_of));
+            return Ok((owner.node != *self.node)
+                .then(|| live_among(&nodes, &owner.node))
+                .flatten());
         }
         let has_room = |n: &&NodeListing| {
             n.live

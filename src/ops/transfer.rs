@@ -292,7 +292,7 @@ pub async fn import(
             .storage_key
             .strip_prefix("models/")
             .and_then(|k| k.strip_suffix(".glb"))
-            .and_then(unhex)
+            .and_then(plaza_net::sha256_from_hex)
         else {
             return Err(TransferError::Format(format!(
                 "model {} has an unexpected storage key",
@@ -387,15 +387,4 @@ fn storable(doc: &SpaceExport) -> Result<(), crate::text::TextError> {
         check_json_text("model metadata", &model.metadata.to_string())?;
     }
     Ok(())
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }

@@ -157,10 +157,7 @@ pub async fn move_space(
             Err(error @ HandOffError::NoSuchNode(_)) => {
                 Err(ApiError::new(StatusCode::NOT_FOUND, error.to_string()))
             }
-            Err(error) => {
-                let _ = cluster.store.cancel_hand_off(id, &cluster.node).await;
-                Err(ApiError::new(StatusCode::CONFLICT, error.to_string()))
-            }
+            Err(error) => Err(ApiError::new(StatusCode::CONFLICT, error.to_string())),
         };
     }
     if cluster.live_node(&to).await?.is_none() {
