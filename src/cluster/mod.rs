@@ -14,6 +14,7 @@
 pub mod handoff;
 pub(crate) mod heartbeat;
 pub mod notices;
+pub mod peers;
 pub(crate) mod placement;
 
 use std::collections::HashSet;
@@ -64,6 +65,8 @@ pub struct Cluster {
     pub draining: AtomicBool,
     /// What the writer still holds (a hand-off waits for a space's rows to be written).
     pub probe: std::sync::OnceLock<WriteProbe>,
+    /// The client for asking other nodes ([`peers`]).
+    pub http: reqwest::Client,
     advertise_host: String,
     address: Mutex<Option<NodeAddress>>,
     handing_off: Mutex<HashSet<Uuid>>,
@@ -112,6 +115,7 @@ impl Cluster {
             max_sessions: config.max_sessions_per_node,
             draining: AtomicBool::new(false),
             probe: std::sync::OnceLock::new(),
+            http: peers::client(),
             advertise_host,
             address: Mutex::new(None),
             handing_off: Mutex::default(),

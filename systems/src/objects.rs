@@ -26,9 +26,10 @@ pub(crate) fn spawn(
         return;
     };
     let max = world.resource::<Limits>().max_objects_per_space;
+    let still_loading = crate::sessions::objects_still_loading(world, space);
     if world
         .get::<SpaceContents>(space)
-        .is_some_and(|c| c.objects.len() >= max)
+        .is_some_and(|c| c.objects.len() + still_loading >= max)
     {
         let message = format!("this space holds the maximum of {max} objects; despawn some first");
         refuse(world, session, ErrorKind::TooLarge, message);

@@ -76,14 +76,14 @@ pub struct LoadRequests(pub Vec<Arc<str>>);
 
 /// Spaces the store answered that are entering the world a slice at a time, oldest first:
 /// each tick spawns at most [`Limits::load_slice_objects`] of their objects, and a space
-/// becomes joinable (and its waiting sessions enter) once all of them are in.
+/// becomes joinable (and its waiting sessions enter) with its first slice.
 #[derive(Resource, Debug, Default)]
 pub struct SpaceLoads(pub std::collections::VecDeque<SpaceLoad>);
 
 /// One space entering the world.
 #[derive(Debug)]
 pub struct SpaceLoad {
-    /// Its entity (spawned, not yet in [`Index::spaces`]).
+    /// Its entity (in [`Index::spaces`] from its first slice on).
     pub space: Entity,
     /// Its name.
     pub name: Arc<str>,

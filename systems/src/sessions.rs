@@ -140,7 +140,7 @@ pub(crate) fn pose(world: &mut World, session: Entity, transform: Transform) {
 }
 
 /// The store answered a load. The space entity is made at once; its objects enter over
-/// the next ticks ([`load_slices`]), and the sessions waiting for it enter when they all are.
+/// the next ticks ([`load_slices`]), and the sessions waiting for it enter with the first.
 pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<LoadedSpace, String>) {
     if let Some(space) = world.resource::<Index>().spaces.get(&name).copied() {
         for session in take_waiting(world, &name) {
@@ -181,8 +181,11 @@ pub(crate) fn space_loaded(world: &mut World, name: Arc<str>, result: Result<Loa
     }
 }
 
-/// Brings at most [`Limits::load_slice_objects`] objects of loading spaces into the world;
-/// a space whose objects are all in becomes joinable, and its waiting sessions enter.
+/// Brings at most [`Limits::load_slice_objects`] objects of loading spaces into the world.
+/// A space becomes joinable with its first slice, and its waiting sessions enter then: the
+/// rest of its objects reach them as they enter the world, a slice per tick, like objects
+/// spawned by anyone. So the wait for a big space (a hand-off, a first join) is one slice,
+/// not the whole space.
 pub fn load_slices(world: &mut World) {
     let mut budget = world.resource::<Limits>().load_slice_objects.max(1);
     while budget > 0 {
@@ -193,18 +196,33 @@ pub fn load_slices(world: &mut World) {
         budget -= take;
         let slice = load.objects.split_off(load.objects.len() - take);
         spawn_objects(world, load.space, slice);
+        let newly_joinable = world
+            .resource_mut::<Index>()
+            .spaces
+            .insert(load.name.clone(), load.space)
+            .is_none();
+        if newly_joinable {
+            for session in take_waiting(world, &load.name) {
+                enter(world, session, load.space);
+            }
+        }
         if !load.objects.is_empty() {
             world.resource_mut::<SpaceLoads>().0.push_front(load);
             return;
         }
-        world
-            .resource_mut::<Index>()
-            .spaces
-            .insert(load.name.clone(), load.space);
-        for session in take_waiting(world, &load.name) {
-            enter(world, session, load.space);
-        }
     }
+}
+
+/// Objects of `space` still to enter the world from the store (0 once it is loaded), so
+/// that limits on a space count what it holds, not only what has entered so far.
+pub(crate) fn objects_still_loading(world: &World, space: Entity) -> usize {
+    world
+        .resource::<SpaceLoads>()
+        .0
+        .iter()
+        .filter(|load| load.space == space)
+        .map(|load| load.objects.len())
+        .sum()
 }
 
 /// Ends the wait for `name`: the sessions that waited for it and still want it (they may
@@ -228,7 +246,7 @@ pub(crate) fn take_waiting(world: &mut World, name: &str) -> Vec<Entity> {
     sessions
 }
 
-/// A space entity, not yet joinable (it enters [`Index::spaces`] when its objects are in).
+/// A space entity, not yet joinable (it enters [`Index::spaces`] with its first slice).
 fn spawn_space(
     world: &mut World,
     id: Uuid,

@@ -5,6 +5,7 @@
 use plaza::Config;
 use plaza::config::{Secret, SecretUrl};
 use plaza_net::{ClientMsg, Codec, MovedTo, ServerMsg, Transport};
+use serde_json::json;
 use sqlx::Row;
 
 use crate::services::{PgSchema, redis_url};
@@ -678,6 +679,102 @@ async fn kicks_and_uploaded_models_reach_every_node() {
     assert!(closed.reason.contains("kicked"), "{closed:?}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_session_list_covers_every_node_and_names_one_that_is_silent() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |_| {}).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+    let mut alice = a.client(Codec::Postcard, "alice").await;
+    alice.join("north").await;
+    let mut bob = b.client(Codec::Postcard, "bob").await;
+    bob.join("south").await;
+
+    let a_addr = a.addr();
+    let list = move |path: &'static str| async move {
+        let (status, body) = http_json(a_addr, "GET", path, Some(ADMIN), None).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    // The directory a listing reads is published after each tick: wait for both spaces.
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    let body = loop {
+        let body = list("/api/admin/sessions").await;
+        let placed = body["sessions"]
+            .as_array()
+            .is_some_and(|all| all.iter().all(|s| s["space_name"].is_string()));
+        if placed || tokio::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let sessions = body["sessions"].as_array().expect("a session list");
+    let node_of = |session: uuid::Uuid| {
+        sessions
+            .iter()
+            .find(|s| s["session"] == session.to_string())
+            .map(|s| (s["node"].clone(), s["space_name"].clone()))
+    };
+    assert_eq!(
+        node_of(alice.session),
+        Some((json!(node_id(&a)), json!("north")))
+    );
+    assert_eq!(
+        node_of(bob.session),
+        Some((json!(node_id(&b)), json!("south"))),
+        "B's session is listed through A: {body}"
+    );
+    assert_eq!(body["unreachable"], json!([]));
+    let here = list("/api/admin/sessions?scope=node").await;
+    assert_eq!(here["sessions"].as_array().map(Vec::len), Some(1), "{here}");
+    let (status, _) = http_json(
+        a.addr(),
+        "GET",
+        "/api/admin/sessions?scope=galaxy",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "an unknown scope is refused");
+
+    // A node that accepts connections and never answers costs one timeout, not the list.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let silent_url = format!("http://{}", silent.local_addr().expect("an address"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    sqlx::query(
+        "INSERT INTO cluster_nodes (node_id, incarnation, version, http_url, started_at,
+                                    heartbeat_at)
+         VALUES ('silent:1', gen_random_uuid(), 'x', $1, now(), clock_timestamp())",
+    )
+    .bind(&silent_url)
+    .execute(&schema.pool)
+    .await
+    .expect("a node row");
+    let body = list("/api/admin/sessions").await;
+    assert_eq!(
+        body["sessions"].as_array().map(Vec::len),
+        Some(2),
+        "both live nodes' sessions, though one node is silent: {body}"
+    );
+    let unreachable = body["unreachable"].as_array().expect("a list");
+    assert_eq!(unreachable.len(), 1, "{body}");
+    assert_eq!(unreachable[0]["node"], "silent:1");
+    assert!(
+        unreachable[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer")),
+        "{body}"
+    );
+    held.abort();
 }
 
 #[tokio::test]

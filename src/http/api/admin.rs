@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::spaces::listing;
 use super::{AdminToken, ApiError, could_be_stored_name};
 use crate::clock::rfc3339;
@@ -27,16 +27,90 @@ pub async fn spaces(
     Ok(Json(listing(&edge, false, MAX_SPACES).await?))
 }
 
+/// Which sessions `GET /api/admin/sessions` lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionScope {
+    /// `node`: only this node's (what a node asks its peers for); otherwise the whole
+    /// cluster's.
+    scope: Option<String>,
+}
+
 /// `GET /api/admin/sessions`: connected sessions, oldest first, with the space each is in.
-pub async fn sessions(_admin: AdminToken, State(edge): State<Arc<Edge>>) -> Json<Value> {
+/// In a cluster, those of every live node, each with its `node`: this node asks the others
+/// (`?scope=node`, the same admin token, [`crate::cluster::peers::PEER_TIMEOUT`] each), and
+/// lists those that did not answer under `unreachable` with the reason.
+pub async fn sessions(
+    _admin: AdminToken,
+    State(edge): State<Arc<Edge>>,
+    ApiQuery(scope): ApiQuery<SessionScope>,
+) -> Result<Json<Value>, ApiError> {
+    let only_here = match scope.scope.as_deref() {
+        None => false,
+        Some("node") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "scope {other:?} is not known: leave it out (the cluster) or say \"node\""
+            )));
+        }
+    };
+    let mut sessions = local_sessions(&edge);
+    let Some(cluster) = &edge.cluster else {
+        return Ok(Json(json!({ "sessions": sessions })));
+    };
+    for session in &mut sessions {
+        session["node"] = json!(&*cluster.node);
+    }
+    if only_here {
+        return Ok(Json(json!({ "sessions": sessions })));
+    }
+    let token = edge
+        .config
+        .admin_token
+        .as_ref()
+        .expect("an admin request passed the admin token, so one is configured");
+    let nodes = cluster.store.nodes(cluster.lease_ms).await?;
+    let asks = nodes
+        .iter()
+        .filter(|n| n.live && n.row.node_id != *cluster.node)
+        .map(|n| async move {
+            let url = format!("{}/api/admin/sessions?scope=node", n.row.http_url);
+            let answer =
+                crate::cluster::peers::get_admin_json(&cluster.http, &url, token.expose()).await;
+            (n.row.node_id.as_str(), answer)
+        });
+    let mut unreachable = Vec::new();
+    for (node, answer) in futures_util::future::join_all(asks).await {
+        match answer {
+            Ok(Value::Object(mut listing)) => match listing.remove("sessions") {
+                Some(Value::Array(theirs)) => sessions.extend(theirs),
+                _ => unreachable
+                    .push(json!({"node": node, "error": "no session list in its answer"})),
+            },
+            Ok(_) => {
+                unreachable.push(json!({"node": node, "error": "its answer is not a listing"}))
+            }
+            Err(error) => {
+                tracing::warn!(%node, %error, "a node's session list is missing");
+                unreachable.push(json!({"node": node, "error": error.to_string()}));
+            }
+        }
+    }
+    sessions.sort_by(|a, b| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
+    Ok(Json(
+        json!({ "sessions": sessions, "unreachable": unreachable }),
+    ))
+}
+
+/// The sessions connected to this node, oldest first.
+fn local_sessions(edge: &Edge) -> Vec<Value> {
     let mut space_of = std::collections::HashMap::new();
     for space in edge.directory.all() {
         for person in &space.people {
             space_of.insert(person.session, (space.id, space.name.clone()));
         }
     }
-    let sessions: Vec<Value> = edge
-        .sessions
+    edge.sessions
         .list()
         .iter()
         .map(|live| {
@@ -54,8 +128,7 @@ pub async fn sessions(_admin: AdminToken, State(edge): State<Arc<Edge>>) -> Json
                 "space_name": space.map(|(_, name)| &**name),
             })
         })
-        .collect();
-    Json(json!({ "sessions": sessions }))
+        .collect()
 }
 
 /// `POST /api/admin/sessions/{id}/kick`: closes a session's connection (204; 404 if it is

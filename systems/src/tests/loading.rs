@@ -1,5 +1,6 @@
 //! Big spaces enter the world, and reach whoever enters them, a slice per tick: no tick
-//! spawns or snapshots more than `load_slice_objects` objects, and nothing is left out.
+//! spawns or snapshots more than `load_slice_objects` objects, nothing is left out, and a
+//! space is joinable from its first slice.
 
 use std::collections::HashSet;
 
@@ -39,48 +40,47 @@ fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
         objects: stored(1_050),
         ..empty_space("big")
     };
-    let mut input = vec![Input::SpaceLoaded {
+    let input = vec![Input::SpaceLoaded {
         name: Arc::from("big"),
         result: Ok(loaded),
     }];
-    let mut ticks = 0;
-    let snapshot = loop {
-        ticks += 1;
-        input.push(cmd(
-            2,
-            Command::Chat {
-                text: Arc::from("still ticking"),
-            },
-        ));
-        let (out, _) = world.step(std::mem::take(&mut input));
-        assert!(
-            objects_in_world(&mut world) <= 100 * ticks,
-            "a slice per tick"
-        );
-        let chat = events_for(&out, 2)
-            .iter()
-            .any(|e| matches!(e, Event::Chat(_)));
-        assert!(chat, "the other space is served in every tick of the load");
-        if let Some(snapshot) = events_for(&out, 1).iter().find_map(|e| match e {
+    let (out, _) = world.step(input);
+    let snapshot = events_for(&out, 1)
+        .iter()
+        .find_map(|e| match e {
             Event::Joined(s) => Some(s.clone()),
             _ => None,
-        }) {
-            break snapshot;
-        }
-        assert!(ticks < 20, "the space never became joinable");
-    };
-    assert_eq!(ticks, 11, "1,050 objects in slices of 100");
-    assert_eq!(objects_in_world(&mut world), 1_050);
+        })
+        .expect("the space is joinable with its first slice");
+    assert_eq!(objects_in_world(&mut world), 100, "one slice entered");
     assert_eq!(
         snapshot.objects.len(),
         100,
         "the snapshot holds the first slice"
     );
 
-    // The rest reach the newcomer a slice per tick, each object once.
+    // The rest enter the world and reach the newcomer a slice per tick, each object once,
+    // while the other space is served in every tick.
     let mut seen: HashSet<Uuid> = snapshot.objects.iter().map(|o| o.id).collect();
-    for _ in 0..10 {
-        let (out, _) = world.step(Vec::new());
+    for tick in 2..=11 {
+        let chat = cmd(
+            2,
+            Command::Chat {
+                text: Arc::from("still ticking"),
+            },
+        );
+        let (out, _) = world.step(vec![chat]);
+        assert!(
+            objects_in_world(&mut world) <= 100 * tick,
+            "a slice per tick"
+        );
+        let served = events_for(&out, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Chat(_)));
+        assert!(
+            served,
+            "the other space is served in every tick of the load"
+        );
         let slice: Vec<Uuid> = events_for(&out, 1)
             .iter()
             .filter_map(|e| match e {
@@ -94,11 +94,45 @@ fn a_big_space_enters_in_slices_while_other_spaces_tick_on() {
             assert!(seen.insert(id), "{id} sent twice");
         }
     }
+    assert_eq!(objects_in_world(&mut world), 1_050);
     assert_eq!(seen.len(), 1_050, "every object reached the newcomer");
     let (out, _) = world.step(Vec::new());
     assert!(
         events_for(&out, 1).is_empty(),
         "nothing more once all is sent"
+    );
+}
+
+#[test]
+fn a_space_still_loading_counts_its_objects_against_the_limit() {
+    let mut world = Harness::with_limits(Limits {
+        load_slice_objects: 10,
+        max_objects_per_space: 25,
+        ..Limits::default()
+    });
+    world.step(vec![connect(1, 1), join(1, "full")]);
+    let loaded = LoadedSpace {
+        objects: stored(25),
+        ..empty_space("full")
+    };
+    world.step(vec![Input::SpaceLoaded {
+        name: Arc::from("full"),
+        result: Ok(loaded),
+    }]);
+    assert_eq!(objects_in_world(&mut world), 10, "still loading");
+    let (out, _) = world.step(vec![spawn_cmd(1, 1, 0.0)]);
+    assert_eq!(
+        error_kinds(&out, 1),
+        vec![ErrorKind::TooLarge],
+        "the 15 objects not yet in count"
+    );
+    for _ in 0..3 {
+        world.step(Vec::new());
+    }
+    assert_eq!(
+        objects_in_world(&mut world),
+        25,
+        "nothing but the stored objects"
     );
 }
 
