@@ -11,7 +11,11 @@
 #   sweep-everyone  the same sweep with no view radius, over WebSocket
 #   protocols       everyone sees everyone, 500 bots, WebSocket then QUIC, protocol 1
 #                   then 2 (the same binaries), and 1,000 over WebSocket with protocol 2
-# With no scenario, runs them all (about 27 minutes). Every bot walks at 10 Hz inside
+#   cluster         1,200 bots over 24 spaces (WebSocket, view radius 20 m) on one node
+#                   without the cluster layer, then on a cluster of 1, 2 and 3 nodes over
+#                   PostgreSQL and Redis (DATABASE_URL, REDIS_URL; a fresh schema each):
+#                   the plaza processes' CPU in the steady state, per node p99 tick
+# With no scenario, runs them all (about 32 minutes). Every bot walks at 10 Hz inside
 # 200 m × 200 m; the server ticks at 20 Hz. A scenario that misses its thresholds is
 # reported (FAIL lines) and the script goes on.
 set -euo pipefail
@@ -67,8 +71,81 @@ run_bots() {
     --report "$out/$name.json" "$@" | tee "$out/$name.txt" || true
 }
 
+# cpu_ticks PID...: user + system clock ticks of those processes so far.
+cpu_ticks() {
+  local total=0 pid fields
+  for pid in "$@"; do
+    read -r -a fields <"/proc/$pid/stat"
+    # Fields 14 and 15 (utime, stime); the command name (field 2) has no spaces here.
+    total=$((total + fields[13] + fields[14]))
+  done
+  echo "$total"
+}
+
+# cluster_run NAME NODES CLUSTERED: 1,200 bots over 24 spaces on NODES nodes sharing one
+# fresh PostgreSQL schema and Redis prefix; each node gets its share of the bots and
+# spaces from its own plaza-bot. Prints the plaza processes' CPU over the steady state.
+cluster_run() {
+  local name=$1 nodes=$2 clustered=$3
+  local database=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+  local redis=${REDIS_URL:-redis://127.0.0.1:6379}
+  local schema="load_${name//-/_}_$$"
+  PGOPTIONS="-c client_min_messages=warning" psql -q "$database" \
+    -c "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema"
+  local pids=() bot_pids=() n dir port
+  for n in $(seq 0 $((nodes - 1))); do
+    port=$((8700 + 10 * n))
+    dir=$(mktemp -d)
+    (cd "$dir" && exec env PLAZA_LOG=warn PLAZA_LISTEN="127.0.0.1:$port" \
+      PLAZA_QUIC_ENABLED=false PLAZA_WEBTRANSPORT_ENABLED=false PLAZA_VIEW_RADIUS=20 \
+      PLAZA_DATABASE_URL="$database?options[search_path]=$schema" PLAZA_REDIS_URL="$redis" \
+      PLAZA_REDIS_PREFIX="$schema:" PLAZA_CLUSTER_ENABLED="$clustered" \
+      PLAZA_CONNECTIONS_PER_ADDR__PER_SEC=100000 PLAZA_CONNECTIONS_PER_ADDR__BURST=100000 \
+      PLAZA_HTTP_REQUESTS_PER_ADDR__PER_SEC=100000 PLAZA_HTTP_REQUESTS_PER_ADDR__BURST=100000 \
+      PLAZA_MAX_CONNECTIONS_PER_ADDR=100000 "$root/target/release/plaza" serve) \
+      >"$out/$name.node$n.log" 2>&1 &
+    pids+=($!)
+  done
+  for n in $(seq 0 $((nodes - 1))); do
+    port=$((8700 + 10 * n))
+    for _ in $(seq 100); do
+      curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  done
+  echo "== $name: $nodes node(s), cluster_enabled=$clustered"
+  for n in $(seq 0 $((nodes - 1))); do
+    port=$((8700 + 10 * n))
+    "$root/target/release/plaza-bot" --quiet --area 200 --walk-hz 10 \
+      --url "http://127.0.0.1:$port" --transport ws --bots $((1200 / nodes)) \
+      --spaces $((24 / nodes)) --space-prefix "n$n-" --ramp 20s --duration 40s \
+      --report "$out/$name.bots$n.json" >"$out/$name.bots$n.txt" 2>&1 &
+    bot_pids+=($!)
+  done
+  # The steady state: from the end of the ramp (plus 5 s) for 30 s.
+  sleep 25
+  local before after hz
+  before=$(cpu_ticks "${pids[@]}")
+  sleep 30
+  after=$(cpu_ticks "${pids[@]}")
+  hz=$(getconf CLK_TCK)
+  wait "${bot_pids[@]}" || true
+  echo "$name: plaza CPU over 30 s of steady state: $(( (after - before) * 100 / (30 * hz) ))% of a core"
+  for n in $(seq 0 $((nodes - 1))); do
+    grep -E "^(ws|all) |server:" "$out/$name.bots$n.txt" | sed "s/^/  node $n: /" || true
+  done
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  PGOPTIONS="-c client_min_messages=warning" psql -q "$database" -c "DROP SCHEMA $schema CASCADE"
+}
+
 scenario() {
   case $1 in
+    cluster)
+      cluster_run cluster-off-1 1 false
+      for nodes in 1 2 3; do
+        cluster_run "cluster-$nodes" "$nodes" true
+      done ;;
     quic-1k)
       start_server quic-1k PLAZA_VIEW_RADIUS=20
       run_bots quic-1k --transport quic --bots 1000 --spaces 1 --ramp 30s --duration 60s \
@@ -112,13 +189,13 @@ scenario() {
         --duration 30s --max-failures 0 --max-p99-latency 100ms
       stop_server ;;
     *)
-      echo "load: unknown scenario $1 (quic-1k, mixed-5k, everyone-ws-1k, sweep, sweep-everyone, protocols)" >&2
+      echo "load: unknown scenario $1 (quic-1k, mixed-5k, everyone-ws-1k, sweep, sweep-everyone, protocols, cluster)" >&2
       exit 2 ;;
   esac
 }
 
 if [[ $# -eq 0 ]]; then
-  set -- quic-1k mixed-5k everyone-ws-1k sweep sweep-everyone protocols
+  set -- quic-1k mixed-5k everyone-ws-1k sweep sweep-everyone protocols cluster
 fi
 for s in "$@"; do
   scenario "$s"
