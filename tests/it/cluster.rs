@@ -900,6 +900,75 @@ async fn draining_a_node_moves_every_space_and_its_people() {
     b.stop().await;
 }
 
+/// Waits for `moved` and checks it names `to`.
+async fn moved_to(client: &mut Client, to: &str) {
+    let moved = client
+        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
+        .await;
+    assert!(
+        matches!(&moved, ServerMsg::Moved { node, .. } if node == to),
+        "expected moved to {to}: {moved:?}"
+    );
+}
+
+/// The x position of `cube` in a `joined` snapshot.
+fn x_in(joined: &ServerMsg, cube: uuid::Uuid) -> Option<f32> {
+    match joined {
+        ServerMsg::Joined { objects, .. } => objects
+            .iter()
+            .find(|o| o.id == cube)
+            .map(|o| o.transform.pos[0]),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_every_node_loses_no_change_and_leaves_no_one_behind() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let draining = |c: &mut Config| c.drain_on_shutdown = true;
+    let a = node(&schema, &prefix, draining).await;
+    let b = node(&schema, &prefix, draining).await;
+    let b_node = node_id(&b);
+    let mut alice = a.client(Codec::Postcard, "alice").await;
+    alice.join("hall").await;
+    let hall_cube = alice.spawn(1, [1.0, 0.0, 0.0]).await;
+    move_cube(&mut alice, hall_cube, 2.0).await;
+    let mut bob = b.client(Codec::Postcard, "bob").await;
+    bob.join("yard").await;
+    let yard_cube = bob.spawn(1, [5.0, 0.0, 0.0]).await;
+
+    // A restarts: its space goes to B with Alice, who follows and finds her last change.
+    let stopping = tokio::spawn(a.stop());
+    moved_to(&mut alice, &b_node).await;
+    stopping.await.expect("A stops");
+    let mut alice = b
+        .client_again(Codec::Postcard, "alice", &alice.guest_secret)
+        .await;
+    assert_eq!(x_in(&alice.join("hall").await, hall_cube), Some(2.0));
+    move_cube(&mut alice, hall_cube, 3.0).await;
+    let a2 = node(&schema, &prefix, draining).await;
+    let a2_node = node_id(&a2);
+
+    // Then B: both spaces and both people go to the restarted A.
+    let stopping = tokio::spawn(b.stop());
+    moved_to(&mut alice, &a2_node).await;
+    moved_to(&mut bob, &a2_node).await;
+    stopping.await.expect("B stops");
+    let mut alice = a2
+        .client_again(Codec::Postcard, "alice", &alice.guest_secret)
+        .await;
+    assert_eq!(x_in(&alice.join("hall").await, hall_cube), Some(3.0));
+    let mut bob = a2
+        .client_again(Codec::Postcard, "bob", &bob.guest_secret)
+        .await;
+    assert_eq!(x_in(&bob.join("yard").await, yard_cube), Some(5.0));
+    move_cube(&mut bob, yard_cube, 6.0).await;
+    a2.stop().await;
+    assert_eq!(stored(&schema, hall_cube).await.map(|s| s.0), Some(3.0));
+    assert_eq!(stored(&schema, yard_cube).await.map(|s| s.0), Some(6.0));
+}
+
 #[test]
 fn plaza_drain_asks_the_node_of_its_configuration_to_drain() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
