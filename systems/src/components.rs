@@ -118,9 +118,23 @@ pub struct JustJoined;
 
 /// Objects of its space that a session which just entered has yet to be sent (whole-space
 /// replication): its `joined` snapshot held the first [`crate::Limits::load_slice_objects`],
-/// the rest follow a slice per tick, so entering a big space stalls no tick.
-#[derive(Component, Debug, Default)]
-pub struct Backfill(pub Vec<Entity>);
+/// the rest follow a slice per tick, so entering a big space stalls no tick. Sessions that
+/// entered in the same tick share `rest` and move through it together, so each slice is
+/// built once and sent to all of them in one message.
+#[derive(Component, Debug)]
+pub struct Backfill {
+    /// The objects left out of the snapshot, in the order they are sent.
+    pub rest: Arc<[Entity]>,
+    /// How many of them were sent.
+    pub sent: usize,
+}
+
+impl Backfill {
+    /// Owes `rest`, none sent yet.
+    pub fn new(rest: Arc<[Entity]>) -> Self {
+        Self { rest, sent: 0 }
+    }
+}
 
 /// A session waiting for a space to be loaded from the store.
 #[derive(Component, Debug, Clone)]

@@ -6,6 +6,7 @@
 //! once. With a view radius, [`crate::interest`] replicates instead.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bevy_ecs::entity::EntityHashMap;
 use bevy_ecs::prelude::*;
@@ -250,7 +251,7 @@ fn resend_snapshot(
     let (snapshot, rest) = snapshot_of(tick, space_data, slice, (sessions, objects));
     commands.entity(entity).remove::<Backfill>();
     if !rest.is_empty() {
-        commands.entity(entity).insert(Backfill(rest));
+        commands.entity(entity).insert(Backfill::new(rest.into()));
     }
     outbox.0.push(Outgoing {
         to: Recipients::One(session.conn),
@@ -290,6 +291,9 @@ fn snapshot_of(
 }
 
 /// Sessions still owed the objects their snapshot left out: a slice this tick, in all.
+/// Those who entered together (the same `rest`, as far through it) are one cohort: one
+/// slice built once and sent to all of them, counted once against the budget. Cohorts are
+/// served in the order of their first session.
 fn send_backfills(
     tick: u64,
     slice: usize,
@@ -298,26 +302,48 @@ fn send_backfills(
     outbox: &mut Outbox,
     commands: &mut Commands,
 ) {
+    struct Cohort {
+        rest: Arc<[Entity]>,
+        sent: usize,
+        members: Vec<(Entity, ConnId)>,
+    }
+    let mut cohorts: Vec<Cohort> = Vec::new();
+    let mut index: HashMap<(*const Entity, usize), usize> = HashMap::new();
+    for (entity, session, backfill) in backfills.iter() {
+        let key = (backfill.rest.as_ptr(), backfill.sent);
+        let at = *index.entry(key).or_insert_with(|| {
+            cohorts.push(Cohort {
+                rest: backfill.rest.clone(),
+                sent: backfill.sent,
+                members: Vec::new(),
+            });
+            cohorts.len() - 1
+        });
+        cohorts[at].members.push((entity, session.conn));
+    }
     let mut budget = slice.max(1);
-    for (entity, session, mut backfill) in backfills {
+    for cohort in cohorts {
         if budget == 0 {
             break;
         }
-        let take = budget.min(backfill.0.len());
+        let take = budget.min(cohort.rest.len() - cohort.sent);
         budget -= take;
-        let at = backfill.0.len() - take;
-        let objects: Vec<ObjectState> = backfill
-            .0
-            .drain(at..)
-            .filter_map(|e| objects.get(e).ok())
+        let end = cohort.sent + take;
+        let objects: Vec<ObjectState> = cohort.rest[cohort.sent..end]
+            .iter()
+            .filter_map(|&e| objects.get(e).ok())
             .map(|(data, _)| object_state(data))
             .collect();
-        if backfill.0.is_empty() {
-            commands.entity(entity).remove::<Backfill>();
+        for &(entity, _) in &cohort.members {
+            if end == cohort.rest.len() {
+                commands.entity(entity).remove::<Backfill>();
+            } else if let Ok((.., mut backfill)) = backfills.get_mut(entity) {
+                backfill.sent = end;
+            }
         }
         if !objects.is_empty() {
             outbox.0.push(Outgoing {
-                to: Recipients::One(session.conn),
+                to: Recipients::Many(cohort.members.iter().map(|&(_, conn)| conn).collect()),
                 event: Event::Delta(Box::new(Delta {
                     tick,
                     objects,
@@ -409,8 +435,9 @@ fn send_snapshot(
     let (snapshot, rest) = snapshot_of(tick, space_data, slice, (sessions, objects));
     let to = present_members(&space_data.1.members, sessions, true);
     if !rest.is_empty() {
+        let rest: Arc<[Entity]> = rest.into();
         for (entity, ..) in arrivals.iter().filter(|(.., s)| s.0 == space) {
-            commands.entity(entity).insert(Backfill(rest.clone()));
+            commands.entity(entity).insert(Backfill::new(rest.clone()));
         }
     }
     outbox.0.push(Outgoing {

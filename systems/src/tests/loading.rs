@@ -2,7 +2,7 @@
 //! spawns or snapshots more than `load_slice_objects` objects, nothing is left out, and a
 //! space is joinable from its first slice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 
@@ -180,5 +180,53 @@ fn objects_removed_before_their_slice_are_not_sent() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn newcomers_who_enter_together_share_each_backfill_slice() {
+    let mut world = Harness::with_limits(Limits {
+        load_slice_objects: 10,
+        ..Limits::default()
+    });
+    world.join_new(1, 1, "yard");
+    for n in 0..30 {
+        world.step(vec![spawn_cmd(1, n, n as f32)]);
+    }
+    let newcomers = [2, 3, 4];
+    let arrivals = newcomers
+        .iter()
+        .flat_map(|&n| [connect(n, u128::from(n)), join(n, "yard")])
+        .collect();
+    let (out, _) = world.step(arrivals);
+    let mut seen: HashMap<u64, HashSet<Uuid>> = HashMap::new();
+    let mut record = |out: &[Outgoing]| {
+        for n in newcomers {
+            let ids = seen.entry(n).or_default();
+            for event in events_for(out, n) {
+                match event {
+                    Event::Joined(s) => ids.extend(s.objects.iter().map(|o| o.id)),
+                    Event::Delta(d) => ids.extend(d.objects.iter().map(|o| o.id)),
+                    _ => {}
+                }
+            }
+        }
+    };
+    record(&out);
+    for _ in 0..2 {
+        let (out, _) = world.step(Vec::new());
+        let backfills = out
+            .iter()
+            .filter(|o| matches!(&o.event, Event::Delta(d) if !d.objects.is_empty()))
+            .count();
+        assert_eq!(backfills, 1, "one slice for the three of them: {out:?}");
+        record(&out);
+    }
+    for n in newcomers {
+        assert_eq!(
+            seen[&n].len(),
+            30,
+            "newcomer {n} has every object in 3 ticks"
+        );
     }
 }
