@@ -173,6 +173,11 @@ impl Server {
         };
         server.announce(&config, &identity);
         if let Some(cluster) = &server.edge.cluster {
+            // The first heartbeat before the node serves: a node started in a rolling
+            // restart is at once a target for the next node's drain.
+            if let Err(error) = crate::cluster::heartbeat::beat(cluster, &server.edge, 0.0).await {
+                tracing::warn!(%error, "the first cluster heartbeat failed; the next one retries");
+            }
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(crate::cluster::heartbeat::run(
                 cluster.clone(),

@@ -39,7 +39,7 @@ pub(crate) async fn run(cluster: Arc<Cluster>, edge: Arc<Edge>, mut stop: watch:
 }
 
 /// One heartbeat: the node's row, then the leases.
-async fn beat(
+pub(crate) async fn beat(
     cluster: &Arc<Cluster>,
     edge: &Arc<Edge>,
     cpu: f32,

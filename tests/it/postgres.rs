@@ -90,15 +90,27 @@ async fn postgres_keeps_everything_and_records_sessions_events_and_audit() {
             "disconnect"
         ]
     );
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE table_name = 'world_objects' AND action IN ('INSERT', 'DELETE')",
-    )
-    .fetch_one(db)
-    .await
-    .expect("audit");
+    let audited = |action: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM audit_log WHERE table_name = 'world_objects' AND action = $1",
+        )
+        .bind(action)
+        .fetch_one(db)
+    };
+    let (created, removed) = (
+        audited("INSERT").await.expect("audit"),
+        audited("DELETE").await.expect("audit"),
+    );
+    // The despawned object reaches the store only if a flush fell between its spawn and
+    // its despawn (pending writes collapse by key), so it is audited twice or not at all.
+    assert!(
+        (created, removed) == (2, 1) || (created, removed) == (1, 0),
+        "each stored object is audited when created and when removed: {created} creations, {removed} removals"
+    );
     assert_eq!(
-        audited, 3,
-        "two creations and one removal are audited; moves are not"
+        audited("UPDATE").await.expect("audit"),
+        0,
+        "moves are not audited"
     );
     sqlx::query("SELECT refresh_analytics()")
         .execute(db)
