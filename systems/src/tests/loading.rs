@@ -136,8 +136,8 @@ fn a_space_still_loading_counts_its_objects_against_the_limit() {
     );
 }
 
-#[test]
-fn objects_removed_before_their_slice_are_not_sent() {
+/// A space "yard" that session 1 filled with 30 objects, where newcomers get them 10 a tick.
+fn yard_of_30_objects_in_slices_of_10() -> Harness {
     let mut world = Harness::with_limits(Limits {
         load_slice_objects: 10,
         ..Limits::default()
@@ -146,6 +146,12 @@ fn objects_removed_before_their_slice_are_not_sent() {
     for n in 0..30 {
         world.step(vec![spawn_cmd(1, n, n as f32)]);
     }
+    world
+}
+
+#[test]
+fn objects_removed_before_their_slice_are_not_sent() {
+    let mut world = yard_of_30_objects_in_slices_of_10();
     let (out, _) = world.step(vec![connect(2, 2), join(2, "yard")]);
     let snapshot = events_for(&out, 2)
         .iter()
@@ -185,14 +191,7 @@ fn objects_removed_before_their_slice_are_not_sent() {
 
 #[test]
 fn newcomers_who_enter_together_share_each_backfill_slice() {
-    let mut world = Harness::with_limits(Limits {
-        load_slice_objects: 10,
-        ..Limits::default()
-    });
-    world.join_new(1, 1, "yard");
-    for n in 0..30 {
-        world.step(vec![spawn_cmd(1, n, n as f32)]);
-    }
+    let mut world = yard_of_30_objects_in_slices_of_10();
     let newcomers = [2, 3, 4];
     let arrivals = newcomers
         .iter()
