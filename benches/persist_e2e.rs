@@ -5,7 +5,8 @@
 //! to land once changes stop).
 //!
 //! Run: `cargo bench --bench persist_e2e` (20 s; under `cargo test` it runs 2 s). With
-//! `E2E_FENCED=1` the space is claimed as a cluster node would, and every flush is fenced.
+//! `E2E_FENCED=1` the space is claimed as a cluster node would, and every flush is fenced;
+//! `E2E_PARALLEL_WRITES=N` sets `parallel_writes`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,7 +98,11 @@ fn main() {
         max_batch_rows: config.max_batch_rows,
         shutdown_timeout: Duration::from_secs(60),
         write_timeout: Duration::from_secs(60),
-        parallel_writes: config.parallel_writes,
+        // E2E_PARALLEL_WRITES: space transactions in flight at once (default: the config's).
+        parallel_writes: std::env::var("E2E_PARALLEL_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(config.parallel_writes),
         fences,
     };
     let (sender, writer_task) = writer::spawn(store.clone(), writer_config, stats.clone());
