@@ -1,6 +1,7 @@
 //! Messages between the nodes of a cluster, over PostgreSQL's LISTEN/NOTIFY (nothing else
-//! to run): an admin's kick of a session connected to another node, and a model uploaded
-//! on another node, so that every node's spawn check knows it. The channel is named after
+//! to run): an admin's kick of a session connected to another node, a model uploaded on
+//! another node, so that every node's spawn check knows it, and a space deleted through
+//! another node than its owner. The channel is named after
 //! the database schema, so that clusters sharing one database (tests) never hear each
 //! other. A notice is best effort: one sent while a node is reconnecting is not seen by it.
 
@@ -9,8 +10,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use plaza_systems::Input;
+
 use super::Cluster;
 use crate::edge::Edge;
+use crate::edge::conn::Envelope;
 use crate::store::StoreError;
 
 /// What a node tells the others.
@@ -20,6 +24,9 @@ pub enum Notice {
     Kick(Uuid),
     /// A model was uploaded: spawns may name it.
     Model(Uuid),
+    /// A space was deleted through another node: its owner takes it out of its world, so
+    /// the people in it are told it was deleted (not that it moved).
+    Deleted(Uuid),
 }
 
 impl Notice {
@@ -27,6 +34,7 @@ impl Notice {
         match self {
             Self::Kick(session) => format!("kick:{session}"),
             Self::Model(model) => format!("model:{model}"),
+            Self::Deleted(space) => format!("deleted:{space}"),
         }
     }
 
@@ -36,6 +44,7 @@ impl Notice {
         match kind {
             "kick" => Some(Self::Kick(id)),
             "model" => Some(Self::Model(id)),
+            "deleted" => Some(Self::Deleted(id)),
             _ => None,
         }
     }
@@ -80,6 +89,11 @@ pub(crate) async fn run(cluster: Arc<Cluster>, edge: Arc<Edge>, mut stop: watch:
                     }
                 }
                 Some(Notice::Model(model)) => edge.limits.models.extend([model]),
+                Some(Notice::Deleted(space)) => {
+                    if cluster.fences.fence(space).is_some() {
+                        edge.submit(Envelope::Input(Input::SpaceDeleted { space }));
+                    }
+                }
                 None => tracing::warn!(
                     payload = notification.payload(),
                     "cluster notices: unknown notice"
@@ -101,7 +115,7 @@ mod tests {
     #[test]
     fn notices_read_back_and_nonsense_is_none() {
         let id = Uuid::from_u128(42);
-        for notice in [Notice::Kick(id), Notice::Model(id)] {
+        for notice in [Notice::Kick(id), Notice::Model(id), Notice::Deleted(id)] {
             assert_eq!(Notice::parse(&notice.payload()), Some(notice));
         }
         assert_eq!(Notice::parse("kick:nope"), None);

@@ -778,6 +778,48 @@ async fn the_admin_session_list_covers_every_node_and_names_one_that_is_silent()
 }
 
 #[tokio::test]
+async fn a_space_deleted_through_another_node_is_deleted_for_the_people_in_it() {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |_| {}).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+    // A login token is good on every node (a welcome's session token only on its own).
+    let token = crate::support::register(a.addr(), "olga", "correct horse battery").await;
+    let mut owner = Client::connect(a.addr(), Codec::Postcard).await;
+    owner.say(&ClientMsg::hello_with_token(&token)).await;
+    let (status, body) = http_json(
+        a.addr(),
+        "POST",
+        "/api/spaces",
+        Some(&token),
+        Some(json!({"name": "doomed"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let space = body["id"].as_str().expect("an id").to_string();
+    owner.join("doomed").await;
+
+    // Deleted through B, while A simulates it: Olga hears that it was deleted.
+    let (status, body) = http_json(
+        b.addr(),
+        "DELETE",
+        &format!("/api/spaces/{space}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert!(status == 204 || status == 202, "{status} {body}");
+    let message = owner.expect_error(plaza_net::ErrorCode::NotFound).await;
+    assert!(message.contains("deleted"), "{message}");
+    crate::support::eventually(crate::support::WAIT, "the space is gone", || async {
+        let (status, _) =
+            http_json(b.addr(), "GET", &format!("/api/spaces/{space}"), None, None).await;
+        status == 404
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_node_over_its_load_sends_newcomers_to_unowned_spaces_elsewhere() {
     let schema = PgSchema::new().await;
     let prefix = prefix();

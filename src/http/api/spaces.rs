@@ -301,6 +301,17 @@ pub async fn delete(
         return Ok(pending());
     };
     edge.submit(Envelope::Input(Input::SpaceDeleted { space: id }));
+    // Simulated elsewhere: its owner takes it out too, telling its people it was deleted.
+    if let Some(cluster) = edge
+        .cluster
+        .as_ref()
+        .filter(|c| c.fences.fence(id).is_none())
+    {
+        let notice = crate::cluster::notices::Notice::Deleted(id);
+        if let Err(error) = crate::cluster::notices::send(cluster, notice).await {
+            tracing::warn!(%error, space = %id, "the owner of a deleted space was not told; its people hear of it when its next write is fenced");
+        }
+    }
     match tokio::time::timeout(DELETE_WAIT, done).await {
         Ok(Ok(())) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(Err(_)) => Err(ApiError::new(
