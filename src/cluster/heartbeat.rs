@@ -14,12 +14,19 @@ use super::Cluster;
 use crate::edge::Edge;
 use crate::edge::conn::Envelope;
 
-/// Beats until `stop` turns true.
+/// Beats until `stop` turns true. The first beat is [`crate::Server::start`]'s, written
+/// before the node serves; this task's come a period after it.
 pub(crate) async fn run(cluster: Arc<Cluster>, edge: Arc<Edge>, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_millis(cluster.lease_ms / 3);
     let mut cpu = CpuMeter::default();
     let mut failing = false;
     loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            () = cluster.fences.lost_signal.notified() => {}
+            _ = stop.changed() => return,
+        }
+        unload_lost(&cluster, &edge).await;
         let result = beat(&cluster, &edge, cpu.share()).await;
         match (&result, failing) {
             (Err(error), false) => {
@@ -29,12 +36,6 @@ pub(crate) async fn run(cluster: Arc<Cluster>, edge: Arc<Edge>, mut stop: watch:
             _ => {}
         }
         failing = result.is_err();
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            () = cluster.fences.lost_signal.notified() => {}
-            _ = stop.changed() => return,
-        }
-        unload_lost(&cluster, &edge).await;
     }
 }
 

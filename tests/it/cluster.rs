@@ -36,6 +36,16 @@ fn node_id(server: &TestServer) -> String {
         .to_string()
 }
 
+/// Two nodes A and B of one cluster with the default settings, on a fresh schema and Redis
+/// prefix (returned for more nodes).
+async fn two_nodes() -> (PgSchema, String, TestServer, TestServer) {
+    let schema = PgSchema::new().await;
+    let prefix = prefix();
+    let a = node(&schema, &prefix, |_| {}).await;
+    let b = node(&schema, &prefix, |_| {}).await;
+    (schema, prefix, a, b)
+}
+
 fn prefix() -> String {
     format!("it:{}:", uuid::Uuid::new_v4().simple())
 }
@@ -54,10 +64,7 @@ async fn owner(schema: &PgSchema, space: uuid::Uuid) -> Option<(String, i64)> {
 
 #[tokio::test]
 async fn a_join_through_another_node_is_moved_to_the_owner_and_the_rust_client_follows() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (schema, _prefix, a, b) = two_nodes().await;
     let a_node = node_id(&a);
 
     let mut alice = a.client(Codec::Postcard, "alice").await;
@@ -156,10 +163,7 @@ async fn a_join_through_another_node_is_moved_to_the_owner_and_the_rust_client_f
 
 #[tokio::test]
 async fn a_node_that_stops_gives_its_spaces_to_the_next_join_elsewhere() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (schema, _prefix, a, b) = two_nodes().await;
     let b_node = node_id(&b);
     let mut alice = a.client(Codec::Json, "alice").await;
     let ServerMsg::Joined { space, .. } = alice.join("atrium").await else {
@@ -617,10 +621,7 @@ async fn a_snapshot_update_with_an_older_epoch_changes_nothing_in_redis() {
 
 #[tokio::test]
 async fn kicks_and_uploaded_models_reach_every_node() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (_schema, _prefix, a, b) = two_nodes().await;
 
     // A model uploaded through B may be spawned at once on A.
     let mut alice = a.client(Codec::Postcard, "alice").await;
@@ -683,10 +684,7 @@ async fn kicks_and_uploaded_models_reach_every_node() {
 
 #[tokio::test]
 async fn the_admin_session_list_covers_every_node_and_names_one_that_is_silent() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (schema, _prefix, a, b) = two_nodes().await;
     let mut alice = a.client(Codec::Postcard, "alice").await;
     alice.join("north").await;
     let mut bob = b.client(Codec::Postcard, "bob").await;
@@ -779,10 +777,7 @@ async fn the_admin_session_list_covers_every_node_and_names_one_that_is_silent()
 
 #[tokio::test]
 async fn a_space_deleted_through_another_node_is_deleted_for_the_people_in_it() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (_schema, _prefix, a, b) = two_nodes().await;
     // A login token is good on every node (a welcome's session token only on its own).
     let token = crate::support::register(a.addr(), "olga", "correct horse battery").await;
     let mut owner = Client::connect(a.addr(), Codec::Postcard).await;
@@ -863,10 +858,7 @@ async fn a_node_over_its_load_sends_newcomers_to_unowned_spaces_elsewhere() {
 
 #[tokio::test]
 async fn draining_a_node_moves_every_space_and_its_people() {
-    let schema = PgSchema::new().await;
-    let prefix = prefix();
-    let a = node(&schema, &prefix, |_| {}).await;
-    let b = node(&schema, &prefix, |_| {}).await;
+    let (schema, prefix, a, b) = two_nodes().await;
     let b_node = node_id(&b);
     let mut alice = a.client(Codec::Postcard, "alice").await;
     alice.join("east").await;

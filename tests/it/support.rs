@@ -185,16 +185,7 @@ impl Client {
         let net = plaza_net::Client::quic(addr, server.server.edge().cert_sha256)
             .await
             .expect("the QUIC handshake succeeds");
-        Self {
-            link: Link::Net(net),
-            codec: Codec::Postcard,
-            session: Uuid::nil(),
-            user: Uuid::nil(),
-            token: String::new(),
-            guest_secret: None,
-            mirror: plaza_net::Mirror::default(),
-            resume: None,
-        }
+        Self::over_net(net)
     }
 
     /// Connects over WebTransport (`/wt`) with `codec` and says hello.
@@ -213,16 +204,7 @@ impl Client {
         let net = plaza_net::Client::webtransport(addr, server.server.edge().cert_sha256, codec)
             .await
             .expect("the WebTransport session opens");
-        Self {
-            link: Link::Net(net),
-            codec,
-            session: Uuid::nil(),
-            user: Uuid::nil(),
-            token: String::new(),
-            guest_secret: None,
-            mirror: plaza_net::Mirror::default(),
-            resume: None,
-        }
+        Self::over_net(net)
     }
 
     /// Connects over QUIC and says hello.
