@@ -294,13 +294,7 @@ async fn a_frozen_owner_is_fenced_and_its_late_flush_never_overwrites_the_new_ow
     // A wakes: its late flush (the same version, which would win a tie) is refused, and
     // Alice is sent to B.
     signal(&a, "-CONT");
-    let moved = alice
-        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-        .await;
-    let ServerMsg::Moved { node, .. } = moved else {
-        unreachable!()
-    };
-    assert_eq!(node, b_node);
+    moved_to(&mut alice, &b_node).await;
     crate::support::eventually(crate::support::WAIT, "A's writer is fenced", || async {
         let (_, stats) = http_json(a_addr, "GET", "/api/statistics", None, None).await;
         stats["persistence"]["fenced_rows"].as_u64().unwrap_or(0) >= 1
@@ -539,13 +533,7 @@ async fn a_space_handed_off_under_load_loses_no_acknowledged_change() {
     )
     .await;
     assert_eq!(status, 202, "{answer}");
-    let moved = again
-        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-        .await;
-    let ServerMsg::Moved { node, .. } = moved else {
-        unreachable!()
-    };
-    assert_eq!(node, a_node);
+    moved_to(&mut again, &a_node).await;
     let mut back = a
         .client_again(Codec::Json, "alice", &alice.guest_secret)
         .await;
@@ -839,13 +827,8 @@ async fn a_node_over_its_load_sends_newcomers_to_unowned_spaces_elsewhere() {
             request: None,
         })
         .await;
-    let moved = second
-        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-        .await;
-    let ServerMsg::Moved { node, .. } = moved else {
-        unreachable!()
-    };
-    assert_eq!(node, node_id(&b), "the least loaded live node takes it");
+    // The least loaded live node takes it.
+    moved_to(&mut second, &node_id(&b)).await;
     // A space A already owns stays A's, whatever its load.
     let mut third = a.client(Codec::Postcard, "third").await;
     assert!(matches!(
@@ -879,13 +862,7 @@ async fn draining_a_node_moves_every_space_and_its_people() {
         "{report}"
     );
     for client in [&mut alice, &mut bob] {
-        let moved = client
-            .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-            .await;
-        let ServerMsg::Moved { node, .. } = moved else {
-            unreachable!()
-        };
-        assert_eq!(node, b_node);
+        moved_to(client, &b_node).await;
     }
     let mut again = b
         .client_again(Codec::Postcard, "alice", &alice.guest_secret)
@@ -909,26 +886,14 @@ async fn draining_a_node_moves_every_space_and_its_people() {
             request: None,
         })
         .await;
-    let moved = carol
-        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-        .await;
-    assert!(
-        matches!(&moved, ServerMsg::Moved { node, .. } if *node == b_node),
-        "{moved:?}"
-    );
+    moved_to(&mut carol, &b_node).await;
 
     // drain_on_shutdown: stopping a node hands its spaces over instead of dropping people.
     let c = node(&schema, &prefix, |c| c.drain_on_shutdown = true).await;
     let mut dave = c.client(Codec::Postcard, "dave").await;
     dave.join("south").await;
     let stopping = tokio::spawn(c.stop());
-    let moved = dave
-        .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
-        .await;
-    assert!(
-        matches!(&moved, ServerMsg::Moved { node, .. } if *node == b_node),
-        "{moved:?}"
-    );
+    moved_to(&mut dave, &b_node).await;
     stopping.await.expect("C stops");
     a.stop().await;
     b.stop().await;
