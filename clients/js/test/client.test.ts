@@ -6,22 +6,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Client, PlazaError, connect, type ClientEvents } from "../src/index.js";
+import { Client, PlazaError, connect } from "../src/index.js";
+import { nextEvent as next, settle } from "./events.js";
 import { FakeServer, OTHER_ID, SPACE_ID, USER_ID } from "./fake.js";
 
-function next<E extends keyof ClientEvents>(client: Client, event: E, accept: (...args: ClientEvents[E]) => boolean = () => true): Promise<ClientEvents[E]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (off(), reject(new Error(`no ${String(event)} event`))), 3000);
-    const off = client.on(event, (...args) => {
-      if (!accept(...args)) return;
-      clearTimeout(timer);
-      off();
-      resolve(args);
-    });
-  });
-}
-
-const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 
 async function start(server: FakeServer, options: Partial<Parameters<typeof connect>[0]> = {}): Promise<Client> {
   const client = await connect({

@@ -15,6 +15,7 @@ import { after, describe, test } from "node:test";
 import { WebSocket as NodeWebSocket } from "ws";
 
 import { connect, type Client, type ClientEvents, type MsgOf, type ServerMsg, type WebSocketConstructor } from "../src/index.js";
+import { nextEvent } from "./events.js";
 import { TestServer } from "./server.js";
 
 const WAIT_MS = 5_000;
@@ -33,18 +34,7 @@ function next<E extends keyof ClientEvents>(
   accept: (...args: ClientEvents[E]) => boolean = () => true,
   timeoutMs = WAIT_MS,
 ): Promise<ClientEvents[E]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`${what}: no ${String(event)} event within ${timeoutMs} ms (client state ${client.state}, url ${client.url})`));
-    }, timeoutMs);
-    const off = client.on(event, (...args) => {
-      if (!accept(...args)) return;
-      clearTimeout(timer);
-      off();
-      resolve(args);
-    });
-  });
+  return nextEvent(client, event, accept, timeoutMs, what);
 }
 
 /** Runs one SQL statement with psql; a failure says to start the services. */

@@ -22,6 +22,7 @@ import {
   type WebSocketConstructor,
 } from "../src/index.js";
 import { triangleGlb } from "./glb.js";
+import { nextEvent } from "./events.js";
 import { TestServer } from "./server.js";
 
 const WAIT_MS = 10_000;
@@ -34,18 +35,7 @@ function next<E extends keyof ClientEvents>(
   accept: (...args: ClientEvents[E]) => boolean = () => true,
   timeoutMs = WAIT_MS,
 ): Promise<ClientEvents[E]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no ${String(event)} event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = client.on(event, (...args) => {
-      if (!accept(...args)) return;
-      clearTimeout(timer);
-      off();
-      resolve(args);
-    });
-  });
+  return nextEvent(client, event, accept, timeoutMs);
 }
 
 describe("a live server", () => {

@@ -11,27 +11,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { connect, type Client, type ClientEvents, type MsgOf, type PlazaError, type ServerMsg } from "../src/index.js";
+import { connect, type MsgOf, type PlazaError, type ServerMsg } from "../src/index.js";
 import { followTarget } from "../src/connection.js";
+import { nextEvent as next, settle } from "./events.js";
 import { FakeServer, SPACE_ID, USER_ID, cluster, fakeWebTransport, type OpenedWebTransport } from "./fake.js";
 
 const A = "node-a.test:8700";
 const B = "node-b.test:8700";
 const HASH = "ab".repeat(32);
 
-function next<E extends keyof ClientEvents>(client: Client, event: E, accept: (...args: ClientEvents[E]) => boolean = () => true): Promise<ClientEvents[E]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (off(), reject(new Error(`no ${String(event)} event`))), 3000);
-    const off = client.on(event, (...args) => {
-      if (!accept(...args)) return;
-      clearTimeout(timer);
-      off();
-      resolve(args);
-    });
-  });
-}
-
-const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 
 function moved(to: string, fields: Partial<MsgOf<ServerMsg, "moved">> = {}): MsgOf<ServerMsg, "moved"> {
   return { type: "moved", space: "lobby", node: to, http_url: `http://${to}`, quic_port: 0, webtransport_port: 0, cert_sha256: HASH, ...fields };
