@@ -77,6 +77,7 @@ impl World {
                     admin: false,
                     meta: SessionMeta::default(),
                     strikes: Strikes::default(),
+                    continued_from_ms: None,
                 },
                 Input::Command {
                     request: None,

@@ -72,6 +72,7 @@ impl Bench {
                     admin: false,
                     meta: SessionMeta::default(),
                     strikes: Strikes::default(),
+                    continued_from_ms: None,
                 },
                 Input::Command {
                     request: None,

@@ -28,6 +28,11 @@ use crate::store::writer::{self, WriteSender, WriterConfig, WriterReport};
 use crate::store::{Fences, Store, StoreError};
 use crate::telemetry::StageClockPlugin;
 use crate::tls::Identity;
+
+/// How long a node stopping after a drain waits for other nodes to take over the sessions
+/// it sent them (each client reconnects there at once; a client that does not is not
+/// waited for longer).
+pub const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
 use crate::uploads::storage::{FileStore, StorageError};
 
 /// Why the server could not start or stop cleanly.
@@ -231,6 +236,26 @@ impl Server {
         &self.edge
     }
 
+    /// Waits (at most [`TAKEOVER_WAIT`]) until the nodes the people here were sent to have
+    /// taken their sessions over, which they ask this node's HTTP listener for.
+    async fn await_session_takeovers(&self) {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        loop {
+            let waiting = self.edge.resumable.awaiting_takeover();
+            if waiting == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::info!(
+                    waiting,
+                    "sessions not taken over by other nodes; they end here"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops gracefully: everything pending is flushed before this returns. In a cluster
     /// with `drain_on_shutdown`, the node's spaces are handed to other nodes first.
     pub async fn shutdown(self) -> Result<WriterReport, ServerError> {
@@ -241,6 +266,7 @@ impl Server {
                 Ok(report) => tracing::info!(%report, "drained before stopping"),
                 Err(error) => tracing::warn!(%error, "could not drain before stopping"),
             }
+            self.await_session_takeovers().await;
         }
         let _ = self.stop_accepting.send(());
         self.tick_stop.store(true, Ordering::Release);

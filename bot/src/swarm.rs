@@ -599,12 +599,15 @@ async fn hello_and_join(
                     user,
                     guest_secret,
                     name,
+                    resume,
                     ..
                 }) => {
                     me = Some(user);
                     if let Some(secret) = guest_secret {
                         hello = ClientMsg::hello_again(name, secret);
                     }
+                    // A `moved` later takes this session to the next node.
+                    hello = hello.resuming(resume);
                 }
                 Received::Msg(ServerMsg::Joined { .. }) => {
                     let me = me.context("joined before welcome")?;

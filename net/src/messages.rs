@@ -294,6 +294,16 @@ impl ClientMsg {
         }
     }
 
+    /// This hello with `token` as its resume token (any other message as it is): after
+    /// a `moved`, the next node takes the session over from the last.
+    #[must_use]
+    pub fn resuming(mut self, token: Option<String>) -> Self {
+        if let Self::Hello { resume, .. } = &mut self {
+            *resume = token;
+        }
+        self
+    }
+
     /// A returning guest's `hello`: `name` with the secret its first `welcome` gave.
     pub fn hello_again(name: impl Into<String>, secret: impl Into<String>) -> Self {
         Self::Hello {

@@ -16,6 +16,7 @@ pub(crate) mod heartbeat;
 pub mod notices;
 pub mod peers;
 pub(crate) mod placement;
+pub(crate) mod sessions;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +68,9 @@ pub struct Cluster {
     pub probe: std::sync::OnceLock<WriteProbe>,
     /// The client for asking other nodes ([`peers`]).
     pub http: reqwest::Client,
+    /// What other nodes present to take a session from this one ([`sessions`]); drawn at
+    /// each start and announced in the heartbeat row.
+    pub peer_secret: crate::config::Secret,
     advertise_host: String,
     address: Mutex<Option<NodeAddress>>,
     handing_off: Mutex<HashSet<Uuid>>,
@@ -116,6 +120,7 @@ impl Cluster {
             draining: AtomicBool::new(false),
             probe: std::sync::OnceLock::new(),
             http: peers::client(),
+            peer_secret: crate::config::Secret::new(crate::auth::new_token().0),
             advertise_host,
             address: Mutex::new(None),
             handing_off: Mutex::default(),
@@ -173,6 +178,7 @@ impl Cluster {
             max_sessions: u32::try_from(self.max_sessions).unwrap_or(u32::MAX),
             cpu,
             draining: self.draining.load(Ordering::Relaxed),
+            peer_secret: self.peer_secret.clone(),
         })
     }
 }

@@ -55,19 +55,33 @@ pub async fn get_admin_json(
     url: &str,
     admin_token: &str,
 ) -> Result<Value, PeerError> {
-    let mut response = http
-        .get(url)
-        .bearer_auth(admin_token)
-        .send()
-        .await
-        .map_err(|e| PeerError::Unreachable(e.without_url().to_string()))?;
+    read_json(http.get(url).bearer_auth(admin_token)).await
+}
+
+/// `POST url` of `body` with a bearer token, within `timeout`; the JSON it answers.
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    body: &Value,
+    timeout: Duration,
+) -> Result<Value, PeerError> {
+    let request = http
+        .post(url)
+        .bearer_auth(bearer)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .timeout(timeout);
+    read_json(request).await
+}
+
+/// Sends `request` and reads its answer, at most [`MAX_PEER_ANSWER`] bytes of JSON.
+async fn read_json(request: reqwest::RequestBuilder) -> Result<Value, PeerError> {
+    let unreachable = |e: reqwest::Error| PeerError::Unreachable(e.without_url().to_string());
+    let mut response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| PeerError::Unreachable(e.without_url().to_string()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
         if body.len() + chunk.len() > MAX_PEER_ANSWER {
             return Err(PeerError::TooLarge);
         }

@@ -85,6 +85,16 @@ impl Cluster {
                 .await?
             {
                 Claim::Owned(epoch) => return Ok(Ok(epoch)),
+                // Handed to this node between the claim and the look at who owns it (the
+                // claim saw the old owner): claim again.
+                Claim::Elsewhere {
+                    node,
+                    moving_to: None,
+                } if node == *self.node => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(PlacementError::HandOffPending);
+                    }
+                }
                 Claim::Elsewhere { moving_to, .. } if moving_to.as_deref() == Some(&*self.node) => {
                     // The owner is writing the space's last rows; it passes the lease on
                     // (to this node) when they are in.

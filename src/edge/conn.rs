@@ -48,12 +48,27 @@ impl CloseReason {
 }
 
 /// A one-shot, many-sender signal that a connection must close; the first reason wins.
+/// It also carries whether the connection was sent to another node (`moved`).
 #[derive(Debug, Clone, Default)]
 pub struct CloseSignal {
     inner: Arc<(Mutex<Option<CloseReason>>, Notify)>,
+    sent_elsewhere: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CloseSignal {
+    /// The connection was told to go to another node: however it closes now, its session
+    /// is held for that node to take over.
+    pub fn send_elsewhere(&self) {
+        self.sent_elsewhere
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the connection was told to go to another node.
+    pub fn was_sent_elsewhere(&self) -> bool {
+        self.sent_elsewhere
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Asks the connection to close. Later calls keep the first reason.
     pub fn close(&self, reason: CloseReason) {
         let mut slot = self.inner.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -146,7 +146,11 @@ impl Edge {
             cert_sha256,
             ports: Default::default(),
             sessions: LiveSessions::default(),
-            resumable: resume::Resumable::new(resume_grace, max_held),
+            resumable: resume::Resumable::new(
+                resume_grace,
+                max_held,
+                cluster.as_deref().map(|c| &*c.node),
+            ),
             files,
             connection_limit: KeyedBuckets::new(config_rates.0, RATE_KEYS),
             http_limit: KeyedBuckets::new(config_rates.1, RATE_KEYS),

@@ -23,7 +23,7 @@ use super::conn::{CloseReason, CloseSignal, ConnHandle, DatagramSink, Envelope};
 use super::hello::{Hello, handshake};
 use super::live::LiveSession;
 use super::rate::{KindBuckets, MessageKind, TokenBucket};
-use super::resume::{Ending, Taken};
+use super::resume::{Ending, TakenBack};
 use crate::auth;
 use crate::clock::now_ms;
 use crate::telemetry::TransportCounters;
@@ -102,13 +102,13 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     let (tx, rx) = mpsc::channel(edge.config.outbound_queue_frames);
     // A token that is unknown, expired or another user's just makes a new session, which
     // the welcome says (`resumed: false`).
-    let taken = hello
-        .resume
-        .as_deref()
-        .and_then(|token| edge.resumable.take(token, hello.account.id));
+    let taken = match hello.resume.as_deref() {
+        Some(token) => edge.take_back(token, hello.account.id).await,
+        None => None,
+    };
     let live = Live {
         conn: edge.next_conn(),
-        session: taken.map_or_else(Uuid::new_v4, |t| t.session),
+        session: taken.as_ref().map_or_else(Uuid::new_v4, TakenBack::session),
         user: hello.account.id,
         dialect: hello.dialect,
         tx,
@@ -182,13 +182,18 @@ impl Live<'_> {
         hello: Hello,
         meta: SessionMeta,
         datagrams: Option<Arc<dyn DatagramSink>>,
-        taken: Option<Taken>,
+        taken: Option<TakenBack>,
     ) -> Option<String> {
         let (token, token_hash) = auth::new_token();
         let account = hello.account;
-        let resume = edge
-            .resumable
-            .issue(self.session, account.id, self.conn, self.close.clone());
+        let started_ms = taken.as_ref().map_or_else(now_ms, TakenBack::started_ms);
+        let resume = edge.resumable.issue(
+            self.session,
+            account.id,
+            self.conn,
+            started_ms,
+            self.close.clone(),
+        );
         let welcome = ServerMsg::Welcome {
             session: self.session,
             user: account.id,
@@ -201,7 +206,8 @@ impl Live<'_> {
             guest_secret: hello.guest_secret,
             resume: resume.clone(),
             resume_grace_secs: u32::try_from(edge.resumable.grace().as_secs()).unwrap_or(u32::MAX),
-            resumed: taken.is_some(),
+            // A session that had been sent elsewhere is in no space: its client joins again.
+            resumed: matches!(taken, Some(TakenBack::Here(t)) if !t.sent_elsewhere),
         };
         edge.sessions.insert(
             token_hash,
@@ -211,7 +217,7 @@ impl Live<'_> {
                 transport: meta.transport,
                 client_addr: meta.client_addr,
                 user_agent: meta.user_agent.clone(),
-                started_ms: now_ms(),
+                started_ms,
                 close: self.close.clone(),
             },
         );
@@ -229,12 +235,12 @@ impl Live<'_> {
                 transport: meta.transport,
             },
             input: match taken {
-                Some(taken) => Input::Resume {
+                Some(TakenBack::Here(taken)) => Input::Resume {
                     from: taken.from,
                     conn: self.conn,
                     strikes: self.strikes.clone(),
                 },
-                None => Input::Connect {
+                continued => Input::Connect {
                     conn: self.conn,
                     session: self.session,
                     user: account.id,
@@ -242,6 +248,7 @@ impl Live<'_> {
                     admin: account.admin,
                     meta,
                     strikes: self.strikes.clone(),
+                    continued_from_ms: continued.map(|c| c.started_ms()),
                 },
             },
         });

@@ -106,6 +106,11 @@ impl Delivery<'_> {
                 }
                 continue;
             }
+            if let Event::Moved { .. } = &out.event {
+                for handle in recipients.clone() {
+                    handle.close.send_elsewhere();
+                }
+            }
             let delta = match &out.event {
                 Event::Delta(d) => Some(&**d),
                 _ => None,

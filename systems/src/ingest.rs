@@ -22,6 +22,7 @@ pub fn apply_inputs(world: &mut World) {
                 admin,
                 meta,
                 strikes,
+                continued_from_ms,
             } => {
                 let who = sessions::Arrival {
                     conn,
@@ -30,10 +31,12 @@ pub fn apply_inputs(world: &mut World) {
                     name,
                     admin,
                     meta,
+                    continued_from_ms,
                 };
                 sessions::connect(world, who, strikes)
             }
             Input::Disconnect { conn } => sessions::disconnect(world, conn),
+            Input::HandOver { conn } => sessions::hand_over(world, conn),
             Input::Suspend { conn, until_ms } => resume::suspend(world, conn, until_ms),
             Input::Resume {
                 from,

@@ -26,6 +26,8 @@ pub(crate) struct Arrival {
     pub(crate) name: Arc<str>,
     pub(crate) admin: bool,
     pub(crate) meta: SessionMeta,
+    /// When it started, if another node handed it over.
+    pub(crate) continued_from_ms: Option<i64>,
 }
 
 /// A client said hello: its session becomes an entity, holding the strike counter its edge
@@ -38,11 +40,12 @@ pub(crate) fn connect(world: &mut World, arrival: Arrival, strikes: Strikes) {
         name,
         admin,
         meta,
+        continued_from_ms,
     } = arrival;
     if world.resource::<Index>().sessions.contains_key(&conn) {
         return;
     }
-    let started_ms = world.resource::<SimTime>().unix_ms;
+    let started_ms = continued_from_ms.unwrap_or(world.resource::<SimTime>().unix_ms);
     let info = Session {
         id,
         conn,
@@ -60,7 +63,9 @@ pub(crate) fn connect(world: &mut World, arrival: Arrival, strikes: Strikes) {
         .push(session_record(&info, None));
     let session = world.spawn((info, Avatar::default(), strikes)).id();
     world.resource_mut::<Index>().sessions.insert(conn, session);
-    log_event(world, session, EventKind::Connect, None, None);
+    if continued_from_ms.is_none() {
+        log_event(world, session, EventKind::Connect, None, None);
+    }
 }
 
 /// A client's connection ended: it leaves its space and its session entity goes.
@@ -77,6 +82,16 @@ pub(crate) fn disconnect(world: &mut World, conn: ConnId) {
     {
         world.resource_mut::<TickLog>().rows.sessions.push(record);
     }
+    world.despawn(session);
+}
+
+/// Another node took the session of `conn` over: it leaves its space (the people there see
+/// it go) and this world, without a disconnect or an end, which the new node records.
+pub(crate) fn hand_over(world: &mut World, conn: ConnId) {
+    let Some(session) = world.resource_mut::<Index>().sessions.remove(&conn) else {
+        return;
+    };
+    exit_space(world, session);
     world.despawn(session);
 }
 

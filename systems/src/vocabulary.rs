@@ -26,9 +26,19 @@ pub enum Input {
         meta: SessionMeta,
         /// Its strike counter, shared with its edge task: refusals of both count together.
         strikes: Strikes,
+        /// When the session started, if it continues one that another node of the cluster
+        /// handed over (its connect was logged there, and its end will be logged here).
+        continued_from_ms: Option<i64>,
     },
     /// A client's connection ended.
     Disconnect {
+        /// Its connection.
+        conn: ConnId,
+    },
+    /// Another node of the cluster took over the session of connection `conn` (its client
+    /// presented the resume token there): it leaves this world without ending, so that
+    /// neither its end nor a disconnect is recorded here.
+    HandOver {
         /// Its connection.
         conn: ConnId,
     },

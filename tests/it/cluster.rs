@@ -11,10 +11,14 @@ use sqlx::Row;
 use crate::services::{PgSchema, redis_url};
 use crate::support::{Client, TestServer, http_json};
 
-const ADMIN: &str = "cluster-admin-token-0123456789";
+pub(crate) const ADMIN: &str = "cluster-admin-token-0123456789";
 
 /// A node of the cluster on `schema`.
-async fn node(schema: &PgSchema, prefix: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
+pub(crate) async fn node(
+    schema: &PgSchema,
+    prefix: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
     let url = schema.url();
     let prefix = prefix.to_string();
     TestServer::start_with(move |c| {
@@ -28,7 +32,7 @@ async fn node(schema: &PgSchema, prefix: &str, adjust: impl FnOnce(&mut Config))
 }
 
 /// The node id of a test node.
-fn node_id(server: &TestServer) -> String {
+pub(crate) fn node_id(server: &TestServer) -> String {
     let cluster = server.server.edge().cluster.as_ref();
     cluster
         .expect("a node on PostgreSQL is clustered")
@@ -38,7 +42,7 @@ fn node_id(server: &TestServer) -> String {
 
 /// Two nodes A and B of one cluster with the default settings, on a fresh schema and Redis
 /// prefix (returned for more nodes).
-async fn two_nodes() -> (PgSchema, String, TestServer, TestServer) {
+pub(crate) async fn two_nodes() -> (PgSchema, String, TestServer, TestServer) {
     let schema = PgSchema::new().await;
     let prefix = prefix();
     let a = node(&schema, &prefix, |_| {}).await;
@@ -900,7 +904,7 @@ async fn draining_a_node_moves_every_space_and_its_people() {
 }
 
 /// Waits for `moved` and checks it names `to`.
-async fn moved_to(client: &mut Client, to: &str) {
+pub(crate) async fn moved_to(client: &mut Client, to: &str) {
     let moved = client
         .recv_until(|m| matches!(m, ServerMsg::Moved { .. }).then(|| m.clone()))
         .await;
@@ -923,6 +927,7 @@ fn x_in(joined: &ServerMsg, cube: uuid::Uuid) -> Option<f32> {
 
 #[tokio::test]
 async fn a_rolling_restart_of_every_node_loses_no_change_and_leaves_no_one_behind() {
+    use crate::cluster_sessions::come_back;
     let schema = PgSchema::new().await;
     let prefix = prefix();
     let draining = |c: &mut Config| c.drain_on_shutdown = true;
@@ -931,41 +936,54 @@ async fn a_rolling_restart_of_every_node_loses_no_change_and_leaves_no_one_behin
     let b_node = node_id(&b);
     let mut alice = a.client(Codec::Postcard, "alice").await;
     alice.join("hall").await;
+    let alices = alice.session;
     let hall_cube = alice.spawn(1, [1.0, 0.0, 0.0]).await;
     move_cube(&mut alice, hall_cube, 2.0).await;
     let mut bob = b.client(Codec::Postcard, "bob").await;
     bob.join("yard").await;
+    let bobs = bob.session;
     let yard_cube = bob.spawn(1, [5.0, 0.0, 0.0]).await;
 
-    // A restarts: its space goes to B with Alice, who follows and finds her last change.
+    // A restarts: its space goes to B with Alice, who follows with her session and finds
+    // her last change.
     let stopping = tokio::spawn(a.stop());
     moved_to(&mut alice, &b_node).await;
+    let (mut alice, _) = come_back(&b, &alice.resume, &alice.guest_secret, "alice").await;
     stopping.await.expect("A stops");
-    let mut alice = b
-        .client_again(Codec::Postcard, "alice", &alice.guest_secret)
-        .await;
+    assert_eq!(alice.session, alices, "B took Alice's session over from A");
     assert_eq!(x_in(&alice.join("hall").await, hall_cube), Some(2.0));
     move_cube(&mut alice, hall_cube, 3.0).await;
     let a2 = node(&schema, &prefix, draining).await;
     let a2_node = node_id(&a2);
 
-    // Then B: both spaces and both people go to the restarted A.
+    // Then B: both spaces and both people go to the restarted A, sessions and all.
     let stopping = tokio::spawn(b.stop());
     moved_to(&mut alice, &a2_node).await;
     moved_to(&mut bob, &a2_node).await;
+    let (mut alice, _) = come_back(&a2, &alice.resume, &alice.guest_secret, "alice").await;
+    let (mut bob, _) = come_back(&a2, &bob.resume, &bob.guest_secret, "bob").await;
     stopping.await.expect("B stops");
-    let mut alice = a2
-        .client_again(Codec::Postcard, "alice", &alice.guest_secret)
-        .await;
+    assert_eq!(
+        (alice.session, bob.session),
+        (alices, bobs),
+        "no session was dropped"
+    );
     assert_eq!(x_in(&alice.join("hall").await, hall_cube), Some(3.0));
-    let mut bob = a2
-        .client_again(Codec::Postcard, "bob", &bob.guest_secret)
-        .await;
     assert_eq!(x_in(&bob.join("yard").await, yard_cube), Some(5.0));
     move_cube(&mut bob, yard_cube, 6.0).await;
     a2.stop().await;
     assert_eq!(stored(&schema, hall_cube).await.map(|s| s.0), Some(3.0));
     assert_eq!(stored(&schema, yard_cube).await.map(|s| s.0), Some(6.0));
+    // Each session is one row, ended once (by the last node, when it stopped).
+    for session in [alices, bobs] {
+        let ended: Vec<bool> =
+            sqlx::query_scalar("SELECT ended_at IS NOT NULL FROM sessions WHERE id = $1")
+                .bind(session)
+                .fetch_all(&schema.pool)
+                .await
+                .expect("reads sessions");
+        assert_eq!(ended, vec![true], "{session}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod browser;
 mod building;
 mod chaos;
 mod cluster;
+mod cluster_sessions;
 mod fuzz_corpus;
 mod guests;
 mod interest;

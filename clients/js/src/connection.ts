@@ -6,15 +6,18 @@
 //
 // A `moved` (the space is simulated by another node of the cluster) is followed through
 // the same reconnect path: the link here is closed, the target becomes the node it
-// names, and the next hello goes there with the same credentials and no resume token.
+// names, and the next hello goes there with the same credentials and the resume token:
+// that node takes the session over from this one (same session id; the client joins the
+// space again, as `welcome.resumed` is false).
 // Following is bounded (`MovePolicy`), so that two nodes sending a client back and
 // forth cannot keep it reconnecting. A node a `moved` named can be dead (it failed over
 // before its lease ran out, or died right after sending clients to it): when reconnecting
 // to such a target cannot connect twice in a row (the link does not open; a refused hello
 // does not count), the target goes back to the address the application gave (a load
 // balancer, or any node, that routes to the space's new owner), and the same reconnect
-// loop goes on there, joining the space again as after any reconnect (with no resume
-// token, and the mirror starting over, as after a move).
+// loop goes on there, joining the space again as after any reconnect (with the resume
+// token, which any node of the cluster passes to the node holding the session, and the
+// mirror starting over, as after a move).
 
 import { PlazaError, type ClientErrorCode } from "./events.js";
 import { IndexTable } from "./indices.js";
@@ -242,7 +245,7 @@ export class Connection {
    * Follows a `moved`: closes the link here (this node's session is over: the client is
    * in no space here) and reconnects to the node it names through the reconnect path
    * (`followTarget` says how), saying hello with the same name and guest secret, or
-   * token, and no resume token. The first attempt goes at once; the later ones back off
+   * token, and the resume token (the node takes the session over). The first attempt goes at once; the later ones back off
    * as any reconnect (a single attempt with reconnecting off); two of them in a row that
    * cannot connect send the loop back to the address given. Throws a PlazaError, and
    * changes nothing, for a move past the policy (`moved_too_often`) or an unusable
@@ -268,9 +271,8 @@ export class Connection {
     this.link = null;
     this.stopHeartbeat();
     link?.close(1000, `moved to ${moved.node}`);
-    // The session was the old node's: the new one cannot resume it.
-    this.resumeToken = null;
-    this.lostAt = null;
+    // The next node takes the session over from this one with the resume token.
+    this.lostAt = now();
     this.state = "reconnecting";
     const reason = `the space ${JSON.stringify(moved.space)} is on node ${moved.node} (${moved.http_url})`;
     this.hooks.lost(reason);
@@ -491,9 +493,7 @@ export class Connection {
           reason = `${reason}; ${unreachable} failed connects to the node a moved named: back to ${this.origin.url}`;
           this.target = this.origin;
           this.forceWebSocket = this.originForceWebSocket;
-          // A session there, if there was one, was that node's: no resuming it elsewhere.
-          this.resumeToken = null;
-          this.lostAt = null;
+          // The resume token goes along: any node passes it on to the node holding the session.
           unreachable = 0;
           this.hooks.returning(reason);
         }

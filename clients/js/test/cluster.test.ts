@@ -159,6 +159,7 @@ describe("two live nodes of a cluster", { timeout: 90_000 }, () => {
 
     // 2. Bob asks B for the hall: B sends him to A, and he ends up in it there.
     const bob = watch("bob", await connect({ ...common, url: b.url, name: "bob", codec: "json" }));
+    const bobsSession = bob.session;
     const bobMoves: Array<[MsgOf<ServerMsg, "moved">, boolean]> = [];
     bob.on("moved", (m, following) => bobMoves.push([m, following]));
     const joined = await bob.join(SPACE).catch((e: unknown) => assert.fail(`bob's join through B failed: ${String(e)}${logs()}`));
@@ -169,6 +170,7 @@ describe("two live nodes of a cluster", { timeout: 90_000 }, () => {
     assert.equal(movedToA.node, aNode, "B sends bob to A, the owner");
     assert.equal(movedToA.http_url, a.url, "the moved names A's HTTP address");
     assert.equal(bob.url, a.url, "bob is now connected to A");
+    assert.equal(bob.session, bobsSession, "A took bob's session over from B (his resume token)");
     assert.equal(bob.state, "open");
     assert.equal(joined.id, spaceId, "bob is in alice's space");
     const cubeSeen = bob.space.object(cube);
@@ -192,6 +194,7 @@ describe("two live nodes of a cluster", { timeout: 90_000 }, () => {
       });
     const rejoined = (client: Client, who: string) => next(client, `${who} joining on B after the move`, "joined", () => client.url === b!.url);
     const waits = [movedTo(alice, "alice"), movedTo(bob, "bob"), rejoined(alice, "alice"), rejoined(bob, "bob")];
+    const sessionsOnA = { alice: alice.session, bob: bob.session };
     const started = Date.now();
     const response = await fetch(`${a.url}/api/admin/spaces/${spaceId}/move`, {
       method: "POST",
@@ -214,6 +217,7 @@ describe("two live nodes of a cluster", { timeout: 90_000 }, () => {
       assert.equal(client.url, b.url, `${who} is now connected to B`);
       assert.equal(client.state, "open", `${who} is connected`);
       assert.equal(client.space.id, spaceId, `${who} is in the hall on B`);
+      assert.equal(client.session, sessionsOnA[who], `${who} has the session she had on A`);
       for (const [what, id] of [["alice's cube", cube], ["bob's sphere", sphere]] as const) {
         assert.ok(client.space.object(id), `${who}'s mirror on B has ${what} ${id}; it has ${JSON.stringify([...client.space.objects.keys()])}`);
       }
@@ -226,6 +230,13 @@ describe("two live nodes of a cluster", { timeout: 90_000 }, () => {
     const cone = await alice.spawn({ model: "cone" });
     assert.equal((await bobSees)[0].id, cone);
     assert.deepEqual(errors, [], "no error events");
+    // One entry per person in the cluster's session list, on B.
+    const listed = await fetch(`${a.url}/api/admin/sessions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const list = (await listed.json()) as { sessions: Array<{ session: string; node: string }> };
+    for (const [who, session] of Object.entries(sessionsOnA)) {
+      const entries = list.sessions.filter((s) => s.session === session);
+      assert.deepEqual(entries.map((s) => s.node), [bNode], `${who}'s session is listed once, on B: ${JSON.stringify(list)}`);
+    }
     // The move's own timing, for the report (not asserted beyond the waits above).
     t.diagnostic(`the move took ${tookMs} ms from the request to both clients joined on B (out of service ${body.out_of_service_ms} ms)`);
   });

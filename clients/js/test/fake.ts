@@ -112,6 +112,13 @@ export class FakeServer {
   private resumeCounter = 1;
   private tick = 100;
 
+  /** `node`: a node of a cluster, whose resume tokens end in `@node` as a real node's do. */
+  constructor(readonly node = "") {}
+
+  private resumeToken(n: number): string {
+    return `resume-${n}${this.node ? `@${this.node}` : ""}`;
+  }
+
   get WebSocket(): WebSocketConstructor {
     const server = this;
     return class extends FakeSocket {
@@ -151,7 +158,7 @@ export class FakeServer {
     this.received.push({ socket, msg });
     if (this.script?.(socket, msg)) return;
     if (msg.type === "hello") {
-      const resumed = this.resumable && msg.resume === `resume-${this.resumeCounter}`;
+      const resumed = this.resumable && msg.resume === this.resumeToken(this.resumeCounter);
       socket.deliver({
         type: "welcome",
         session: SESSION_ID,
@@ -163,7 +170,7 @@ export class FakeServer {
         registered: false,
         token: "session-token",
         guest_secret: msg.secret ? null : "guest-secret",
-        resume: `resume-${++this.resumeCounter}`,
+        resume: this.resumeToken(++this.resumeCounter),
         resume_grace_secs: 30,
         resumed,
       });

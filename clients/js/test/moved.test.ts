@@ -26,8 +26,8 @@ function moved(to: string, fields: Partial<MsgOf<ServerMsg, "moved">> = {}): Msg
 }
 
 function nodes(): { a: FakeServer; b: FakeServer; options: Parameters<typeof connect>[0] } {
-  const a = new FakeServer();
-  const b = new FakeServer();
+  const a = new FakeServer("node-a");
+  const b = new FakeServer("node-b");
   return {
     a,
     b,
@@ -63,13 +63,13 @@ test("a moved while in the space: the same credentials to the node named, the sp
       `${codec}: the move, a reconnect at once, the mirror reset on the new joined`,
     );
     assert.equal(a.sockets.length, 1);
-    assert.equal(a.last.endedBy, 1000, "the old node's link closed: the session there is over");
+    assert.equal(a.last.endedBy, 1000, "the old node's link closed (the node holds the session for the next)");
     assert.equal(new URL(b.last.url).origin, "ws://node-b.test:8700");
     assert.equal(new URL(b.last.url).pathname, "/ws");
     const [hello] = b.all("hello");
     assert.equal(hello?.name, "me");
     assert.equal(hello?.secret, "guest-secret", "the guest secret the first node gave");
-    assert.equal(hello?.resume, null, "no resume token: the session was the other node's");
+    assert.equal(hello?.resume, "resume-2@node-a", "the first node's resume token: the next one takes the session over");
     assert.deepEqual(b.received.map((r) => r.msg.type), ["hello", "join"]);
     assert.equal(b.all("join")[0]?.space, "lobby");
     assert.equal(client.url, `http://${B}`);
@@ -217,7 +217,7 @@ test("a node a moved named that cannot be connected to twice in a row: back to t
   const C = "node-c.test:8700";
   for (const when of ["joining", "in the space"] as const) {
     const { a, b, options } = nodes();
-    const c = new FakeServer();
+    const c = new FakeServer("node-c");
     const client = await connect({ ...options, WebSocket: cluster({ [A]: a, [B]: b, [C]: c }) });
     const events: string[] = [];
     client.on("moved", (m, following) => events.push(`moved ${m.node} ${following}`));
@@ -228,6 +228,8 @@ test("a node a moved named that cannot be connected to twice in a row: back to t
     if (when === "joining") {
       // A sends the first join to B, dead from the start; once back, A owns the space.
       b.refusing = true;
+      // A takes its own session back, but it had sent it elsewhere: in no space, not `resumed`.
+      a.resumable = false;
       a.script = (socket, msg) => msg.type === "join" && ++joins === 1 && (socket.deliver(moved(B)), true);
       const space = await client.join("lobby");
       assert.equal(space.name, "lobby");
@@ -251,7 +253,7 @@ test("a node a moved named that cannot be connected to twice in a row: back to t
       assert.equal(client.url, `http://${C}`);
       assert.equal(b.sockets.length, 3, "the link that dropped, then two refused connects");
       assert.equal(a.sockets.length, 2);
-      assert.equal(a.all("hello")[1]?.resume, null, "B's resume token is not offered to A");
+      assert.equal(a.all("hello")[1]?.resume, "resume-2@node-b", "B's resume token goes to A, which asks B for the session");
       assert.equal(c.all("join")[0]?.space, "lobby");
       assert.deepEqual(events, [
         "reconnecting 1",
@@ -267,7 +269,7 @@ test("a node a moved named that cannot be connected to twice in a row: back to t
     }
     const [, hello] = a.all("hello");
     assert.equal(hello?.secret, "guest-secret");
-    assert.equal(hello?.resume, null);
+    assert.equal(hello?.resume, when === "joining" ? "resume-2@node-a" : "resume-2@node-b", "the last resume token goes along");
     assert.equal(client.state, "open");
     assert.equal(client.space.name, "lobby");
     assert.equal(client.space.users.size, 2);

@@ -56,6 +56,10 @@ pub fn routes(edge: &Edge) -> Router<Arc<Edge>> {
         .route("/api/admin/sessions", get(admin::sessions))
         .route("/api/admin/sessions/{id}/kick", post(admin::kick))
         .route("/api/admin/users/{name}", post(admin::set_user))
+        .route(
+            crate::cluster::sessions::TAKE_PATH,
+            post(cluster::take_session),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     let upload_routes = Router::new()
         .route(
@@ -214,6 +218,18 @@ impl Caller {
     }
 }
 
+/// Whether the request presents `Authorization: Bearer <expected>`.
+fn bearer_is(parts: &Parts, expected: &str) -> bool {
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+        .unwrap_or_default();
+    // Compare digests, so the time taken does not depend on the token's length either.
+    auth::constant_time_eq(&auth::token_hash(presented), &auth::token_hash(expected))
+}
+
 /// A request that presented the configured admin token.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminToken;
@@ -228,18 +244,7 @@ impl FromRequestParts<Arc<Edge>> for AdminToken {
                 "the admin API is off: set admin_token to switch it on",
             ));
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(auth::bearer)
-            .unwrap_or_default();
-        // Compare digests, so the time taken does not depend on the token's length either.
-        let matches = auth::constant_time_eq(
-            &auth::token_hash(presented),
-            &auth::token_hash(expected.expose()),
-        );
-        if matches {
+        if bearer_is(parts, expected.expose()) {
             Ok(Self)
         } else {
             Err(ApiError::unauthorized(

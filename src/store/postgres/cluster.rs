@@ -67,6 +67,8 @@ pub struct NodeRow {
     pub cpu: f32,
     /// Whether it is handing its spaces away to stop.
     pub draining: bool,
+    /// What other nodes present when they ask it for a session (drawn at each start).
+    pub peer_secret: crate::config::Secret,
 }
 
 /// A node as listed, with whether its heartbeat is recent.
@@ -273,8 +275,8 @@ impl PostgresStore {
         sqlx::query(
             "INSERT INTO cluster_nodes (node_id, incarnation, version, http_url, quic_port,
                  webtransport_port, cert_sha256, sessions, spaces, max_sessions, cpu, draining,
-                 started_at, heartbeat_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 peer_secret, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                      clock_timestamp(), clock_timestamp())
              ON CONFLICT (node_id) DO UPDATE SET
                  incarnation = EXCLUDED.incarnation, version = EXCLUDED.version,
@@ -283,6 +285,7 @@ impl PostgresStore {
                  cert_sha256 = EXCLUDED.cert_sha256, sessions = EXCLUDED.sessions,
                  spaces = EXCLUDED.spaces, max_sessions = EXCLUDED.max_sessions,
                  cpu = EXCLUDED.cpu, draining = EXCLUDED.draining,
+                 peer_secret = EXCLUDED.peer_secret,
                  started_at = CASE WHEN cluster_nodes.incarnation = EXCLUDED.incarnation
                                    THEN cluster_nodes.started_at ELSE EXCLUDED.started_at END,
                  heartbeat_at = EXCLUDED.heartbeat_at",
@@ -299,6 +302,7 @@ impl PostgresStore {
         .bind(i32::try_from(node.max_sessions).unwrap_or(i32::MAX))
         .bind(node.cpu)
         .bind(node.draining)
+        .bind(node.peer_secret.expose())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -320,7 +324,7 @@ impl PostgresStore {
     pub async fn nodes(&self, live_ms: u64) -> Result<Vec<NodeListing>, StoreError> {
         let rows = sqlx::query(
             "SELECT node_id, incarnation, version, http_url, quic_port, webtransport_port,
-                    cert_sha256, sessions, spaces, max_sessions, cpu, draining,
+                    cert_sha256, sessions, spaces, max_sessions, cpu, draining, peer_secret,
                     CASE WHEN heartbeat_at = '-infinity' THEN NULL ELSE
                     (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::int8 END
                         AS silent_ms
@@ -351,6 +355,9 @@ impl PostgresStore {
                         max_sessions: count(row, "max_sessions")?,
                         cpu: row.try_get("cpu")?,
                         draining: row.try_get("draining")?,
+                        peer_secret: crate::config::Secret::new(
+                            row.try_get::<String, _>("peer_secret")?,
+                        ),
                     },
                     live: silent.is_some_and(|ms| ms <= live_ms as i64),
                     silent_ms: silent.unwrap_or(i64::MAX),

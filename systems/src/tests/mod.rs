@@ -100,6 +100,7 @@ fn connect_with(conn: u64, user: u128, strikes: Strikes) -> Input {
         name: Arc::from(format!("user{user}")),
         admin: false,
         strikes,
+        continued_from_ms: None,
         meta: SessionMeta {
             transport: Transport::WebSocket,
             client_addr: None,

@@ -90,3 +90,87 @@ fn a_held_session_is_taken_back_unseen_or_ends_when_its_grace_is_over() {
         "too late: the new connection is told and closed"
     );
 }
+
+/// A session another node took over leaves this world without an end: the space sees it
+/// go, and neither a disconnect nor the session's end is recorded here, where the next
+/// node would contradict it. Continued there, its connect is not logged a second time and
+/// it keeps its start.
+#[test]
+fn a_session_handed_to_another_node_leaves_without_ending_and_continues_there_unlogged() {
+    let mut world = Harness::new();
+    world.join_new(1, 1, "lobby");
+    world.join_new(2, 2, "lobby");
+    let user = Uuid::from_u128(1);
+    let (out, writes) = world.step(vec![Input::HandOver { conn: ConnId(1) }]);
+    assert!(
+        events_for(&out, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Delta(d) if d.left.contains(&user))),
+        "the people in the space see it go"
+    );
+    assert!(
+        writes.rows.sessions.iter().all(|s| s.ended_ms.is_none()),
+        "no end recorded: {:?}",
+        writes.rows.sessions
+    );
+    assert!(
+        !writes
+            .rows
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Disconnect),
+        "no disconnect logged"
+    );
+    let (out, _) = world.step(vec![cmd(
+        1,
+        Command::Pose {
+            transform: Transform::default(),
+        },
+    )]);
+    assert!(
+        events_for(&out, 1).is_empty(),
+        "the connection is no one's now"
+    );
+
+    let Input::Connect {
+        conn,
+        session,
+        user: who,
+        name,
+        admin,
+        meta,
+        strikes,
+        ..
+    } = connect(3, 1)
+    else {
+        unreachable!("connect() makes a Connect")
+    };
+    let (_, writes) = world.step(vec![Input::Connect {
+        conn,
+        session,
+        user: who,
+        name,
+        admin,
+        meta,
+        strikes,
+        continued_from_ms: Some(500),
+    }]);
+    assert_eq!(
+        writes
+            .rows
+            .sessions
+            .iter()
+            .map(|s| s.started_ms)
+            .collect::<Vec<_>>(),
+        vec![500],
+        "the session keeps its start"
+    );
+    assert!(
+        !writes
+            .rows
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Connect),
+        "its connect was logged where it began"
+    );
+}
