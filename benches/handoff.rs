@@ -13,7 +13,9 @@
 //! because each newcomer is sent the whole space; failover with leases of 2 s and 6 s).
 //! Under `cargo test` it runs one small case of each. Both nodes, the clients and the
 //! databases share this machine's cores. `HANDOFF_OBJECTS=N` runs only the case of N
-//! objects; `HANDOFF_SLICE=N` sets `load_slice_objects` on both nodes.
+//! objects; `HANDOFF_SLICE=N` sets `load_slice_objects` on both nodes. Clients follow with
+//! their resume token, so B takes each session over from A (checked: the same session id);
+//! `HANDOFF_SESSIONS=new` follows without it, each client starting a new session on B.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,6 +92,19 @@ async fn until_joined(client: &mut Client) -> Option<ServerMsg> {
     }
 }
 
+/// Waits for `welcome` and then `joined` (or `moved`): the session id, and that message.
+async fn until_welcome_and_joined(client: &mut Client) -> (Uuid, Option<ServerMsg>) {
+    loop {
+        match client.next().await {
+            Ok(Received::Msg(ServerMsg::Welcome { session, .. })) => {
+                return (session, until_joined(client).await);
+            }
+            Ok(Received::Msg(_)) => {}
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+}
+
 /// One client: joins through A, waits for `moved`, follows to B; the pause it saw (to
 /// `joined`) and the time until it had all `objects`, ms.
 async fn client(
@@ -101,13 +116,16 @@ async fn client(
     let mut link = hello_and_join(a, &ClientMsg::hello(format!("c{n}"))).await;
     let mut secret = None;
     let mut name = String::new();
+    let (mut session, mut resume) = (Uuid::nil(), None);
     loop {
         match link.next().await.expect("reads") {
             Received::Msg(ServerMsg::Welcome {
                 guest_secret,
                 name: given,
+                session: id,
+                resume: token,
                 ..
-            }) => (secret, name) = (guest_secret, given),
+            }) => (secret, name, session, resume) = (guest_secret, given, id, token),
             Received::Msg(ServerMsg::Joined { .. }) => break,
             _ => {}
         }
@@ -130,16 +148,20 @@ async fn client(
         .await
         .expect("follows");
     let secret = secret.expect("a new guest gets a secret");
-    link.send(&ClientMsg::hello_again(name, secret))
-        .await
-        .expect("hello");
+    let takeover = std::env::var("HANDOFF_SESSIONS").map_or(true, |v| v != "new");
+    let hello = ClientMsg::hello_again(name, secret).resuming(resume.filter(|_| takeover));
+    link.send(&hello).await.expect("hello");
     link.send(&ClientMsg::Join {
         space: to.space.clone(),
         request: None,
     })
     .await
     .expect("join");
-    let mut have: std::collections::HashSet<Uuid> = match until_joined(&mut link).await {
+    let (welcome, joined) = until_welcome_and_joined(&mut link).await;
+    if takeover {
+        assert_eq!(welcome, session, "B took the session over from A");
+    }
+    let mut have: std::collections::HashSet<Uuid> = match joined {
         Some(ServerMsg::Joined { objects, .. }) => objects.iter().map(|o| o.id).collect(),
         other => panic!("expected joined at B, got {other:?}"),
     };
