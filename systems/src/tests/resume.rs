@@ -132,29 +132,15 @@ fn a_session_handed_to_another_node_leaves_without_ending_and_continues_there_un
         "the connection is no one's now"
     );
 
+    let mut continued = connect(3, 1);
     let Input::Connect {
-        conn,
-        session,
-        user: who,
-        name,
-        admin,
-        meta,
-        strikes,
-        ..
-    } = connect(3, 1)
+        continued_from_ms, ..
+    } = &mut continued
     else {
         unreachable!("connect() makes a Connect")
     };
-    let (_, writes) = world.step(vec![Input::Connect {
-        conn,
-        session,
-        user: who,
-        name,
-        admin,
-        meta,
-        strikes,
-        continued_from_ms: Some(500),
-    }]);
+    *continued_from_ms = Some(500);
+    let (_, writes) = world.step(vec![continued]);
     assert_eq!(
         writes
             .rows
