@@ -114,7 +114,8 @@ impl WriteProbe {
 /// Settings of the writer.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Time between flushes.
+    /// Time from the start of one flush to the start of the next (a flush that takes
+    /// longer is followed at once).
     pub flush_interval: Duration,
     /// Most rows per statement.
     pub max_batch_rows: usize,
@@ -333,8 +334,11 @@ impl Writer {
                     None => break,
                 },
                 () = sleep_until(next_flush) => {
+                    let started = Instant::now();
                     self.flush(Some(&mut rx)).await;
-                    next_flush = Instant::now() + self.config.flush_interval;
+                    // Start to start: a flush that took longer than the interval is followed
+                    // at once, so a writer that cannot keep up never also sits idle.
+                    next_flush = (started + self.config.flush_interval).max(Instant::now());
                 }
             }
         }
@@ -380,19 +384,65 @@ impl Writer {
         report
     }
 
-    /// One flush: the durable store if it is due, then Redis if it is due. While the
-    /// stores are written, `rx` (if given) keeps being drained into the pending map, so the
-    /// tick thread's channel does not fill during a long write.
-    async fn flush(&mut self, mut rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
+    /// One flush: the durable store and Redis, each if it is due, written at the same time.
+    /// Redis gets the snapshot changes of the durable writes that committed before this
+    /// flush, so it is never ahead of the durable store. While the stores are written,
+    /// `rx` (if given) keeps being drained into the pending map, so the tick thread's
+    /// channel does not fill during a long write.
+    async fn flush(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
         let now = Instant::now();
-        if self.durable.due(now) {
-            self.flush_durable(rx.as_deref_mut()).await;
+        let durable = if self.durable.due(now) {
+            let (batch, oldest) = lock(&self.pending).take(&self.stats);
+            if batch.is_empty() {
+                lock(&self.pending).written(None, &self.stats);
+                None
+            } else {
+                Some((batch, oldest))
+            }
+        } else {
+            None
+        };
+        let snapshot = if self.store.snapshots.is_some() && self.redis.due(now) {
+            let presence = lock(&self.pending).take_presence();
+            self.snapshot.merge_presence(presence);
+            (!self.snapshot.is_empty()).then(|| std::mem::take(&mut self.snapshot))
+        } else {
+            if self.store.snapshots.is_none() {
+                // Presence goes nowhere without Redis.
+                lock(&self.pending).take_presence();
+            }
+            None
+        };
+        let started = Instant::now();
+        let (durable, snapshot) = {
+            let durable_write = async {
+                match durable {
+                    Some((batch, oldest)) => Some((self.write_batch(batch).await, oldest)),
+                    None => None,
+                }
+            };
+            let redis_write = async {
+                match snapshot {
+                    Some(changes) => {
+                        let result = self.write_redis(&changes).await;
+                        Some((changes, result))
+                    }
+                    None => None,
+                }
+            };
+            receive_while(
+                async { tokio::join!(durable_write, redis_write) },
+                rx,
+                &self.pending,
+                &self.stats,
+            )
+            .await
+        };
+        if let Some((outcome, oldest)) = durable {
+            self.durable_written(outcome, oldest, started).await;
         }
-        if self.store.snapshots.is_some() && self.redis.due(now) {
-            self.flush_redis(rx).await;
-        } else if self.store.snapshots.is_none() {
-            // Presence goes nowhere without Redis.
-            lock(&self.pending).take_presence();
+        if let Some((changes, result)) = snapshot {
+            self.redis_written(changes, result);
         }
         let pending = lock(&self.pending);
         self.stats
@@ -406,14 +456,14 @@ impl Writer {
             .store(self.snapshot.len() as u64, Ordering::Relaxed);
     }
 
-    async fn flush_durable(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
-        let (batch, oldest) = lock(&self.pending).take(&self.stats);
-        if batch.is_empty() {
-            lock(&self.pending).written(None, &self.stats);
-            return;
-        }
-        let started = Instant::now();
-        let outcome = receive_while(self.write_batch(batch), rx, &self.pending, &self.stats).await;
+    /// Accounts for one durable write: committed parts go on to the snapshot, refused rows
+    /// to the dead-letter table, the rest is pending again with a backoff.
+    async fn durable_written(
+        &mut self,
+        outcome: Outcome,
+        oldest: Option<Instant>,
+        started: Instant,
+    ) {
         self.drop_fenced(&outcome.fenced);
         for (part, _) in &outcome.written {
             self.store.deletions.finished(&part.spaces_deleted);
@@ -618,31 +668,23 @@ impl Writer {
         }
     }
 
-    async fn flush_redis(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
+    /// Writes snapshot changes to Redis: outside a cluster every space with epoch 0, in one
+    /// only the spaces this node owns, with their epochs.
+    async fn write_redis(&self, changes: &SnapshotChanges) -> Result<(), StoreError> {
         let Some(redis) = &self.store.snapshots else {
-            return;
+            return Ok(());
         };
-        let presence = lock(&self.pending).take_presence();
-        self.snapshot.merge_presence(presence);
-        if self.snapshot.is_empty() {
-            return;
-        }
-        let changes = std::mem::take(&mut self.snapshot);
         let fences = self.config.fences.as_deref();
-        // Outside a cluster every space is written with epoch 0; in one, only the spaces
-        // this node owns, with their epochs.
         let epoch_of = |space| match fences {
             None => Some(0),
             Some(fences) => fences.fence(space).map(|fence| fence.epoch),
         };
-        match receive_while(
-            redis.write(&changes, epoch_of),
-            rx,
-            &self.pending,
-            &self.stats,
-        )
-        .await
-        {
+        redis.write(changes, epoch_of).await
+    }
+
+    /// Accounts for one Redis write: what failed is kept for the next, after a backoff.
+    fn redis_written(&mut self, changes: SnapshotChanges, result: Result<(), StoreError>) {
+        match result {
             Ok(()) => {
                 if !self.redis.backoff.is_zero() {
                     tracing::info!("redis is back; snapshots and presence updated");
