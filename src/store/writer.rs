@@ -391,53 +391,25 @@ impl Writer {
     /// channel does not fill during a long write.
     async fn flush(&mut self, rx: Option<&mut mpsc::Receiver<(Instant, WriteSet)>>) {
         let now = Instant::now();
-        let durable = if self.durable.due(now) {
-            let (batch, oldest) = lock(&self.pending).take(&self.stats);
-            if batch.is_empty() {
-                lock(&self.pending).written(None, &self.stats);
-                None
-            } else {
-                Some((batch, oldest))
-            }
-        } else {
-            None
-        };
-        let snapshot = if self.store.snapshots.is_some() && self.redis.due(now) {
-            let presence = lock(&self.pending).take_presence();
-            self.snapshot.merge_presence(presence);
-            (!self.snapshot.is_empty()).then(|| std::mem::take(&mut self.snapshot))
-        } else {
-            if self.store.snapshots.is_none() {
-                // Presence goes nowhere without Redis.
-                lock(&self.pending).take_presence();
-            }
-            None
-        };
+        let durable = self.take_durable(now);
+        let snapshot = self.take_snapshot(now);
         let started = Instant::now();
-        let (durable, snapshot) = {
-            let durable_write = async {
-                match durable {
-                    Some((batch, oldest)) => Some((self.write_batch(batch).await, oldest)),
-                    None => None,
-                }
-            };
-            let redis_write = async {
-                match snapshot {
-                    Some(changes) => {
-                        let result = self.write_redis(&changes).await;
-                        Some((changes, result))
-                    }
-                    None => None,
-                }
-            };
-            receive_while(
-                async { tokio::join!(durable_write, redis_write) },
-                rx,
-                &self.pending,
-                &self.stats,
-            )
-            .await
+        let durable_write = async {
+            let (batch, oldest) = durable?;
+            Some((self.write_batch(batch).await, oldest))
         };
+        let redis_write = async {
+            let changes = snapshot?;
+            let result = self.write_redis(&changes).await;
+            Some((changes, result))
+        };
+        let (durable, snapshot) = receive_while(
+            async { tokio::join!(durable_write, redis_write) },
+            rx,
+            &self.pending,
+            &self.stats,
+        )
+        .await;
         if let Some((outcome, oldest)) = durable {
             self.durable_written(outcome, oldest, started).await;
         }
@@ -454,6 +426,34 @@ impl Writer {
         self.stats
             .redis_pending
             .store(self.snapshot.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The pending rows to write, if the durable store is due and anything is pending.
+    fn take_durable(&mut self, now: Instant) -> Option<(Rows, Option<Instant>)> {
+        if !self.durable.due(now) {
+            return None;
+        }
+        let (batch, oldest) = lock(&self.pending).take(&self.stats);
+        if batch.is_empty() {
+            lock(&self.pending).written(None, &self.stats);
+            return None;
+        }
+        Some((batch, oldest))
+    }
+
+    /// The snapshot changes (presence merged in) to write, if Redis is due and anything
+    /// changed. Without Redis, presence is dropped: it goes nowhere else.
+    fn take_snapshot(&mut self, now: Instant) -> Option<SnapshotChanges> {
+        if self.store.snapshots.is_none() {
+            lock(&self.pending).take_presence();
+            return None;
+        }
+        if !self.redis.due(now) {
+            return None;
+        }
+        let presence = lock(&self.pending).take_presence();
+        self.snapshot.merge_presence(presence);
+        (!self.snapshot.is_empty()).then(|| std::mem::take(&mut self.snapshot))
     }
 
     /// Accounts for one durable write: committed parts go on to the snapshot, refused rows
