@@ -628,6 +628,8 @@ async fn hello_and_join(
                         .await?;
                     continue 'connection;
                 }
+                // A full space: the bot waits in its line until `joined`.
+                Received::Msg(ServerMsg::Queued { .. }) => {}
                 Received::Msg(ServerMsg::Error { code, message, .. }) => {
                     bail!("refused: {code:?}: {message}")
                 }

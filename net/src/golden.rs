@@ -155,6 +155,14 @@ fn cases() -> Vec<Case> {
             "cert_sha256": "ab01"}),
         ),
         server(
+            "queued",
+            json!({"type": "queued", "space": "lobby", "position": 3}),
+        ),
+        server(
+            "error_full",
+            json!({"type": "error", "code": "full", "message": "the line is full", "ref": 1}),
+        ),
+        server(
             "delta",
             json!({"type": "delta", "tick": 101,
             "objects": [{"id": O, "index": 0, "model": "cube", "transform": transform(1.0, 2.0),

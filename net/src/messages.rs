@@ -122,6 +122,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// The feature is switched off on this server.
     Disabled,
+    /// The space is full and so many people already wait to enter it that the line is
+    /// full too: try again later.
+    Full,
 }
 
 /// What a screen share shows.
@@ -484,5 +487,15 @@ pub enum ServerMsg {
         webtransport_port: u16,
         /// SHA-256 of the certificate its QUIC and WebTransport present, hex.
         cert_sha256: String,
+    },
+    /// Answer to `join` when the space is full (`max_people_per_space`): the client waits in
+    /// its line, first come first in. Sent again when its place changes (at most about once
+    /// a second); `joined` follows when it is let in. `leave` (or joining elsewhere) gives
+    /// the place up; it answers with `left` for this space.
+    Queued {
+        /// The space's name.
+        space: String,
+        /// Place in line: 1 is next in.
+        position: u32,
     },
 }

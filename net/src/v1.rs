@@ -484,8 +484,12 @@ impl ServerMsg {
                 vanished: vanished.clone(),
                 hidden: hidden.clone(),
             },
+            // Version 1 knows no `full`.
             Now::Error { code, message, .. } => Self::Error {
-                code: *code,
+                code: match code {
+                    ErrorCode::Full => ErrorCode::Unavailable,
+                    other => *other,
+                },
                 message: message.clone(),
             },
             Now::ScreenShare { share, active } => Self::ScreenShare {
@@ -512,6 +516,13 @@ impl ServerMsg {
                 code: ErrorCode::Unavailable,
                 message: format!(
                     "space {space:?} is on another node: connect to {http_url}/ws and join it there"
+                ),
+            },
+            // Nor `queued`: its join waits (`joined` comes when it is let in).
+            Now::Queued { space, position } => Self::Error {
+                code: ErrorCode::Unavailable,
+                message: format!(
+                    "space {space:?} is full: you are number {position} in line and enter when it is your turn"
                 ),
             },
         })

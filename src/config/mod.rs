@@ -150,6 +150,14 @@ pub struct Config {
     /// deltas. A big space then costs several short ticks instead of stalling every
     /// space's tick. Default 1000 (about 1.5 ms of tick time; docs/benchmarks.md).
     pub load_slice_objects: usize,
+    /// People one space holds at once; 0 is no limit. Who joins a full space waits in its
+    /// join queue (told its place, `queued`, about once a second) and enters when someone
+    /// leaves, first come first in; server admins and the space's admins enter anyway (an
+    /// event's hosts, moderators). Default 0.
+    pub max_people_per_space: usize,
+    /// The longest one space's join queue grows; who joins a full space when its queue is
+    /// this long is refused with `full`. At most `max_connections`. Default 1000.
+    pub join_queue_per_space: usize,
     /// Client commands waiting for the next tick before new ones are refused with
     /// `rate_limited`. Default 65536.
     pub inbox_capacity: usize,
@@ -345,6 +353,8 @@ impl Default for Config {
             max_objects_per_space: 100_000,
             max_temporary_spaces_per_user: 100,
             load_slice_objects: 1_000,
+            max_people_per_space: 0,
+            join_queue_per_space: 1_000,
             inbox_capacity: 65_536,
             outbound_queue_frames: 1024,
             write_timeout_ms: 10_000,
@@ -452,6 +462,8 @@ impl Config {
                 .div_ceil(1000)
                 .max(1),
             load_slice_objects: self.load_slice_objects,
+            max_people_per_space: self.max_people_per_space,
+            join_queue_per_space: self.join_queue_per_space,
         }
     }
 

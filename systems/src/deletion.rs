@@ -95,6 +95,9 @@ pub(crate) fn take_out(world: &mut World, space: Entity, tell: impl Fn(&mut Worl
     for waiting in crate::sessions::take_waiting(world, &name) {
         tell(world, waiting);
     }
+    for queued in crate::queue::take_all(world, space) {
+        tell(world, queued);
+    }
     let objects: Vec<(Entity, Option<Uuid>)> = world
         .get::<SpaceContents>(space)
         .map(|c| c.objects.iter().copied().collect::<Vec<_>>())

@@ -12,6 +12,7 @@ mod ingest;
 mod interest;
 mod objects;
 mod persist;
+pub mod queue;
 mod replicate;
 mod reply;
 mod resources;

@@ -45,6 +45,13 @@ pub struct Limits {
     /// [`crate::components::Backfill`]). A big space then costs several short ticks rather
     /// than one long one.
     pub load_slice_objects: usize,
+    /// People one space holds at once (0: no limit). Those who come when it is full wait
+    /// in its join queue ([`crate::queue`]); server admins and the space's admins enter
+    /// anyway.
+    pub max_people_per_space: usize,
+    /// The longest a space's join queue grows; who comes when it is that long is refused
+    /// with `full`.
+    pub join_queue_per_space: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +64,8 @@ impl Default for Limits {
             view_budget_bytes: 16 * 1024,
             settle_ticks: 4,
             load_slice_objects: 1_000,
+            max_people_per_space: 0,
+            join_queue_per_space: 1_000,
         }
     }
 }

@@ -7,7 +7,7 @@ use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use crate::grid::{self, Grid};
 use crate::{
     IdGen, Inbox, Index, Limits, LoadRequests, Outbox, SimTime, SpaceLoads, TickLog, WriteSetOut,
-    ingest, interest, persist, replicate, sessions,
+    ingest, interest, persist, queue, replicate, sessions,
 };
 
 /// The schedule run once per tick.
@@ -68,7 +68,11 @@ impl Plugin for WorldPlugin {
             .init_resource::<TickLog>()
             .add_systems(
                 Tick,
-                (ingest::apply_inputs, sessions::load_slices)
+                (
+                    ingest::apply_inputs,
+                    sessions::load_slices,
+                    queue::admit_waiting,
+                )
                     .chain()
                     .in_set(Stage::Ingest),
             )

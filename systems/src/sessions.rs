@@ -73,6 +73,7 @@ pub(crate) fn disconnect(world: &mut World, conn: ConnId) {
     let Some(session) = world.resource_mut::<Index>().sessions.remove(&conn) else {
         return;
     };
+    crate::queue::stop_waiting(world, session);
     exit_space(world, session);
     log_event(world, session, EventKind::Disconnect, None, None);
     let ended_ms = world.resource::<SimTime>().unix_ms;
@@ -91,6 +92,7 @@ pub(crate) fn hand_over(world: &mut World, conn: ConnId) {
     let Some(session) = world.resource_mut::<Index>().sessions.remove(&conn) else {
         return;
     };
+    crate::queue::stop_waiting(world, session);
     exit_space(world, session);
     world.despawn(session);
 }
@@ -105,16 +107,27 @@ fn session_record(session: &Session, ended_ms: Option<i64>) -> SessionRecord {
     }
 }
 
-/// `join`: enter a loaded space at once, or ask the store for it and wait.
+/// `join`: enter a loaded space at once (or wait in its line if it is full), or ask the
+/// store for it and wait.
 pub(crate) fn join(world: &mut World, session: Entity, name: Arc<str>) {
     let loaded = world.resource::<Index>().spaces.get(&name).copied();
+    if world
+        .get::<crate::queue::Waiting>(session)
+        .is_some_and(|w| Some(w.0) != loaded)
+    {
+        // Joining elsewhere gives up one's place in line.
+        crate::queue::stop_waiting(world, session);
+    }
     if let Some(space) = loaded {
         if world.get::<InSpace>(session) == Some(&InSpace(space)) {
             // Joining the space one is in again: resend its state.
             world.entity_mut(session).insert(JustJoined);
         } else if admitted(world, session, space) {
-            exit_space(world, session);
-            enter(world, session, space);
+            if crate::queue::has_room(world, session, space) {
+                admit(world, session, space);
+            } else {
+                crate::queue::wait(world, session, space);
+            }
         }
         return;
     }
@@ -129,9 +142,18 @@ pub(crate) fn join(world: &mut World, session: Entity, name: Arc<str>) {
     }
 }
 
-/// `leave`.
+/// `leave`: leaves the space one is in, and the line one waits in.
 pub(crate) fn leave(world: &mut World, session: Entity) {
     world.entity_mut(session).remove::<WantsSpace>();
+    if let Some(waited) = crate::queue::stop_waiting(world, session) {
+        let waited = world.get::<Space>(waited).map(|s| s.id);
+        if let (Some(conn), Some(space)) = (conn_of(world, session), waited) {
+            send(world, conn, Event::Left { space });
+        }
+        if world.get::<InSpace>(session).is_none() {
+            return;
+        }
+    }
     let Some(space) = joined_space(world, session) else {
         return;
     };
@@ -277,6 +299,7 @@ fn spawn_space(
             ChatLog(chat),
             Access(access),
             ScreenShares::default(),
+            crate::queue::JoinQueue::default(),
         ))
         .id()
 }
@@ -312,15 +335,26 @@ fn spawn_objects(world: &mut World, space: Entity, objects: Vec<ObjectState>) {
     world.resource_mut::<Index>().objects.extend(entities);
 }
 
-/// Puts a session into a space. A user is in a space at most once: an older session of
-/// the same user there is closed ("replaced").
+/// Puts a session that waited for a space to load into it, if it may enter and the space
+/// has room; into its line if it is full.
 fn enter(world: &mut World, session: Entity, space: Entity) {
-    let Some(user) = world.get::<Session>(session).map(|s| s.user) else {
-        return;
-    };
     if !admitted(world, session, space) {
         return;
     }
+    if crate::queue::has_room(world, session, space) {
+        admit(world, session, space);
+    } else {
+        crate::queue::wait(world, session, space);
+    }
+}
+
+/// Puts a session into a space (leaving the one it was in, if any). A user is in a space at
+/// most once: an older session of the same user there is closed ("replaced").
+pub(crate) fn admit(world: &mut World, session: Entity, space: Entity) {
+    let Some(user) = world.get::<Session>(session).map(|s| s.user) else {
+        return;
+    };
+    exit_space(world, session);
     let members = world
         .get::<SpaceContents>(space)
         .map(|c| c.members.clone())
@@ -396,6 +430,16 @@ pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAcc
             .is_some_and(|s| s.admin || access.may_enter(s.user));
         if !allowed {
             leave(world, member);
+        }
+    }
+    for waiting in crate::queue::waiting_for(world, space) {
+        let allowed = world
+            .get::<Session>(waiting)
+            .is_some_and(|s| s.admin || access.may_enter(s.user));
+        if !allowed {
+            crate::queue::stop_waiting(world, waiting);
+            let message = "the space became private: ask one of its admins for an invitation";
+            send_error(world, waiting, ErrorKind::Forbidden, message.into());
         }
     }
     if let Some(mut current) = world.get_mut::<Access>(space) {

@@ -337,6 +337,15 @@ pub enum Event {
         /// Where it is.
         to: NodeAddress,
     },
+    /// The space joined is full: the recipient waits in its line, at this place (1: next
+    /// in). Sent on joining the line and again when the place changes; `joined` follows
+    /// when it is let in.
+    Queued {
+        /// The space's name.
+        space: Arc<str>,
+        /// Place in line, from 1.
+        position: u32,
+    },
 }
 
 /// Why the world refused a command.
@@ -352,6 +361,8 @@ pub enum ErrorKind {
     TooLarge,
     /// The store could not be read; retry later.
     Unavailable,
+    /// The space is full and so is its join queue; try again later.
+    Full,
 }
 
 /// What a screen share shows.

@@ -143,3 +143,70 @@ async fn addresses_are_limited_for_http_and_new_connections() {
     assert!(quic.is_err(), "a QUIC handshake over the limit is refused");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_space_queues_joiners_tells_them_their_place_and_refuses_past_its_line() {
+    let server = TestServer::start_with(|c| {
+        c.max_people_per_space = 1;
+        c.join_queue_per_space = 1;
+    })
+    .await;
+    let mut alice = Client::hello(server.addr(), Codec::Json, "alice").await;
+    let mut bob = Client::hello_quic(&server, "bob").await;
+    let mut carol = Client::hello(server.addr(), Codec::Postcard, "carol").await;
+    alice.join("stage").await;
+    bob.join("foyer").await;
+    bob.send(&ClientMsg::Join {
+        space: "stage".into(),
+        request: Some(4),
+    })
+    .await;
+    let place = bob
+        .recv_until(|m| match m {
+            ServerMsg::Queued { space, position } => Some((space.clone(), *position)),
+            ServerMsg::Joined { name, .. } if name == "stage" => panic!("entered a full space"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(place, ("stage".to_string(), 1));
+    carol
+        .send(&ClientMsg::Join {
+            space: "stage".into(),
+            request: Some(9),
+        })
+        .await;
+    let refusal = carol
+        .recv_until(|m| match m {
+            ServerMsg::Error {
+                code,
+                message,
+                request,
+            } => Some((*code, message.clone(), *request)),
+            _ => None,
+        })
+        .await;
+    assert_eq!((refusal.0, refusal.2), (ErrorCode::Full, Some(9)));
+    assert!(refusal.1.contains("full"), "says why: {}", refusal.1);
+
+    // Bob waits in the foyer: he still hears it.
+    carol.join("foyer").await;
+    carol
+        .send(&ClientMsg::Chat {
+            text: "hi bob".into(),
+            request: None,
+        })
+        .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "hi bob").then_some(()))
+        .await;
+
+    // Alice leaves the stage: bob is let in.
+    alice.send(&ClientMsg::Leave).await;
+    let joined = bob
+        .recv_until(|m| match m {
+            ServerMsg::Joined { name, users, .. } => Some((name.clone(), users.len())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(joined, ("stage".to_string(), 1));
+    server.stop().await;
+}

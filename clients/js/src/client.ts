@@ -95,6 +95,13 @@ export type ClientEvents = Omit<MirrorEvents, "error"> & {
    * too often: an `error` or the join's rejection says why) and is now in no space.
    */
   moved: [moved: MsgOf<ServerMsg, "moved">, following: boolean];
+  /**
+   * The space being joined is full: the client waits in its line at `position` (1: next
+   * in), and stays in the space it was in meanwhile. Comes again as the line moves; the
+   * join resolves (with `joined`) when it is let in, and does not time out while it waits.
+   * `leave()` gives the place up.
+   */
+  queued: [space: string, position: number];
   /** WebTransport was not used, and why. */
   fallback: [reason: string];
   /** For good: the client will not reconnect. */
@@ -258,6 +265,8 @@ export class Client {
   /** Leaves the space. */
   leave(): Promise<void> {
     this.desiredSpace = null;
+    // A join still waiting (in a full space's line, say) is given up with it.
+    this.joinRequest?.outgoing.fail("superseded", "a leave came after it");
     return this.request("leave", null, { type: "leave" }, (msg) => (msg.type === "left" ? null : undefined));
   }
 
@@ -426,6 +435,10 @@ export class Client {
         break;
       case "moved":
         this.onMoved(msg);
+        break;
+      case "queued":
+        if (msg.space === this.joinRequest?.space) this.requests.queued();
+        this.events.emit("queued", msg.space, msg.position);
         break;
     }
     this.requests.answer(msg);

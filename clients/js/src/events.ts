@@ -11,7 +11,7 @@ export type ClientErrorCode =
   | "disconnected"
   /** The client was closed (by `close()`, or for good by the server). */
   | "closed"
-  /** A newer request of the same kind replaced it (a `join` of another space). */
+  /** A newer request replaced it (a `join` of another space, or a `leave` after a `join`). */
   | "superseded"
   /** Too many requests waited for a connection; see `maxQueuedMessages`. */
   | "queue_full"

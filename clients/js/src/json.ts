@@ -298,6 +298,8 @@ export function decodeServerJson(text: string): ServerMsg {
         webtransport_port: f.u16("webtransport_port"),
         cert_sha256: f.string("cert_sha256"),
       };
+    case "queued":
+      return { type, space: f.string("space"), position: f.u32("position") };
   }
 }
 

@@ -352,6 +352,10 @@ export function encodeServerPostcard(msg: ServerMsg, baseOf: (index: number) => 
       w.u16(msg.webtransport_port);
       w.string(msg.cert_sha256);
       break;
+    case "queued":
+      w.string(msg.space);
+      w.varint(msg.position);
+      break;
   }
   return w.finish();
 }
@@ -449,6 +453,9 @@ export function readServerPostcard(frame: Uint8Array): { msg: ServerMsg; coded: 
         webtransport_port: r.u16(),
         cert_sha256: r.string(),
       };
+      break;
+    case "queued":
+      msg = { type, space: r.string(), position: r.u32() };
       break;
   }
   r.end("message");

@@ -25,7 +25,7 @@ export interface PendingRequest {
 }
 
 /** Error codes the server may send without a ref for a join it refused after loading the space. */
-const JOIN_REFUSALS_WITHOUT_REF: readonly ErrorCode[] = ["unavailable", "forbidden"];
+const JOIN_REFUSALS_WITHOUT_REF: readonly ErrorCode[] = ["unavailable", "forbidden", "full"];
 
 export class Requests {
   private lastRef = 0;
@@ -94,6 +94,18 @@ export class Requests {
       if (!request.sent) continue;
       const outcome = request.answer(msg);
       if (outcome !== undefined) request.resolve(outcome);
+    }
+  }
+
+  /**
+   * A join was answered with `queued`: the space is full and it waits in line, which may
+   * take longer than any answer, so its clock stops (`joined`, a refusal or `leave` end it).
+   */
+  queued(): void {
+    for (const request of this.pending) {
+      if (request.kind !== "join" || !request.sent || !request.timer) continue;
+      clearTimeout(request.timer);
+      request.timer = null;
     }
   }
 

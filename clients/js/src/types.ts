@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   "unavailable",
   "unauthorized",
   "disabled",
+  "full",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -195,6 +196,18 @@ export type ServerMsg =
       webtransport_port: number;
       /** Hex SHA-256 of the certificate its QUIC and WebTransport present. */
       cert_sha256: string;
+    }
+  | {
+      /**
+       * The space joined is full: the client waits in its line (and stays in the space it
+       * was in, if any). Sent again when the place changes, about once a second at most;
+       * `joined` follows when it is let in. `leave` gives the place up.
+       */
+      type: "queued";
+      /** The space's name. */
+      space: string;
+      /** Place in line: 1 is next in. A u32. */
+      position: number;
     };
 
 /** The message of a union with a given `type`. */
@@ -231,6 +244,7 @@ export const SERVER_TYPES = [
   "signal",
   "motion",
   "moved",
+  "queued",
 ] as const satisfies readonly ServerMsg["type"][];
 
 /** The protocol version this SDK speaks. */

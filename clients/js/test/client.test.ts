@@ -230,3 +230,44 @@ test("closing while the hello is unanswered rejects connect at once", async () =
   assert.ok(error instanceof PlazaError && error.code === "closed");
   assert.ok(Date.now() - started < 1000);
 });
+
+test("a join of a full space waits in line past the request timeout and resolves when let in", async () => {
+  const server = new FakeServer();
+  server.script = (socket, msg) => {
+    if (msg.type === "join" && msg.space === "stage") {
+      socket.deliver({ type: "queued", space: "stage", position: 2 });
+      return true;
+    }
+    return false;
+  };
+  const client = await start(server, { requestTimeoutMs: 60 });
+  const places: number[] = [];
+  client.on("queued", (space, position) => places.push(space === "stage" ? position : -1));
+  const entering = client.join("stage");
+  await settle();
+  server.last.deliver({ type: "queued", space: "stage", position: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  assert.deepEqual(places, [2, 1], "each place is an event");
+  assert.equal(client.space.name, "lobby", "still in the space it was in");
+  server.last.deliver(server.joined("stage"));
+  assert.equal((await entering).name, "stage", "no timeout while waiting; joined resolves it");
+
+  // A full line refuses the join with `full`; leaving gives a place up.
+  server.script = (socket, msg) => {
+    if (msg.type === "join" && msg.space === "arena") socket.deliver({ type: "error", code: "full", message: "the line is full", ref: msg.ref });
+    if (msg.type === "join" && msg.space === "hall") socket.deliver({ type: "queued", space: "hall", position: 7 });
+    return msg.type === "join";
+  };
+  const refused = await client.join("arena").catch((e: unknown) => e);
+  assert.ok(refused instanceof PlazaError && refused.code === "full", String(refused));
+  const waiting = client.join("hall").catch((e: unknown) => e);
+  await settle();
+  server.script = (socket, msg) => {
+    if (msg.type === "leave") socket.deliver({ type: "left", space: SPACE_ID });
+    return msg.type === "leave";
+  };
+  await client.leave();
+  const given = await waiting;
+  assert.ok(given instanceof PlazaError && given.code === "superseded", String(given));
+  client.close();
+});

@@ -77,6 +77,7 @@ async function enter(identity: Identity, spaceName: string, transport: "auto" | 
   // The space is on another node of the cluster: the SDK follows (joined comes next), or
   // says in an error why not.
   client.on("moved", (moved, following) => setStatus(following ? `moving to node ${moved.node}…` : `${moved.space} is on node ${moved.node}: not followed`));
+  client.on("queued", (space, position) => setStatus(`${space} is full: you are number ${position} in line`));
   client.on("closed", ({ reason }) => {
     setStatus(`disconnected${reason ? `: ${reason}` : ""}`);
     toast(`disconnected${reason ? `: ${reason}` : ""}`);

@@ -72,6 +72,7 @@ fn error_code(kind: ErrorKind) -> ErrorCode {
         ErrorKind::Forbidden => ErrorCode::Forbidden,
         ErrorKind::TooLarge => ErrorCode::TooLarge,
         ErrorKind::Unavailable => ErrorCode::Unavailable,
+        ErrorKind::Full => ErrorCode::Full,
     }
 }
 
@@ -122,6 +123,10 @@ pub fn event_to_wire(event: &Event) -> Option<ServerMsg> {
             quic_port: to.quic_port,
             webtransport_port: to.webtransport_port,
             cert_sha256: to.cert_sha256.to_string(),
+        },
+        Event::Queued { space, position } => ServerMsg::Queued {
+            space: space.to_string(),
+            position: *position,
         },
         Event::Close { .. } => return None,
     })

@@ -628,6 +628,7 @@ fn a_moved_object_is_motion_then_settles_once() {
 mod deletion;
 mod interest;
 mod loading;
+mod queue;
 mod resume;
 
 #[test]
