@@ -147,11 +147,13 @@ async fn addresses_are_limited_for_http_and_new_connections() {
 #[tokio::test]
 async fn a_full_space_queues_joiners_tells_them_their_place_and_refuses_past_its_line() {
     let server = TestServer::start_with(|c| {
-        c.max_people_per_space = 1;
+        c.max_people_per_space = 2;
         c.join_queue_per_space = 1;
     })
     .await;
     let mut alice = Client::hello(server.addr(), Codec::Json, "alice").await;
+    let mut dave = Client::hello(server.addr(), Codec::Json, "dave").await;
+    dave.join("stage").await;
     let mut bob = Client::hello_quic(&server, "bob").await;
     let mut carol = Client::hello(server.addr(), Codec::Postcard, "carol").await;
     alice.join("stage").await;
@@ -207,6 +209,6 @@ async fn a_full_space_queues_joiners_tells_them_their_place_and_refuses_past_its
             _ => None,
         })
         .await;
-    assert_eq!(joined, ("stage".to_string(), 1));
+    assert_eq!(joined, ("stage".to_string(), 2), "dave and bob");
     server.stop().await;
 }

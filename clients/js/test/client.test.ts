@@ -254,7 +254,7 @@ test("a join of a full space waits in line past the request timeout and resolves
 
   // A full line refuses the join with `full`; leaving gives a place up.
   server.script = (socket, msg) => {
-    if (msg.type === "join" && msg.space === "arena") socket.deliver({ type: "error", code: "full", message: "the line is full", ref: msg.ref });
+    if (msg.type === "join" && msg.space === "arena") socket.deliver({ type: "error", code: "full", message: "the line is full", ref: msg.ref ?? null });
     if (msg.type === "join" && msg.space === "hall") socket.deliver({ type: "queued", space: "hall", position: 7 });
     return msg.type === "join";
   };
