@@ -65,6 +65,19 @@ pub async fn upgrade(
     }
     // The WebSocket keeps its TCP connection's slot for as long as it lasts.
     let slot = conn_slot.take();
+    // Copied out of the request now: its header values share the request's read buffer,
+    // which the connection would otherwise keep for as long as it lasts (8 KiB or more).
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| Arc::from(v.chars().take(512).collect::<String>()));
+    let meta = SessionMeta {
+        transport: Transport::WebSocket,
+        client_addr: Some(peer.ip()),
+        user_agent,
+        visitor: visitor_cookie(&headers),
+    };
+    drop(headers);
     // Frames over the hard limit end the connection in the WebSocket layer (code 1009).
     let hard_limit = edge.config.hard_frame_bytes();
     ws.max_message_size(hard_limit)
@@ -74,16 +87,6 @@ pub async fn upgrade(
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            let user_agent = headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| Arc::from(v.chars().take(512).collect::<String>()));
-            let meta = SessionMeta {
-                transport: Transport::WebSocket,
-                client_addr: Some(peer.ip()),
-                user_agent,
-                visitor: visitor_cookie(&headers),
-            };
             let (sink, stream) = socket.split();
             let source = WsSource {
                 stream,
