@@ -83,8 +83,11 @@ pub async fn upgrade(
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         // tungstenite's defaults keep 128 KiB of read buffer per connection (272 MB at
-        // 1,000 clients); client messages are small, and every frame is flushed anyway.
-        .read_buffer_size(8 * 1024)
+        // 1,000 clients); client messages are small (a pose is ~30 bytes, a big frame
+        // just takes several reads), and every frame is flushed anyway. 4 KiB is what
+        // tungstenite suggests for many connections (8 KiB measured 4 KB more per idle
+        // connection; scripts/idle.sh).
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
