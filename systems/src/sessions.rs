@@ -122,12 +122,8 @@ pub(crate) fn join(world: &mut World, session: Entity, name: Arc<str>) {
         if world.get::<InSpace>(session) == Some(&InSpace(space)) {
             // Joining the space one is in again: resend its state.
             world.entity_mut(session).insert(JustJoined);
-        } else if admitted(world, session, space) {
-            if crate::queue::has_room(world, session, space) {
-                admit(world, session, space);
-            } else {
-                crate::queue::wait(world, session, space);
-            }
+        } else {
+            enter(world, session, space);
         }
         return;
     }
@@ -335,8 +331,8 @@ fn spawn_objects(world: &mut World, space: Entity, objects: Vec<ObjectState>) {
     world.resource_mut::<Index>().objects.extend(entities);
 }
 
-/// Puts a session that waited for a space to load into it, if it may enter and the space
-/// has room; into its line if it is full.
+/// Puts a session into a space, if it may enter and the space has room; into its line if
+/// it is full. A refused or queued session stays where it was.
 fn enter(world: &mut World, session: Entity, space: Entity) {
     if !admitted(world, session, space) {
         return;
@@ -424,19 +420,18 @@ pub(crate) fn access_changed(world: &mut World, space_id: Uuid, access: SpaceAcc
         .get::<SpaceContents>(space)
         .map(|c| c.members.clone())
         .unwrap_or_default();
+    let allowed = |world: &World, session: Entity| {
+        world
+            .get::<Session>(session)
+            .is_some_and(|s| s.admin || access.may_enter(s.user))
+    };
     for member in members {
-        let allowed = world
-            .get::<Session>(member)
-            .is_some_and(|s| s.admin || access.may_enter(s.user));
-        if !allowed {
+        if !allowed(world, member) {
             leave(world, member);
         }
     }
     for waiting in crate::queue::waiting_for(world, space) {
-        let allowed = world
-            .get::<Session>(waiting)
-            .is_some_and(|s| s.admin || access.may_enter(s.user));
-        if !allowed {
+        if !allowed(world, waiting) {
             crate::queue::stop_waiting(world, waiting);
             let message = "the space became private: ask one of its admins for an invitation";
             send_error(world, waiting, ErrorKind::Forbidden, message.into());
