@@ -156,7 +156,8 @@ pub struct Config {
     /// event's hosts, moderators). Default 0.
     pub max_people_per_space: usize,
     /// The longest one space's join queue grows; who joins a full space when its queue is
-    /// this long is refused with `full`. At most `max_connections`. Default 1000.
+    /// this long is refused with `full` (those waiting hold connections, so
+    /// `max_connections` bounds it too). Default 1000.
     pub join_queue_per_space: usize,
     /// Client commands waiting for the next tick before new ones are refused with
     /// `rate_limited`. Default 65536.

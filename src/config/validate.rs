@@ -141,10 +141,6 @@ impl Config {
             "load_slice_objects must be at least 1",
         )?;
         check(
-            self.join_queue_per_space <= self.max_connections,
-            "join_queue_per_space must be at most max_connections",
-        )?;
-        check(
             self.max_gltf_json_bytes >= 1024 && self.max_gltf_json_values >= 100,
             "max_gltf_json_bytes must be at least 1024 and max_gltf_json_values at least 100",
         )?;
